@@ -1,0 +1,46 @@
+"""walletd: a self-hosted loyalty-card server for Apple Wallet and Google Wallet."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from datetime import datetime
+
+from flask import Flask
+
+from walletd.config import Settings
+from walletd.db import Database, utcnow
+from walletd.services import Services
+
+
+def create_app(
+    settings: Settings | None = None, *, clock: Callable[[], datetime] | None = None
+) -> Flask:
+    """Build the Flask app: the only place that wires config, database, blueprints and adapters."""
+    if settings is None:
+        settings = Settings.from_env(os.environ)
+    settings = settings.finalise()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        MAX_CONTENT_LENGTH=settings.max_body_bytes,
+        JSON_SORT_KEYS=False,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.base_url.startswith("https://"),
+    )
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    svc = Services(settings=settings, db=Database(settings.database_url), clock=clock or utcnow)
+    app.extensions["walletd"] = svc
+
+    from walletd import cli
+    from walletd.web import api, errors, public
+
+    errors.init_app(app)
+    app.register_blueprint(public.bp)
+    app.register_blueprint(api.bp)
+    cli.init_app(app)
+    return app

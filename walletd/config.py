@@ -1,0 +1,143 @@
+"""Settings read once from WALLETD_* environment variables into a frozen object."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from walletd.errors import ConfigError
+
+DEFAULT_DATABASE_URL = "sqlite:///instance/walletd.db"
+DEFAULT_BASE_URL = "http://127.0.0.1:8000"
+DEFAULT_APNS_URL = "https://api.push.apple.com"
+DEFAULT_GOOGLE_API_URL = "https://walletobjects.googleapis.com/walletobjects/v1"
+DEFAULT_GOOGLE_ROOT_KEYS_URL = "https://pay.google.com/gp/m/issuer/keys"
+DEV_CERT_DIR = Path("certs/dev")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything walletd reads from its environment; built once per process."""
+
+    database_url: str = DEFAULT_DATABASE_URL
+    base_url: str = DEFAULT_BASE_URL
+    secret_key: str = ""
+    env: str = "development"
+    apple_pass_type_id: str = ""
+    apple_team_id: str = ""
+    apple_cert: Path = DEV_CERT_DIR / "pass.pem"
+    apple_key: Path = DEV_CERT_DIR / "pass.key"
+    apple_key_password: str = ""
+    apple_wwdr: Path = DEV_CERT_DIR / "wwdr.pem"
+    apns_url: str = DEFAULT_APNS_URL
+    apns_ca_file: str = ""
+    apns_key_file: str = ""
+    apns_key_id: str = ""
+    google_issuer_id: str = ""
+    google_credentials: str = ""
+    google_api_url: str = DEFAULT_GOOGLE_API_URL
+    google_root_keys_url: str = DEFAULT_GOOGLE_ROOT_KEYS_URL
+    google_rate_per_second: float = 20.0
+    worker: str = "off"
+    instance_path: Path = Path("instance")
+    pass_templates_path: Path = Path("pass_templates")
+    max_body_bytes: int = 64 * 1024
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def production(self) -> bool:
+        """True when WALLETD_ENV=production: missing secrets are then start-up errors."""
+        return self.env == "production"
+
+    @property
+    def google_enabled(self) -> bool:
+        """Google Wallet is on when an issuer id and credentials are both configured."""
+        return bool(self.google_issuer_id and self.google_credentials)
+
+    def with_changes(self, **changes: object) -> Settings:
+        """A copy with some fields replaced (tests and start-up defaults)."""
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Settings:
+        """Read the contract's WALLETD_* variables; validation happens in `finalise`."""
+
+        def get(name: str, default: str = "") -> str:
+            return environ.get(f"WALLETD_{name}", default).strip()
+
+        def path(name: str, default: Path) -> Path:
+            value = get(name)
+            return Path(value) if value else default
+
+        rate = get("GOOGLE_RATE_PER_SECOND", "20")
+        try:
+            google_rate = float(rate)
+        except ValueError as exc:
+            raise ConfigError(f"WALLETD_GOOGLE_RATE_PER_SECOND is not a number: {rate!r}") from exc
+        return cls(
+            database_url=get("DATABASE_URL", DEFAULT_DATABASE_URL),
+            base_url=get("BASE_URL", DEFAULT_BASE_URL).rstrip("/"),
+            secret_key=get("SECRET_KEY"),
+            env=get("ENV", "development"),
+            apple_pass_type_id=get("APPLE_PASS_TYPE_ID"),
+            apple_team_id=get("APPLE_TEAM_ID"),
+            apple_cert=path("APPLE_CERT", DEV_CERT_DIR / "pass.pem"),
+            apple_key=path("APPLE_KEY", DEV_CERT_DIR / "pass.key"),
+            apple_key_password=get("APPLE_KEY_PASSWORD"),
+            apple_wwdr=path("APPLE_WWDR", DEV_CERT_DIR / "wwdr.pem"),
+            apns_url=get("APNS_URL", DEFAULT_APNS_URL).rstrip("/"),
+            apns_ca_file=get("APNS_CA_FILE"),
+            apns_key_file=get("APNS_KEY_FILE"),
+            apns_key_id=get("APNS_KEY_ID"),
+            google_issuer_id=get("GOOGLE_ISSUER_ID"),
+            google_credentials=get("GOOGLE_CREDENTIALS"),
+            google_api_url=get("GOOGLE_API_URL", DEFAULT_GOOGLE_API_URL).rstrip("/"),
+            google_root_keys_url=get("GOOGLE_ROOT_KEYS_URL", DEFAULT_GOOGLE_ROOT_KEYS_URL),
+            google_rate_per_second=google_rate,
+            worker=get("WORKER", "off"),
+            instance_path=path("INSTANCE_PATH", Path("instance")),
+            pass_templates_path=path("PASS_TEMPLATES", Path("pass_templates")),
+        )
+
+    def finalise(self) -> Settings:
+        """Fill development defaults (secret key file) and refuse unsafe production settings."""
+        if self.env not in ("development", "production", "test"):
+            raise ConfigError(f"WALLETD_ENV must be development or production, not {self.env!r}")
+        if self.worker not in ("off", "embedded"):
+            raise ConfigError(f"WALLETD_WORKER must be off or embedded, not {self.worker!r}")
+        settings = self
+        if not settings.secret_key:
+            if settings.production:
+                raise ConfigError("WALLETD_SECRET_KEY is required when WALLETD_ENV=production")
+            settings = replace(settings, secret_key=_development_secret(settings.instance_path))
+        elif len(settings.secret_key) < 32:
+            raise ConfigError("WALLETD_SECRET_KEY must be at least 32 characters")
+        if settings.production:
+            if not settings.base_url.startswith("https://"):
+                raise ConfigError("WALLETD_BASE_URL must be https:// in production")
+            dev_paths = {DEV_CERT_DIR / "pass.pem", DEV_CERT_DIR / "pass.key"}
+            if settings.apple_cert in dev_paths or settings.apple_key in dev_paths:
+                raise ConfigError(
+                    "WALLETD_APPLE_CERT and WALLETD_APPLE_KEY must point at real Apple "
+                    "certificates in production, not certs/dev/"
+                )
+            if not (settings.apple_pass_type_id and settings.apple_team_id):
+                raise ConfigError(
+                    "WALLETD_APPLE_PASS_TYPE_ID and WALLETD_APPLE_TEAM_ID are required "
+                    "in production"
+                )
+        return settings
+
+
+def _development_secret(instance_path: Path) -> str:
+    """Generate the development secret once and keep it so cards survive a restart."""
+    path = instance_path / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    instance_path.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    path.write_text(secret + "\n")
+    path.chmod(0o600)
+    return secret

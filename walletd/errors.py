@@ -1,0 +1,74 @@
+"""Domain exceptions; the web layer maps them to HTTP statuses in one table."""
+
+from __future__ import annotations
+
+
+class WalletdError(Exception):
+    """Base of every domain error; `code` is the snake_case error code shown to clients."""
+
+    code = "error"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class ConfigError(WalletdError):
+    """The environment describes an impossible or unsafe configuration."""
+
+    code = "config_error"
+
+
+class ValidationError(WalletdError):
+    """Input is well-formed but a value is not acceptable."""
+
+    code = "validation_error"
+
+
+class NotFoundError(WalletdError):
+    """A thing does not exist (or belongs to another brand, which looks the same)."""
+
+    code = "not_found"
+
+
+class UnknownCardError(NotFoundError):
+    """A barcode that is not one of ours: forged, guessed, altered or revoked."""
+
+    code = "unknown_card"
+
+
+class ConflictError(WalletdError):
+    """The request conflicts with the current state."""
+
+    code = "conflict"
+
+
+class IdempotencyConflictError(ConflictError):
+    """An idempotency key was reused with a different request."""
+
+    code = "idempotency_key_reused"
+
+
+class InsufficientPointsError(ConflictError):
+    """A redemption asks for more points than the member has."""
+
+    code = "insufficient_points"
+
+
+class AlreadyReversedError(ConflictError):
+    """A scan was already reversed."""
+
+    code = "already_reversed"
+
+
+class AuthenticationError(WalletdError):
+    """No credentials, or credentials that are not valid."""
+
+    code = "unauthorized"
+
+
+class PermissionDeniedError(WalletdError):
+    """Valid credentials whose role may not do this."""
+
+    code = "forbidden"

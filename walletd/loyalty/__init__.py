@@ -1,0 +1,1 @@
+"""Earning rules, tiers, redemption, expiry and referrals."""

@@ -1,0 +1,150 @@
+"""Brands, their default program, and API keys."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from walletd.errors import AuthenticationError, NotFoundError, ValidationError
+from walletd.loyalty.money import is_currency_code, minor_unit_exponent
+from walletd.models import ApiKey, Brand, Location, Program, Reward, Tier
+from walletd.models.brand import ROLES
+
+
+@dataclass(frozen=True)
+class BrandCredentials:
+    """What `create-brand` prints: ids and the two keys, shown this once."""
+
+    brand_id: int
+    program_id: int
+    admin_key: str
+    cashier_key: str
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller of an API request."""
+
+    api_key_id: int
+    brand_id: int
+    role: str
+
+
+def hash_key(key: str) -> str:
+    """SHA-256 of an API key; keys are 256-bit random so a slow hash adds nothing."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def issue_api_key(
+    session: Session, brand_id: int, role: str, *, now: datetime, label: str = ""
+) -> str:
+    """Create a key with a role and return it; only its hash is kept."""
+    if role not in ROLES:
+        raise ValidationError(f"role must be one of {', '.join(ROLES)}", field="role")
+    key = f"wd_{role[0]}_{secrets.token_urlsafe(32)}"
+    session.add(
+        ApiKey(
+            brand_id=brand_id,
+            role=role,
+            label=label,
+            prefix=key[:10],
+            key_hash=hash_key(key),
+            created_at=now,
+        )
+    )
+    return key
+
+
+def authenticate(session: Session, key: str) -> Principal:
+    """The principal behind an API key; revoked and unknown keys are refused alike."""
+    if not key or len(key) > 200:
+        raise AuthenticationError("invalid API key")
+    api_key = session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(key)))
+    if api_key is None or api_key.revoked_at is not None:
+        raise AuthenticationError("invalid API key")
+    return Principal(api_key_id=api_key.id, brand_id=api_key.brand_id, role=api_key.role)
+
+
+def revoke_api_key(session: Session, brand_id: int, prefix: str, *, now: datetime) -> int:
+    """Revoke the brand's keys that start with a prefix; returns how many were revoked."""
+    keys = session.scalars(
+        select(ApiKey).where(
+            ApiKey.brand_id == brand_id, ApiKey.prefix == prefix[:10], ApiKey.revoked_at.is_(None)
+        )
+    ).all()
+    for api_key in keys:
+        api_key.revoked_at = now
+    return len(keys)
+
+
+def create_brand(
+    session: Session, name: str, *, now: datetime, currency: str = "USD"
+) -> BrandCredentials:
+    """A brand with a default program (three tiers, two rewards), a location and two keys."""
+    name = name.strip()
+    if not name or len(name) > 200:
+        raise ValidationError("brand name must be 1 to 200 characters", field="name")
+    if not is_currency_code(currency):
+        raise ValidationError("currency must be an ISO 4217 code such as USD", field="currency")
+    brand = Brand(name=name, created_at=now)
+    session.add(brand)
+    session.flush()
+    unit = 10 ** minor_unit_exponent(currency)
+    program = Program(
+        brand_id=brand.id,
+        name=f"{name} Rewards",
+        currency=currency,
+        points_per_unit=Decimal("1"),
+        rounding="floor",
+        max_amount_minor=100_000 * unit,
+        welcome_bonus=50,
+        birthday_bonus=100,
+        referral_bonus_referrer=100,
+        referral_bonus_referee=50,
+        points_expiry_months=12,
+        tier_basis="spend",
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(program)
+    session.flush()
+    session.add_all(
+        [
+            Tier(program_id=program.id, name="Silver", threshold=0, multiplier=Decimal("1")),
+            Tier(program_id=program.id, name="Gold", threshold=500 * unit,
+                 multiplier=Decimal("1.25")),
+            Tier(program_id=program.id, name="VIP", threshold=2000 * unit,
+                 multiplier=Decimal("1.5")),
+            Reward(program_id=program.id, name="Free coffee", cost_points=150),
+            Reward(program_id=program.id, name="10% off voucher", cost_points=500),
+            Location(brand_id=brand.id, name="Main store", created_at=now),
+        ]
+    )  # fmt: skip
+    admin_key = issue_api_key(session, brand.id, "admin", now=now, label="initial admin key")
+    cashier_key = issue_api_key(session, brand.id, "cashier", now=now, label="initial cashier key")
+    session.flush()
+    return BrandCredentials(brand.id, program.id, admin_key, cashier_key)
+
+
+def get_program(session: Session, brand_id: int, program_id: int | None = None) -> Program:
+    """A brand's program by id, or its first program; another brand's program is not found."""
+    query = select(Program).where(Program.brand_id == brand_id)
+    if program_id is not None:
+        query = query.where(Program.id == program_id)
+    program = session.scalars(query.order_by(Program.id).limit(1)).first()
+    if program is None:
+        raise NotFoundError("program not found")
+    return program
+
+
+def find_location(session: Session, brand_id: int, location_id: int) -> Location | None:
+    """A brand's location, or None."""
+    return session.scalar(
+        select(Location).where(Location.brand_id == brand_id, Location.id == location_id)
+    )

@@ -1,0 +1,64 @@
+"""Card change bookkeeping: update tags, change times, and the outbox rows that announce them."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+
+from walletd.loyalty.context import Context
+from walletd.models import Card
+from walletd.push.outbox import card_push_rows, enqueue
+
+
+def next_update_tag(session: Session) -> int:
+    """A tag for a change made in this transaction.
+
+    On Postgres it is the transaction id: a poll answers with the oldest transaction still running
+    (`current_poll_tag`), so a change whose transaction overlaps the poll is reported next time.
+    SQLite runs one writer at a time, so a counter is enough.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        return int(session.execute(text("SELECT pg_current_xact_id()::text::bigint")).scalar_one())
+    current = session.execute(select(func.max(Card.update_tag))).scalar_one()
+    return int(current or 0) + 1
+
+
+def current_poll_tag(session: Session) -> int:
+    """The tag to hand a polling device: every change with a smaller tag is committed."""
+    if session.get_bind().dialect.name == "postgresql":
+        return int(
+            session.execute(
+                text("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+            ).scalar_one()
+        )
+    current = session.execute(select(func.max(Card.update_tag))).scalar_one()
+    return int(current or 0) + 1
+
+
+def touch_cards(session: Session, cards: list[Card], ctx: Context) -> None:
+    """Mark cards changed now and queue the pushes that tell wallets to fetch them."""
+    if not cards:
+        return
+    tag = next_update_tag(session)
+    now = ctx.now.replace(microsecond=0)
+    for card in cards:
+        card.update_tag = tag
+        # Last-Modified has one-second resolution: keep every change in a later second so an
+        # If-Modified-Since from the previous version never hides this one.
+        floor = card.updated_at.replace(microsecond=0) + timedelta(seconds=1)
+        card.updated_at = max(now, floor)
+    session.flush()
+    rows = card_push_rows(
+        session,
+        [c.id for c in cards],
+        google=ctx.google_enabled,
+        serials={c.id: c.serial_number for c in cards},
+    )
+    enqueue(session, rows, now=ctx.now)
+
+
+def cards_of_member(session: Session, member_id: int) -> list[Card]:
+    """A member's cards (one today; the model allows a replacement card)."""
+    return list(session.scalars(select(Card).where(Card.member_id == member_id)).all())

@@ -1,0 +1,625 @@
+"""The points ledger: scans, redemptions, bonuses, reversals, expiry and the balance check."""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from walletd.errors import (
+    AlreadyReversedError,
+    IdempotencyConflictError,
+    InsufficientPointsError,
+    NotFoundError,
+    UnknownCardError,
+    ValidationError,
+)
+from walletd.loyalty.barcodes import serial_from_barcode
+from walletd.loyalty.cards import cards_of_member, touch_cards
+from walletd.loyalty.context import Context
+from walletd.loyalty.money import format_minor, parse_amount
+from walletd.loyalty.rules import TierRule, add_months, points_for_purchase, tier_for
+from walletd.models import Card, LedgerEntry, Location, Member, Program, Reward, Tier
+
+MAX_POINTS_PER_OPERATION = 10_000_000
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who asks for a ledger change: the brand, and the API key when there is one."""
+
+    brand_id: int
+    api_key_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A use case's answer; `replayed` when an idempotency key had already been used."""
+
+    body: dict[str, Any]
+    replayed: bool = False
+
+
+def request_fingerprint(operation: str, payload: Mapping[str, Any]) -> str:
+    """SHA-256 of a request's meaning, to tell a retry from a reused key."""
+    canonical = json.dumps({"op": operation, **payload}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _replay(session: Session, brand_id: int, key: str, fingerprint: str) -> Outcome | None:
+    entry = session.scalar(
+        select(LedgerEntry).where(
+            LedgerEntry.brand_id == brand_id, LedgerEntry.idempotency_key == key
+        )
+    )
+    if entry is None:
+        return None
+    if entry.request_hash != fingerprint:
+        raise IdempotencyConflictError(
+            "this Idempotency-Key was already used for a different request"
+        )
+    return Outcome(body=dict(entry.response or {}), replayed=True)
+
+
+def lock_member(session: Session, member_id: int) -> Member:
+    """Load a member holding its row lock, so concurrent changes of one balance serialise."""
+    member = session.scalar(
+        select(Member)
+        .where(Member.id == member_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if member is None:
+        raise NotFoundError("member not found")
+    return member
+
+
+def _card_by_barcode(session: Session, brand_id: int, barcode: object, secret_key: str) -> Card:
+    if not isinstance(barcode, str) or serial_from_barcode(barcode, secret_key) is None:
+        raise UnknownCardError("this barcode is not a card of this program")
+    card = session.scalar(
+        select(Card).where(Card.barcode == barcode.strip().upper(), Card.brand_id == brand_id)
+    )
+    if card is None:
+        raise UnknownCardError("this barcode is not a card of this program")
+    return card
+
+
+def _expiry_for(program: Program, at: datetime) -> datetime | None:
+    if not program.points_expiry_months:
+        return None
+    year, month = add_months(at.year, at.month, program.points_expiry_months)
+    day = min(at.day, calendar.monthrange(year, month)[1])
+    return at.replace(year=year, month=month, day=day)
+
+
+def _append(
+    session: Session,
+    member: Member,
+    *,
+    kind: str,
+    points: int,
+    ctx: Context,
+    program: Program | None = None,
+    **fields: Any,
+) -> LedgerEntry:
+    """Append an entry and keep the cached balance and the lots in step with it."""
+    entry = LedgerEntry(
+        brand_id=member.brand_id,
+        member_id=member.id,
+        kind=kind,
+        points=points,
+        created_at=ctx.now,
+        remaining=0,
+        **fields,
+    )
+    if points > 0:
+        program = program or session.get_one(Program, member.program_id)
+        entry.remaining = points
+        entry.expires_at = _expiry_for(program, ctx.now)
+    elif points < 0:
+        _consume_lots(session, member.id, -points)
+    member.points += points
+    if member.points < 0:
+        raise InsufficientPointsError("the balance cannot go below zero")
+    session.add(entry)
+    session.flush()
+    return entry
+
+
+def _consume_lots(session: Session, member_id: int, points: int) -> None:
+    """Take points from the lots that expire first (lots without expiry last)."""
+    lots = session.scalars(
+        select(LedgerEntry)
+        .where(LedgerEntry.member_id == member_id, LedgerEntry.remaining > 0)
+        .order_by(LedgerEntry.expires_at.is_(None), LedgerEntry.expires_at, LedgerEntry.id)
+    ).all()
+    for lot in lots:
+        if points <= 0:
+            break
+        taken = min(lot.remaining, points)
+        lot.remaining -= taken
+        points -= taken
+
+
+def _tiers(session: Session, program_id: int) -> list[TierRule]:
+    rows = session.scalars(select(Tier).where(Tier.program_id == program_id)).all()
+    return [TierRule(t.id, t.name, t.threshold, t.multiplier) for t in rows]
+
+
+def qualifying_value(session: Session, member: Member, program: Program, now: datetime) -> int:
+    """Spend (minor units) or points earned in the rolling 12 months that decide the tier."""
+    since = now - timedelta(days=365)
+    by_points = program.tier_basis == "points"
+    column = LedgerEntry.points if by_points else LedgerEntry.amount_minor
+    kinds = ("earn", "bonus", "reversal") if by_points else ("earn", "reversal")
+    query = select(func.coalesce(func.sum(column), 0)).where(
+        LedgerEntry.member_id == member.id,
+        LedgerEntry.kind.in_(kinds),
+        LedgerEntry.created_at >= since,
+    )
+    return int(session.execute(query).scalar_one() or 0)
+
+
+def _rank(tiers: list[TierRule], tier_id: int | None) -> int:
+    for tier in tiers:
+        if tier.id == tier_id:
+            return tier.threshold
+    return -1
+
+
+def _upgrade_tier(
+    session: Session, member: Member, program: Program, tiers: list[TierRule], now: datetime
+) -> None:
+    """Move the member up at once when a threshold is crossed; never down here."""
+    best = tier_for(qualifying_value(session, member, program, now), tiers)
+    if best is not None and best.threshold > _rank(tiers, member.tier_id):
+        member.tier_id = best.id
+
+
+def _tier_name(tiers: list[TierRule], tier_id: int | None) -> str | None:
+    return next((t.name for t in tiers if t.id == tier_id), None)
+
+
+def _check_key(key: str | None) -> str:
+    if key is None or not key.strip():
+        raise ValidationError("the Idempotency-Key header is required", field="Idempotency-Key")
+    key = key.strip()
+    if len(key) > 200 or not key.isascii() or not key.isprintable():
+        raise ValidationError(
+            "Idempotency-Key must be 1 to 200 printable ASCII characters", field="Idempotency-Key"
+        )
+    return key
+
+
+def credit_scan(
+    session: Session,
+    actor: Actor,
+    *,
+    barcode: object,
+    amount: object,
+    currency: object,
+    location_id: object,
+    idempotency_key: str | None,
+    ctx: Context,
+) -> Outcome:
+    """Credit a checkout scan exactly once: earn points, count the visit, maybe upgrade the tier."""
+    key = _check_key(idempotency_key)
+    if currency is not None and not isinstance(currency, str):
+        raise ValidationError("currency must be a string", field="currency")
+    if location_id is not None and (
+        isinstance(location_id, bool) or not isinstance(location_id, int)
+    ):
+        raise ValidationError("location_id must be an integer", field="location_id")
+    card = _card_by_barcode(session, actor.brand_id, barcode, ctx.secret_key)
+    member = session.get_one(Member, card.member_id)
+    program = session.get_one(Program, member.program_id)
+    if currency is not None and currency.upper() != program.currency:
+        raise ValidationError(
+            f"this program counts in {program.currency}, not {currency}", field="currency"
+        )
+    amount_minor = parse_amount(amount, program.currency)
+    if amount_minor > program.max_amount_minor:
+        raise ValidationError(
+            "amount is above this program's ceiling of "
+            f"{format_minor(program.max_amount_minor, program.currency)} {program.currency}",
+            field="amount",
+        )
+    if (
+        location_id is not None
+        and session.scalar(
+            select(Location.id).where(
+                Location.id == location_id, Location.brand_id == actor.brand_id
+            )
+        )
+        is None
+    ):
+        raise ValidationError("location_id is not a location of this brand", field="location_id")
+    fingerprint = request_fingerprint(
+        "scan", {"card": card.serial_number, "amount": amount_minor, "location": location_id}
+    )
+    replay = _replay(session, actor.brand_id, key, fingerprint)
+    if replay is not None:
+        return replay
+    member = lock_member(session, member.id)
+    replay = _replay(session, actor.brand_id, key, fingerprint)  # a twin may have won the lock
+    if replay is not None:
+        return replay
+    tiers = _tiers(session, program.id)
+    multiplier = next((t.multiplier for t in tiers if t.id == member.tier_id), None)
+    points = points_for_purchase(
+        amount_minor,
+        program.currency,
+        points_per_unit=program.points_per_unit,
+        multiplier=multiplier if multiplier is not None else 1,  # type: ignore[arg-type]
+        rounding=program.rounding,
+        cap=program.max_points_per_scan,
+    )
+    entry = _append(
+        session,
+        member,
+        kind="earn",
+        points=points,
+        ctx=ctx,
+        program=program,
+        amount_minor=amount_minor,
+        currency=program.currency,
+        idempotency_key=key,
+        request_hash=fingerprint,
+        location_id=location_id,
+        api_key_id=actor.api_key_id,
+    )
+    first_purchase = member.visits == 0
+    member.visits += 1
+    member.lifetime_spend_minor += amount_minor
+    member.first_visit_at = member.first_visit_at or ctx.now
+    member.last_visit_at = ctx.now
+    touched = [member]
+    if first_purchase and member.referred_by_id is not None:
+        touched += _referral_bonuses(session, member, program, ctx)
+    _upgrade_tier(session, member, program, tiers, ctx.now)
+    body = {
+        "scan_id": entry.id,
+        "member_id": member.id,
+        "points_earned": points,
+        "balance": member.points,
+        "tier": _tier_name(tiers, member.tier_id),
+        "amount": format_minor(amount_minor, program.currency),
+        "currency": program.currency,
+    }
+    entry.response = body
+    for changed in touched:
+        touch_cards(session, cards_of_member(session, changed.id), ctx)
+    session.flush()
+    return Outcome(body=body)
+
+
+def _referral_bonuses(
+    session: Session, member: Member, program: Program, ctx: Context
+) -> list[Member]:
+    """Reward both sides of a referral on the referred member's first purchase."""
+    changed: list[Member] = []
+    if program.referral_bonus_referee > 0:
+        grant_bonus(
+            session,
+            member,
+            program.referral_bonus_referee,
+            reason="referral",
+            idempotency_key=f"referral:referee:{member.id}",
+            ctx=ctx,
+            touch=False,
+        )
+    if program.referral_bonus_referrer > 0 and member.referred_by_id is not None:
+        referrer = lock_member(session, member.referred_by_id)
+        grant_bonus(
+            session,
+            referrer,
+            program.referral_bonus_referrer,
+            reason="referral",
+            idempotency_key=f"referral:referrer:{member.id}",
+            ctx=ctx,
+            touch=False,
+        )
+        changed.append(referrer)
+    return changed  # fmt: skip
+
+
+def grant_bonus(
+    session: Session,
+    member: Member,
+    points: int,
+    *,
+    reason: str,
+    idempotency_key: str,
+    ctx: Context,
+    kind: str = "bonus",
+    touch: bool = True,
+) -> LedgerEntry | None:
+    """Give bonus points once per idempotency key; None when that key was already used."""
+    exists = session.scalar(
+        select(LedgerEntry.id).where(
+            LedgerEntry.brand_id == member.brand_id,
+            LedgerEntry.idempotency_key == idempotency_key,
+        )
+    )
+    if exists is not None:
+        return None
+    entry = _append(
+        session, member, kind=kind, points=points, ctx=ctx, reason=reason,
+        idempotency_key=idempotency_key,
+    )  # fmt: skip
+    if touch:
+        touch_cards(session, cards_of_member(session, member.id), ctx)
+    return entry
+
+
+def redeem(
+    session: Session,
+    actor: Actor,
+    *,
+    barcode: object,
+    points: object,
+    reward_id: object,
+    idempotency_key: str | None,
+    ctx: Context,
+) -> Outcome:
+    """Spend points directly or on a reward; never below a zero balance."""
+    key = _check_key(idempotency_key)
+    if (points is None) == (reward_id is None):
+        raise ValidationError("give exactly one of points or reward_id", field="points")
+    card = _card_by_barcode(session, actor.brand_id, barcode, ctx.secret_key)
+    member = session.get_one(Member, card.member_id)
+    reward: Reward | None = None
+    if reward_id is not None:
+        if isinstance(reward_id, bool) or not isinstance(reward_id, int):
+            raise ValidationError("reward_id must be an integer", field="reward_id")
+        reward = session.scalar(
+            select(Reward).where(
+                Reward.id == reward_id, Reward.program_id == member.program_id, Reward.active
+            )
+        )
+        if reward is None:
+            raise NotFoundError("reward not found")
+        cost = reward.cost_points
+    else:
+        if isinstance(points, bool) or not isinstance(points, int):
+            raise ValidationError("points must be a whole number", field="points")
+        if not 0 < points <= MAX_POINTS_PER_OPERATION:
+            raise ValidationError("points must be between 1 and 10,000,000", field="points")
+        cost = points
+    fingerprint = request_fingerprint(
+        "redeem", {"card": card.serial_number, "points": cost, "reward": reward_id}
+    )
+    replay = _replay(session, actor.brand_id, key, fingerprint)
+    if replay is not None:
+        return replay
+    member = lock_member(session, member.id)
+    replay = _replay(session, actor.brand_id, key, fingerprint)
+    if replay is not None:
+        return replay
+    if member.points < cost:
+        raise InsufficientPointsError(f"the member has {member.points} points; this needs {cost}")
+    entry = _append(
+        session,
+        member,
+        kind="redeem",
+        points=-cost,
+        ctx=ctx,
+        idempotency_key=key,
+        request_hash=fingerprint,
+        reward_id=reward.id if reward else None,
+        reason=reward.name if reward else None,
+        api_key_id=actor.api_key_id,
+    )
+    body = {
+        "redemption_id": entry.id,
+        "member_id": member.id,
+        "points_redeemed": cost,
+        "balance": member.points,
+        "reward": reward.name if reward else None,
+    }
+    entry.response = body
+    touch_cards(session, cards_of_member(session, member.id), ctx)
+    session.flush()
+    return Outcome(body=body)
+
+
+def reverse_scan(session: Session, actor: Actor, scan_id: int, ctx: Context) -> Outcome:
+    """Undo a scan (a refund): take its points back as far as the balance allows."""
+    original = session.scalar(
+        select(LedgerEntry).where(
+            LedgerEntry.id == scan_id,
+            LedgerEntry.brand_id == actor.brand_id,
+            LedgerEntry.kind == "earn",
+        )
+    )
+    if original is None:
+        raise NotFoundError("scan not found")
+    member = lock_member(session, original.member_id)
+    already = session.scalar(select(LedgerEntry).where(LedgerEntry.reverses_id == original.id))
+    if already is not None:
+        raise AlreadyReversedError("this scan was already reversed")
+    taken = min(original.points, member.points)
+    entry = _append(
+        session,
+        member,
+        kind="reversal",
+        points=-taken,
+        ctx=ctx,
+        amount_minor=-(original.amount_minor or 0),
+        currency=original.currency,
+        reverses_id=original.id,
+        reason="refund",
+        api_key_id=actor.api_key_id,
+    )
+    member.lifetime_spend_minor -= original.amount_minor or 0
+    body = {
+        "reversal_id": entry.id,
+        "scan_id": original.id,
+        "member_id": member.id,
+        "points_reversed": taken,
+        "balance": member.points,
+    }
+    entry.response = body
+    touch_cards(session, cards_of_member(session, member.id), ctx)
+    return Outcome(body=body)
+
+
+def adjust_points(
+    session: Session, actor: Actor, member_id: int, points: object, reason: object, ctx: Context
+) -> Outcome:
+    """A staff correction with a reason; it may not take the balance below zero."""
+    if isinstance(points, bool) or not isinstance(points, int) or points == 0:
+        raise ValidationError("points must be a non-zero whole number", field="points")
+    if abs(points) > MAX_POINTS_PER_OPERATION:
+        raise ValidationError("points must be within ±10,000,000", field="points")
+    if not isinstance(reason, str) or not reason.strip() or len(reason) > 200:
+        raise ValidationError("reason must be 1 to 200 characters", field="reason")
+    member = session.scalar(
+        select(Member.id).where(Member.id == member_id, Member.brand_id == actor.brand_id)
+    )
+    if member is None:
+        raise NotFoundError("member not found")
+    locked = lock_member(session, member_id)
+    if locked.points + points < 0:
+        raise InsufficientPointsError(f"the member has {locked.points} points")
+    entry = _append(session, locked, kind="adjust", points=points, ctx=ctx,
+                    reason=reason.strip(), api_key_id=actor.api_key_id)  # fmt: skip
+    touch_cards(session, cards_of_member(session, locked.id), ctx)
+    return Outcome(body={"entry_id": entry.id, "member_id": locked.id, "balance": locked.points})
+
+
+def expire_due_lots(session: Session, ctx: Context, *, limit: int = 500) -> int:
+    """Expire the unspent part of lots whose time has come; returns how many members changed."""
+    member_ids = session.scalars(
+        select(LedgerEntry.member_id)
+        .where(LedgerEntry.remaining > 0, LedgerEntry.expires_at <= ctx.now)
+        .distinct()
+        .limit(limit)
+    ).all()
+    for member_id in member_ids:
+        member = lock_member(session, member_id)
+        lots = session.scalars(
+            select(LedgerEntry).where(
+                LedgerEntry.member_id == member_id,
+                LedgerEntry.remaining > 0,
+                LedgerEntry.expires_at <= ctx.now,
+            )
+        ).all()
+        total = sum(lot.remaining for lot in lots)
+        for lot in lots:
+            lot.remaining = 0
+        if total:
+            session.add(
+                LedgerEntry(brand_id=member.brand_id, member_id=member.id, kind="expire",
+                            points=-total, reason="points expired", created_at=ctx.now,
+                            remaining=0)
+            )  # fmt: skip
+            member.points -= total
+            touch_cards(session, cards_of_member(session, member.id), ctx)
+    session.flush()
+    return len(member_ids)
+
+
+def _birthday_matches(today: date) -> Any:
+    # A 29 February birthday is celebrated on 28 February in other years.
+    month, day = today.month, today.day
+    condition = and_(
+        func.extract("month", Member.birthday) == month, func.extract("day", Member.birthday) == day
+    )
+    if month == 2 and day == 28 and not calendar.isleap(today.year):
+        condition = or_(
+            condition,
+            and_(func.extract("month", Member.birthday) == 2,
+                 func.extract("day", Member.birthday) == 29),
+        )  # fmt: skip
+    return condition
+
+
+def grant_birthday_bonuses(session: Session, ctx: Context, *, limit: int = 1000) -> int:
+    """Give each member whose birthday is today the program's birthday bonus, once a year."""
+    today = ctx.now.date()
+    rows = session.execute(
+        select(Member.id, Program.birthday_bonus)
+        .join(Program, Program.id == Member.program_id)
+        .where(
+            Member.birthday.is_not(None),
+            Program.birthday_bonus > 0,
+            _birthday_matches(today),
+            or_(
+                Member.last_birthday_bonus_year.is_(None),
+                Member.last_birthday_bonus_year < today.year,
+            ),
+        )
+        .limit(limit)
+    ).all()
+    for member_id, bonus in rows:
+        member = lock_member(session, member_id)
+        if member.last_birthday_bonus_year == today.year:
+            continue
+        member.last_birthday_bonus_year = today.year
+        grant_bonus(session, member, bonus, reason="birthday",
+                    idempotency_key=f"birthday:{member.id}:{today.year}", ctx=ctx)  # fmt: skip
+    return len(rows)
+
+
+def reevaluate_tiers(session: Session, ctx: Context, *, program_id: int) -> int:
+    """Periodic re-evaluation: every member gets the tier its last 12 months earn (up or down)."""
+    program = session.get_one(Program, program_id)
+    tiers = _tiers(session, program.id)
+    changed = 0
+    members = session.scalars(select(Member).where(Member.program_id == program_id)).all()
+    for member in members:
+        best = tier_for(qualifying_value(session, member, program, ctx.now), tiers)
+        new_id = best.id if best else None
+        if new_id != member.tier_id:
+            member.tier_id = new_id
+            touch_cards(session, cards_of_member(session, member.id), ctx)
+            changed += 1
+    return changed
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """A member whose cached balance differs from the sum of its ledger."""
+
+    member_id: int
+    cached: int
+    ledger: int
+
+
+def verify_ledger(session: Session) -> list[Mismatch]:
+    """Recompute every balance from the ledger and list the members whose cache is wrong."""
+    sums = (
+        select(LedgerEntry.member_id, func.sum(LedgerEntry.points).label("total"))
+        .group_by(LedgerEntry.member_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(Member.id, Member.points, func.coalesce(sums.c.total, 0))
+        .outerjoin(sums, sums.c.member_id == Member.id)
+        .where(Member.points != func.coalesce(sums.c.total, 0))
+        .order_by(Member.id)
+    ).all()
+    return [Mismatch(int(r[0]), int(r[1]), int(r[2])) for r in rows]
+
+
+def member_ledger(
+    session: Session, brand_id: int, member_id: int, limit: int = 200
+) -> list[LedgerEntry]:
+    """A member's entries, newest first."""
+    return list(
+        session.scalars(
+            select(LedgerEntry)
+            .where(LedgerEntry.member_id == member_id, LedgerEntry.brand_id == brand_id)
+            .order_by(LedgerEntry.created_at.desc(), LedgerEntry.id.desc())
+            .limit(limit)
+        ).all()
+    )

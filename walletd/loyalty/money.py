@@ -1,0 +1,63 @@
+"""Amounts of money as integers of a currency's minor unit (ISO 4217), parsed from decimals."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+from walletd.errors import ValidationError
+
+# ISO 4217 minor-unit exponents for currencies whose exponent is not 2.
+_EXPONENTS = {
+    "BIF": 0, "CLP": 0, "DJF": 0, "GNF": 0, "ISK": 0, "JPY": 0, "KMF": 0, "KRW": 0,
+    "PYG": 0, "RWF": 0, "UGX": 0, "UYI": 0, "VND": 0, "VUV": 0, "XAF": 0, "XOF": 0,
+    "XPF": 0, "BHD": 3, "IQD": 3, "JOD": 3, "KWD": 3, "LYD": 3, "OMR": 3, "TND": 3,
+    "CLF": 4, "UYW": 4,
+}  # fmt: skip
+
+
+def minor_unit_exponent(currency: str) -> int:
+    """How many decimals the currency has (2 unless ISO 4217 says otherwise)."""
+    return _EXPONENTS.get(currency.upper(), 2)
+
+
+def is_currency_code(value: str) -> bool:
+    """Three upper-case letters, the shape of an ISO 4217 code."""
+    return len(value) == 3 and value.isascii() and value.isalpha() and value.isupper()
+
+
+def parse_amount(value: object, currency: str, *, field: str = "amount") -> int:
+    """Turn a decimal string or JSON number into minor units; refuse floats' noise and bad input."""
+    if isinstance(value, bool) or value is None:
+        raise ValidationError("amount must be a decimal string or number", field=field)
+    if isinstance(value, float):
+        # JSON numbers are parsed as Decimal by the web layer; a float here is a programming error.
+        raise ValidationError("amount must not be a binary float", field=field)
+    if isinstance(value, int | Decimal):
+        amount = Decimal(value)
+    elif isinstance(value, str):
+        text = value.strip()
+        if not text or len(text) > 32:
+            raise ValidationError('amount must be a decimal string such as "12.50"', field=field)
+        try:
+            amount = Decimal(text)
+        except InvalidOperation as exc:
+            raise ValidationError(f"amount {value!r} is not a decimal number", field=field) from exc
+    else:
+        raise ValidationError("amount must be a decimal string or number", field=field)
+    if not amount.is_finite():
+        raise ValidationError("amount must be a finite number", field=field)
+    if amount <= 0:
+        raise ValidationError("amount must be greater than zero", field=field)
+    exponent = minor_unit_exponent(currency)
+    scaled = amount.scaleb(exponent)
+    if scaled != scaled.to_integral_value():
+        raise ValidationError(
+            f"amount has more than {exponent} decimal places for {currency}", field=field
+        )
+    return int(scaled)
+
+
+def format_minor(amount_minor: int, currency: str) -> str:
+    """Minor units back to a plain decimal string such as "12.50"."""
+    exponent = minor_unit_exponent(currency)
+    return str(Decimal(amount_minor).scaleb(-exponent).quantize(Decimal(1).scaleb(-exponent)))

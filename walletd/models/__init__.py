@@ -1,0 +1,24 @@
+"""Typed entities; importing this package registers every table on `Base.metadata`."""
+
+from walletd.models.brand import ApiKey, Brand, Location
+from walletd.models.device import Device, DeviceLog, Registration
+from walletd.models.ledger import LedgerEntry
+from walletd.models.member import Card, Member
+from walletd.models.outbox import OutboxMessage
+from walletd.models.program import Program, Reward, Tier
+
+__all__ = [
+    "ApiKey",
+    "Brand",
+    "Card",
+    "Device",
+    "DeviceLog",
+    "LedgerEntry",
+    "Location",
+    "Member",
+    "OutboxMessage",
+    "Program",
+    "Registration",
+    "Reward",
+    "Tier",
+]

@@ -1,0 +1,54 @@
+"""The append-only points ledger."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from walletd.db import Base, UTCDateTime, utcnow
+from walletd.models.types import JSONText
+
+KINDS = ("earn", "redeem", "bonus", "adjust", "expire", "reversal")
+
+
+class LedgerEntry(Base):
+    """One change of a member's points; positive entries are lots that expire oldest first."""
+
+    __tablename__ = "ledger_entries"
+    __table_args__ = (
+        UniqueConstraint("brand_id", "idempotency_key"),
+        Index("ix_ledger_entries_member_created", "member_id", "created_at"),
+        Index("ix_ledger_entries_lots", "member_id", "expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    brand_id: Mapped[int] = mapped_column(ForeignKey("brands.id", ondelete="CASCADE"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    points: Mapped[int] = mapped_column(Integer)
+    amount_minor: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    currency: Mapped[str | None] = mapped_column(String(3), nullable=True)
+    reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # SHA-256 of the request that carried the key, so a reused key with another body is refused.
+    request_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    response: Mapped[Any] = mapped_column(JSONText(), nullable=True)
+    location_id: Mapped[int | None] = mapped_column(
+        ForeignKey("locations.id", ondelete="SET NULL"), nullable=True
+    )
+    api_key_id: Mapped[int | None] = mapped_column(
+        ForeignKey("api_keys.id", ondelete="SET NULL"), nullable=True
+    )
+    reward_id: Mapped[int | None] = mapped_column(
+        ForeignKey("rewards.id", ondelete="SET NULL"), nullable=True
+    )
+    reverses_id: Mapped[int | None] = mapped_column(
+        ForeignKey("ledger_entries.id", ondelete="SET NULL"), nullable=True, unique=True
+    )
+    # Lot bookkeeping: points of this entry not yet redeemed or expired, and when they expire.
+    remaining: Mapped[int] = mapped_column(Integer, default=0)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

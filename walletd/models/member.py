@@ -1,0 +1,62 @@
+"""Members and their cards."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import BigInteger, Date, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from walletd.db import Base, UTCDateTime, utcnow
+
+
+class Member(Base):
+    """A customer enrolled in a program; `points` is a cached sum of the ledger."""
+
+    __tablename__ = "members"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    brand_id: Mapped[int] = mapped_column(ForeignKey("brands.id", ondelete="CASCADE"), index=True)
+    program_id: Mapped[int] = mapped_column(
+        ForeignKey("programs.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320), nullable=True, index=True)
+    phone: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    birthday: Mapped[date | None] = mapped_column(Date, nullable=True)
+    marketing_consent: Mapped[bool] = mapped_column(default=False)
+    referral_code: Mapped[str] = mapped_column(String(16), unique=True)
+    referred_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("members.id", ondelete="SET NULL"), nullable=True
+    )
+    tier_id: Mapped[int | None] = mapped_column(
+        ForeignKey("tiers.id", ondelete="SET NULL"), nullable=True
+    )
+    points: Mapped[int] = mapped_column(Integer, default=0)
+    lifetime_spend_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    visits: Mapped[int] = mapped_column(Integer, default=0)
+    first_visit_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_visit_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_birthday_bonus_year: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Card(Base):
+    """A member's wallet card; serial and authentication token never change."""
+
+    __tablename__ = "cards"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    brand_id: Mapped[int] = mapped_column(ForeignKey("brands.id", ondelete="CASCADE"), index=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
+    serial_number: Mapped[str] = mapped_column(String(64), unique=True)
+    auth_token: Mapped[str] = mapped_column(String(64))
+    barcode: Mapped[str] = mapped_column(String(128), unique=True)
+    # Monotonic per-database change counter; the Apple lastUpdated tag and the pass cache key.
+    update_tag: Mapped[int] = mapped_column(BigInteger, default=0, index=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    message_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    google_saved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    google_deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

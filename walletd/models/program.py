@@ -1,0 +1,74 @@
+"""Loyalty programs, their tiers and their rewards."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import BigInteger, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from walletd.db import Base, UTCDateTime, utcnow
+from walletd.models.types import DecimalType
+
+ROUNDING_RULES = ("floor", "half_up", "ceil")
+TIER_BASES = ("spend", "points")
+
+
+class Program(Base):
+    """The rules by which a brand's members earn and spend points."""
+
+    __tablename__ = "programs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    brand_id: Mapped[int] = mapped_column(ForeignKey("brands.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    currency: Mapped[str] = mapped_column(String(3), default="USD")
+    # Points per one major currency unit, before the tier multiplier.
+    points_per_unit: Mapped[Decimal] = mapped_column(DecimalType(), default=Decimal("1"))
+    rounding: Mapped[str] = mapped_column(String(16), default="floor")
+    max_points_per_scan: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Ceiling on one purchase, in minor units; larger amounts are refused as typos or fraud.
+    max_amount_minor: Mapped[int] = mapped_column(BigInteger, default=10_000_000)
+    welcome_bonus: Mapped[int] = mapped_column(Integer, default=0)
+    birthday_bonus: Mapped[int] = mapped_column(Integer, default=0)
+    referral_bonus_referrer: Mapped[int] = mapped_column(Integer, default=0)
+    referral_bonus_referee: Mapped[int] = mapped_column(Integer, default=0)
+    points_expiry_months: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    tier_basis: Mapped[str] = mapped_column(String(16), default="spend")
+    template: Mapped[str] = mapped_column(String(64), default="default")
+    background_color: Mapped[str] = mapped_column(String(7), default="#1F3A5F")
+    foreground_color: Mapped[str] = mapped_column(String(7), default="#FFFFFF")
+    label_color: Mapped[str] = mapped_column(String(7), default="#C9D6E8")
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Tier(Base):
+    """A membership level reached by 12-month qualifying spend (minor units) or points."""
+
+    __tablename__ = "tiers"
+    __table_args__ = (UniqueConstraint("program_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    program_id: Mapped[int] = mapped_column(
+        ForeignKey("programs.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(64))
+    threshold: Mapped[int] = mapped_column(BigInteger, default=0)
+    multiplier: Mapped[Decimal] = mapped_column(DecimalType(), default=Decimal("1"))
+
+
+class Reward(Base):
+    """Something a member can redeem points for."""
+
+    __tablename__ = "rewards"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    program_id: Mapped[int] = mapped_column(
+        ForeignKey("programs.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    cost_points: Mapped[int] = mapped_column(Integer)
+    active: Mapped[bool] = mapped_column(default=True)

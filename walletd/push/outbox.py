@@ -1,0 +1,84 @@
+"""Writing outbox rows: one pending row per push token or Google object, coalesced."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from walletd.models import Device, OutboxMessage, Registration
+
+APNS = "apns"
+GOOGLE_OBJECT = "google_object"
+GOOGLE_MESSAGE = "google_message"
+GOOGLE_CLASS_MESSAGE = "google_class_message"
+
+
+def enqueue(
+    session: Session,
+    rows: Iterable[Mapping[str, Any]],
+    *,
+    now: datetime,
+) -> None:
+    """Insert pending rows; a row whose dedupe key already has a pending row is dropped."""
+    values = [
+        {
+            "kind": row["kind"],
+            "dedupe_key": row["dedupe_key"],
+            "payload": row.get("payload", {}),
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": row.get("next_attempt_at", now),
+            "campaign_id": row.get("campaign_id"),
+            "created_at": now,
+        }
+        for row in rows
+    ]
+    if not values:
+        return
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        stmt: Any = pg_insert(OutboxMessage).on_conflict_do_nothing(
+            index_elements=["dedupe_key"], index_where=OutboxMessage.status == "pending"
+        )
+    elif dialect == "sqlite":
+        stmt = sqlite_insert(OutboxMessage).on_conflict_do_nothing(
+            index_elements=["dedupe_key"], index_where=OutboxMessage.status == "pending"
+        )
+    else:  # pragma: no cover - only SQLite and Postgres are supported
+        stmt = insert(OutboxMessage)
+    session.execute(stmt, values)
+
+
+def card_push_rows(
+    session: Session, card_ids: Iterable[int], *, google: bool, serials: Mapping[int, str]
+) -> list[dict[str, Any]]:
+    """Rows announcing that cards changed: one per distinct device token, one per Google object."""
+    ids = list(card_ids)
+    if not ids:
+        return []
+    tokens = session.scalars(
+        select(Device.push_token)
+        .join(Registration, Registration.device_id == Device.id)
+        .where(Registration.card_id.in_(ids))
+        .distinct()
+    ).all()
+    rows: list[dict[str, Any]] = [
+        {"kind": APNS, "dedupe_key": f"{APNS}:{token}", "payload": {"token": token}}
+        for token in sorted(tokens)
+    ]
+    if google:
+        rows.extend(
+            {
+                "kind": GOOGLE_OBJECT,
+                "dedupe_key": f"{GOOGLE_OBJECT}:{serials[card_id]}",
+                "payload": {"card_id": card_id},
+            }
+            for card_id in ids
+        )
+    return rows

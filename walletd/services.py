@@ -1,0 +1,36 @@
+"""The process-wide objects one app or worker uses: settings, database, clock, adapters."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from walletd.config import Settings
+from walletd.db import Database, utcnow
+
+
+@dataclass
+class Services:
+    """Built once per process by `create_app` (or the worker); adapters are created lazily."""
+
+    settings: Settings
+    db: Database
+    clock: Callable[[], datetime] = utcnow
+    adapters: dict[str, Any] = field(default_factory=dict)
+
+    def adapter(self, name: str, factory: Callable[[], Any]) -> Any:
+        """The named adapter, created on first use and kept for the life of the process."""
+        if name not in self.adapters:
+            self.adapters[name] = factory()
+        return self.adapters[name]
+
+    def close(self) -> None:
+        """Close adapters that hold connections, then the database pool."""
+        for adapter in self.adapters.values():
+            close = getattr(adapter, "close", None)
+            if callable(close):
+                close()
+        self.adapters.clear()
+        self.db.dispose()

@@ -1,0 +1,1 @@
+"""HTTP layer: blueprints, error mapping and authentication."""

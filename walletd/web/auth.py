@@ -1,0 +1,47 @@
+"""Bearer API keys with roles; the principal of a request lives on `g`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar, cast
+
+from flask import g, request
+
+from walletd.errors import AuthenticationError, PermissionDeniedError
+from walletd.loyalty.brands import Principal, authenticate
+from walletd.web.deps import services
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _bearer() -> str:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthenticationError("send Authorization: Bearer <api key>")
+    return token.strip()
+
+
+def require_role(*roles: str) -> Callable[[F], F]:
+    """Refuse the view unless the request carries a live key with one of these roles."""
+
+    def decorate(view: F) -> F:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            token = _bearer()
+            with services().db.sessions() as session:
+                principal = authenticate(session, token)
+            if principal.role not in roles:
+                raise PermissionDeniedError(f"a {principal.role} key may not do this")
+            g.principal = principal
+            return view(*args, **kwargs)
+
+        return cast(F, wrapper)
+
+    return decorate
+
+
+def principal() -> Principal:
+    """The authenticated caller of this request."""
+    return cast(Principal, g.principal)

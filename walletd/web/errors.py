@@ -1,0 +1,75 @@
+"""The one table that maps domain errors to HTTP, and the JSON error envelope."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
+
+from walletd import errors
+
+log = logging.getLogger(__name__)
+
+STATUS: dict[type[errors.WalletdError], int] = {
+    errors.ValidationError: 422,
+    errors.AuthenticationError: 401,
+    errors.PermissionDeniedError: 403,
+    errors.NotFoundError: 404,
+    errors.ConflictError: 409,
+}
+
+
+class ApiError(Exception):
+    """An HTTP-level refusal raised by views (bad JSON, wrong media type)."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def error_response(status: int, code: str, message: str, field: str | None = None) -> Response:
+    """The JSON envelope `{"error": {"code", "message"}}` with a status."""
+    body: dict[str, object] = {"code": code, "message": message}
+    if field:
+        body["field"] = field
+    response = jsonify({"error": body})
+    response.status_code = status
+    if status == 401 and request.path.startswith("/api/"):
+        response.headers["WWW-Authenticate"] = 'Bearer realm="walletd"'
+    return response
+
+
+def status_for(exc: errors.WalletdError) -> int:
+    """The HTTP status of a domain error, by the nearest class in the table."""
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return 400
+
+
+def init_app(app: Flask) -> None:
+    """Register the handlers that turn every error into the envelope."""
+
+    @app.errorhandler(errors.WalletdError)
+    def _domain(exc: errors.WalletdError) -> Response:
+        return error_response(status_for(exc), exc.code, exc.message, exc.field)
+
+    @app.errorhandler(ApiError)
+    def _api(exc: ApiError) -> Response:
+        return error_response(exc.status, exc.code, exc.message)
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException) -> Response:
+        code = (exc.name or "error").lower().replace(" ", "_")
+        response = error_response(exc.code or 500, code, exc.description or exc.name)
+        if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+            response.headers["Allow"] = ", ".join(exc.valid_methods)
+        return response
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(500, "internal_error", "something went wrong on our side")

@@ -1,0 +1,54 @@
+"""Unauthenticated routes: health, the OpenAPI document, and signed card links."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, abort, jsonify, request
+from sqlalchemy import select, text
+
+from walletd.models import Card
+from walletd.passes.qr import qr_png
+from walletd.web import links
+from walletd.web.deps import services
+from walletd.web.openapi import openapi_document
+
+bp = Blueprint("public", __name__)
+
+
+@bp.get("/healthz")
+def healthz() -> Response:
+    """200 when the database answers, 503 otherwise."""
+    try:
+        with services().db.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except Exception:  # any database failure means "not healthy", whatever its type
+        response = jsonify({"status": "unavailable"})
+        response.status_code = 503
+        return response
+    return jsonify({"status": "ok"})
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    """The OpenAPI 3.1 description of every route."""
+    return jsonify(openapi_document(services().settings.base_url))
+
+
+def card_by_signed_link(purpose: str, serial: str) -> Card:
+    """The card a signed link names; a wrong signature looks like a missing card."""
+    svc = services()
+    if not links.check_link(purpose, serial, request.args.get("sig", ""), svc.settings.secret_key):
+        abort(404)
+    with svc.db.sessions() as session:
+        card = session.scalar(select(Card).where(Card.serial_number == serial))
+    if card is None:
+        abort(404)
+    return card
+
+
+@bp.get("/cards/<serial>/qr.png")
+def card_qr(serial: str) -> Response:
+    """The PNG of the card's QR code."""
+    card = card_by_signed_link("qr", serial)
+    response = Response(qr_png(card.barcode), mimetype="image/png")
+    response.headers["Cache-Control"] = "private, max-age=86400"
+    return response
