@@ -7,6 +7,7 @@ import sys
 
 import click
 from flask import Flask, current_app
+from flask.cli import with_appcontext
 
 from walletd.errors import AuthenticationError
 from walletd.loyalty import ledger
@@ -29,6 +30,7 @@ def _context(svc: Services) -> Context:
 
 
 @click.command("init-db")
+@with_appcontext
 def init_db_command() -> None:
     """Apply all migrations to WALLETD_DATABASE_URL."""
     upgrade(_services().settings.database_url)
@@ -36,6 +38,7 @@ def init_db_command() -> None:
 
 
 @click.command("create-brand")
+@with_appcontext
 @click.argument("name")
 @click.option("--currency", default="USD", show_default=True, help="ISO 4217 code")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object and nothing else")
@@ -60,6 +63,7 @@ def create_brand_command(name: str, currency: str, as_json: bool) -> None:
 
 
 @click.command("verify-ledger")
+@with_appcontext
 def verify_ledger_command() -> None:
     """Recompute every balance from the ledger; exit 1 when a cached balance is wrong."""
     svc = _services()
@@ -74,6 +78,7 @@ def verify_ledger_command() -> None:
 
 
 @click.command("expire-points")
+@with_appcontext
 def expire_points_command() -> None:
     """Expire due point lots now (the worker also does this nightly)."""
     svc = _services()
@@ -88,6 +93,7 @@ def expire_points_command() -> None:
 
 
 @click.command("demo")
+@with_appcontext
 def demo_command() -> None:
     """Make sure a demo brand exists and print its keys, URLs and curl lines (development only)."""
     svc = _services()

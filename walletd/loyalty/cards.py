@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
@@ -41,7 +42,9 @@ def touch_cards(session: Session, cards: list[Card], ctx: Context) -> None:
     """Mark cards changed now and queue the pushes that tell wallets to fetch them."""
     if not cards:
         return
-    tag = next_update_tag(session)
+    postgres = session.get_bind().dialect.name == "postgresql"
+    # On Postgres the tag is computed inside the UPDATE itself: no extra round trip.
+    tag: Any = text("pg_current_xact_id()::text::bigint") if postgres else next_update_tag(session)
     now = ctx.now.replace(microsecond=0)
     for card in cards:
         card.update_tag = tag
@@ -49,7 +52,6 @@ def touch_cards(session: Session, cards: list[Card], ctx: Context) -> None:
         # If-Modified-Since from the previous version never hides this one.
         floor = card.updated_at.replace(microsecond=0) + timedelta(seconds=1)
         card.updated_at = max(now, floor)
-    session.flush()
     rows = card_push_rows(
         session,
         [c.id for c in cards],

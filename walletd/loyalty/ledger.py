@@ -8,6 +8,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select
@@ -22,11 +23,12 @@ from walletd.errors import (
     ValidationError,
 )
 from walletd.loyalty.barcodes import serial_from_barcode
+from walletd.loyalty.brands import find_location
 from walletd.loyalty.cards import cards_of_member, touch_cards
 from walletd.loyalty.context import Context
 from walletd.loyalty.money import format_minor, parse_amount
 from walletd.loyalty.rules import TierRule, add_months, points_for_purchase, tier_for
-from walletd.models import Card, LedgerEntry, Location, Member, Program, Reward, Tier
+from walletd.models import Card, LedgerEntry, Member, Program, Reward, Tier
 
 MAX_POINTS_PER_OPERATION = 10_000_000
 
@@ -53,6 +55,30 @@ def request_fingerprint(operation: str, payload: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def scan_body(entry: LedgerEntry) -> dict[str, Any]:
+    """The answer to a scan, rebuilt from its entry (so a replay answers the same)."""
+    return {
+        "scan_id": entry.id,
+        "member_id": entry.member_id,
+        "points_earned": entry.points,
+        "balance": entry.balance_after,
+        "tier": entry.tier_after,
+        "amount": format_minor(entry.amount_minor or 0, entry.currency or "USD"),
+        "currency": entry.currency,
+    }
+
+
+def redemption_body(entry: LedgerEntry) -> dict[str, Any]:
+    """The answer to a redemption, rebuilt from its entry."""
+    return {
+        "redemption_id": entry.id,
+        "member_id": entry.member_id,
+        "points_redeemed": -entry.points,
+        "balance": entry.balance_after,
+        "reward": entry.reason if entry.reward_id else None,
+    }
+
+
 def _replay(session: Session, brand_id: int, key: str, fingerprint: str) -> Outcome | None:
     entry = session.scalar(
         select(LedgerEntry).where(
@@ -65,7 +91,8 @@ def _replay(session: Session, brand_id: int, key: str, fingerprint: str) -> Outc
         raise IdempotencyConflictError(
             "this Idempotency-Key was already used for a different request"
         )
-    return Outcome(body=dict(entry.response or {}), replayed=True)
+    body = scan_body(entry) if entry.kind == "earn" else redemption_body(entry)
+    return Outcome(body=body, replayed=True)
 
 
 def lock_member(session: Session, member_id: int) -> Member:
@@ -79,17 +106,6 @@ def lock_member(session: Session, member_id: int) -> Member:
     if member is None:
         raise NotFoundError("member not found")
     return member
-
-
-def _card_by_barcode(session: Session, brand_id: int, barcode: object, secret_key: str) -> Card:
-    if not isinstance(barcode, str) or serial_from_barcode(barcode, secret_key) is None:
-        raise UnknownCardError("this barcode is not a card of this program")
-    card = session.scalar(
-        select(Card).where(Card.barcode == barcode.strip().upper(), Card.brand_id == brand_id)
-    )
-    if card is None:
-        raise UnknownCardError("this barcode is not a card of this program")
-    return card
 
 
 def _expiry_for(program: Program, at: datetime) -> datetime | None:
@@ -130,7 +146,6 @@ def _append(
     if member.points < 0:
         raise InsufficientPointsError("the balance cannot go below zero")
     session.add(entry)
-    session.flush()
     return entry
 
 
@@ -179,6 +194,11 @@ def _upgrade_tier(
     session: Session, member: Member, program: Program, tiers: list[TierRule], now: datetime
 ) -> None:
     """Move the member up at once when a threshold is crossed; never down here."""
+    higher = [t.threshold for t in tiers if t.threshold > _rank(tiers, member.tier_id)]
+    if not higher:
+        return
+    if program.tier_basis == "spend" and member.lifetime_spend_minor < min(higher):
+        return  # 12-month spend never exceeds lifetime spend: no threshold can be crossed
     best = tier_for(qualifying_value(session, member, program, now), tiers)
     if best is not None and best.threshold > _rank(tiers, member.tier_id):
         member.tier_id = best.id
@@ -197,6 +217,35 @@ def _check_key(key: str | None) -> str:
             "Idempotency-Key must be 1 to 200 printable ASCII characters", field="Idempotency-Key"
         )
     return key
+
+
+def _locked_card(
+    session: Session, brand_id: int, barcode: object, secret_key: str
+) -> tuple[Card, Member]:
+    """The card a barcode names and its member, holding the member's row lock."""
+    if not isinstance(barcode, str) or serial_from_barcode(barcode, secret_key) is None:
+        raise UnknownCardError("this barcode is not a card of this program")
+    row = session.execute(
+        select(Card, Member)
+        .join(Member, Member.id == Card.member_id)
+        .where(Card.barcode == barcode.strip().upper(), Card.brand_id == brand_id)
+        .with_for_update(of=Member)
+        .execution_options(populate_existing=True)
+    ).first()
+    if row is None:
+        raise UnknownCardError("this barcode is not a card of this program")
+    return row[0], row[1]
+
+
+def _program_rules(session: Session, program_id: int) -> tuple[Program, list[TierRule]]:
+    """A program and its tiers in one round trip."""
+    rows = session.execute(
+        select(Program, Tier)
+        .outerjoin(Tier, Tier.program_id == Program.id)
+        .where(Program.id == program_id)
+    ).all()
+    tiers = [TierRule(t.id, t.name, t.threshold, t.multiplier) for _, t in rows if t is not None]
+    return rows[0][0], tiers
 
 
 def credit_scan(
@@ -218,9 +267,9 @@ def credit_scan(
         isinstance(location_id, bool) or not isinstance(location_id, int)
     ):
         raise ValidationError("location_id must be an integer", field="location_id")
-    card = _card_by_barcode(session, actor.brand_id, barcode, ctx.secret_key)
-    member = session.get_one(Member, card.member_id)
-    program = session.get_one(Program, member.program_id)
+    # Locking first makes a concurrent twin with the same key wait, then find our entry.
+    card, member = _locked_card(session, actor.brand_id, barcode, ctx.secret_key)
+    program, tiers = _program_rules(session, member.program_id)
     if currency is not None and currency.upper() != program.currency:
         raise ValidationError(
             f"this program counts in {program.currency}, not {currency}", field="currency"
@@ -232,15 +281,7 @@ def credit_scan(
             f"{format_minor(program.max_amount_minor, program.currency)} {program.currency}",
             field="amount",
         )
-    if (
-        location_id is not None
-        and session.scalar(
-            select(Location.id).where(
-                Location.id == location_id, Location.brand_id == actor.brand_id
-            )
-        )
-        is None
-    ):
+    if location_id is not None and find_location(session, actor.brand_id, location_id) is None:
         raise ValidationError("location_id is not a location of this brand", field="location_id")
     fingerprint = request_fingerprint(
         "scan", {"card": card.serial_number, "amount": amount_minor, "location": location_id}
@@ -248,17 +289,12 @@ def credit_scan(
     replay = _replay(session, actor.brand_id, key, fingerprint)
     if replay is not None:
         return replay
-    member = lock_member(session, member.id)
-    replay = _replay(session, actor.brand_id, key, fingerprint)  # a twin may have won the lock
-    if replay is not None:
-        return replay
-    tiers = _tiers(session, program.id)
-    multiplier = next((t.multiplier for t in tiers if t.id == member.tier_id), None)
+    multiplier = next((t.multiplier for t in tiers if t.id == member.tier_id), Decimal(1))
     points = points_for_purchase(
         amount_minor,
         program.currency,
         points_per_unit=program.points_per_unit,
-        multiplier=multiplier if multiplier is not None else 1,  # type: ignore[arg-type]
+        multiplier=multiplier,
         rounding=program.rounding,
         cap=program.max_points_per_scan,
     )
@@ -281,31 +317,18 @@ def credit_scan(
     member.lifetime_spend_minor += amount_minor
     member.first_visit_at = member.first_visit_at or ctx.now
     member.last_visit_at = ctx.now
-    touched = [member]
     if first_purchase and member.referred_by_id is not None:
-        touched += _referral_bonuses(session, member, program, ctx)
+        _referral_bonuses(session, member, program, ctx)
     _upgrade_tier(session, member, program, tiers, ctx.now)
-    body = {
-        "scan_id": entry.id,
-        "member_id": member.id,
-        "points_earned": points,
-        "balance": member.points,
-        "tier": _tier_name(tiers, member.tier_id),
-        "amount": format_minor(amount_minor, program.currency),
-        "currency": program.currency,
-    }
-    entry.response = body
-    for changed in touched:
-        touch_cards(session, cards_of_member(session, changed.id), ctx)
+    entry.balance_after = member.points
+    entry.tier_after = _tier_name(tiers, member.tier_id)
+    touch_cards(session, [card], ctx)
     session.flush()
-    return Outcome(body=body)
+    return Outcome(body=scan_body(entry))
 
 
-def _referral_bonuses(
-    session: Session, member: Member, program: Program, ctx: Context
-) -> list[Member]:
+def _referral_bonuses(session: Session, member: Member, program: Program, ctx: Context) -> None:
     """Reward both sides of a referral on the referred member's first purchase."""
-    changed: list[Member] = []
     if program.referral_bonus_referee > 0:
         grant_bonus(
             session,
@@ -325,10 +348,7 @@ def _referral_bonuses(
             reason="referral",
             idempotency_key=f"referral:referrer:{member.id}",
             ctx=ctx,
-            touch=False,
         )
-        changed.append(referrer)
-    return changed  # fmt: skip
 
 
 def grant_bonus(
@@ -374,8 +394,7 @@ def redeem(
     key = _check_key(idempotency_key)
     if (points is None) == (reward_id is None):
         raise ValidationError("give exactly one of points or reward_id", field="points")
-    card = _card_by_barcode(session, actor.brand_id, barcode, ctx.secret_key)
-    member = session.get_one(Member, card.member_id)
+    card, member = _locked_card(session, actor.brand_id, barcode, ctx.secret_key)
     reward: Reward | None = None
     if reward_id is not None:
         if isinstance(reward_id, bool) or not isinstance(reward_id, int):
@@ -395,12 +414,8 @@ def redeem(
             raise ValidationError("points must be between 1 and 10,000,000", field="points")
         cost = points
     fingerprint = request_fingerprint(
-        "redeem", {"card": card.serial_number, "points": cost, "reward": reward_id}
+        "redeem", {"card": card.serial_number, "points": points, "reward": reward_id}
     )
-    replay = _replay(session, actor.brand_id, key, fingerprint)
-    if replay is not None:
-        return replay
-    member = lock_member(session, member.id)
     replay = _replay(session, actor.brand_id, key, fingerprint)
     if replay is not None:
         return replay
@@ -418,17 +433,10 @@ def redeem(
         reason=reward.name if reward else None,
         api_key_id=actor.api_key_id,
     )
-    body = {
-        "redemption_id": entry.id,
-        "member_id": member.id,
-        "points_redeemed": cost,
-        "balance": member.points,
-        "reward": reward.name if reward else None,
-    }
-    entry.response = body
-    touch_cards(session, cards_of_member(session, member.id), ctx)
+    entry.balance_after = member.points
+    touch_cards(session, [card], ctx)
     session.flush()
-    return Outcome(body=body)
+    return Outcome(body=redemption_body(entry))
 
 
 def reverse_scan(session: Session, actor: Actor, scan_id: int, ctx: Context) -> Outcome:
@@ -461,14 +469,15 @@ def reverse_scan(session: Session, actor: Actor, scan_id: int, ctx: Context) -> 
     )
     member.lifetime_spend_minor -= original.amount_minor or 0
     body = {
-        "reversal_id": entry.id,
         "scan_id": original.id,
         "member_id": member.id,
         "points_reversed": taken,
         "balance": member.points,
     }
-    entry.response = body
+    entry.balance_after = member.points
     touch_cards(session, cards_of_member(session, member.id), ctx)
+    session.flush()
+    body["reversal_id"] = entry.id
     return Outcome(body=body)
 
 
@@ -492,7 +501,9 @@ def adjust_points(
         raise InsufficientPointsError(f"the member has {locked.points} points")
     entry = _append(session, locked, kind="adjust", points=points, ctx=ctx,
                     reason=reason.strip(), api_key_id=actor.api_key_id)  # fmt: skip
+    entry.balance_after = locked.points
     touch_cards(session, cards_of_member(session, locked.id), ctx)
+    session.flush()
     return Outcome(body={"entry_id": entry.id, "member_id": locked.id, "balance": locked.points})
 
 

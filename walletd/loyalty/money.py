@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import MAX_EMAX, MIN_EMIN, Context, Decimal, InvalidOperation
 
 from walletd.errors import ValidationError
 
@@ -13,6 +13,11 @@ _EXPONENTS = {
     "XPF": 0, "BHD": 3, "IQD": 3, "JOD": 3, "KWD": 3, "LYD": 3, "OMR": 3, "TND": 3,
     "CLF": 4, "UYW": 4,
 }  # fmt: skip
+
+
+# More integer digits than any real purchase has; checked before any arithmetic.
+MAX_DIGITS = 15
+_EXACT = Context(prec=64, Emax=MAX_EMAX, Emin=MIN_EMIN)
 
 
 def minor_unit_exponent(currency: str) -> int:
@@ -48,13 +53,17 @@ def parse_amount(value: object, currency: str, *, field: str = "amount") -> int:
         raise ValidationError("amount must be a finite number", field=field)
     if amount <= 0:
         raise ValidationError("amount must be greater than zero", field=field)
+    if amount.adjusted() > MAX_DIGITS:
+        raise ValidationError("amount is absurdly large", field=field)
     exponent = minor_unit_exponent(currency)
-    scaled = amount.scaleb(exponent)
-    if scaled != scaled.to_integral_value():
+    # Count decimals from the number's own exponent (not by scaling in the default 28-digit
+    # context, which would round long amounts and flush tiny ones to zero).
+    normalised = amount.normalize(_EXACT)
+    if -int(normalised.as_tuple().exponent) > exponent:
         raise ValidationError(
             f"amount has more than {exponent} decimal places for {currency}", field=field
         )
-    return int(scaled)
+    return int(normalised.scaleb(exponent, _EXACT))
 
 
 def format_minor(amount_minor: int, currency: str) -> str:

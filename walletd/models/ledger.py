@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from walletd.db import Base, UTCDateTime, utcnow
-from walletd.models.types import JSONText
 
 KINDS = ("earn", "redeem", "bonus", "adjust", "expire", "reversal")
 
@@ -35,7 +33,9 @@ class LedgerEntry(Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
     # SHA-256 of the request that carried the key, so a reused key with another body is refused.
     request_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    response: Mapped[Any] = mapped_column(JSONText(), nullable=True)
+    # The balance and tier right after this entry: what a replayed request answers again.
+    balance_after: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    tier_after: Mapped[str | None] = mapped_column(String(64), nullable=True)
     location_id: Mapped[int | None] = mapped_column(
         ForeignKey("locations.id", ondelete="SET NULL"), nullable=True
     )

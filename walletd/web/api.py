@@ -52,7 +52,7 @@ def _parse_enrollment(data: dict[str, Any]) -> Enrollment:
             raise ValidationError(
                 "birthday must be a date as YYYY-MM-DD", field="birthday"
             ) from exc
-        if len(birthday_text) != 10:
+        if birthday.isoformat() != birthday_text:  # 3.11 also takes "1990-W01-1"
             raise ValidationError("birthday must be a date as YYYY-MM-DD", field="birthday")
     consent = data.get("marketing_consent", False)
     if not isinstance(consent, bool):

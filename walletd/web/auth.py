@@ -23,15 +23,19 @@ def _bearer() -> str:
     return token.strip()
 
 
+def _authenticate(token: str) -> Principal:
+    # Looked up on every request (no cache) so that a revoked key stops working at once.
+    with services().db.sessions() as session:
+        return authenticate(session, token)
+
+
 def require_role(*roles: str) -> Callable[[F], F]:
     """Refuse the view unless the request carries a live key with one of these roles."""
 
     def decorate(view: F) -> F:
         @wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            token = _bearer()
-            with services().db.sessions() as session:
-                principal = authenticate(session, token)
+            principal = _authenticate(_bearer())
             if principal.role not in roles:
                 raise PermissionDeniedError(f"a {principal.role} key may not do this")
             g.principal = principal

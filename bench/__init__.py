@@ -1,0 +1,1 @@
+"""Benchmarks; results are summarised in BENCHMARKS.md."""

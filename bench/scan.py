@@ -1,0 +1,111 @@
+"""Checkout scans per second under gunicorn on Postgres, beside the bare health endpoint.
+
+Usage: python bench/scan.py [--seconds 10] [--connections 16] [--sweep]
+Needs Postgres on 127.0.0.1:5432 (or BENCH_DATABASE_URL) and wrk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import DEFAULT_PG, SECRET, gunicorn, machine, private_database, wrk  # noqa: E402
+from walletd.db import Database, utcnow  # noqa: E402
+from walletd.loyalty.brands import create_brand  # noqa: E402
+from walletd.loyalty.context import Context  # noqa: E402
+from walletd.loyalty.members import Enrollment, enroll_member  # noqa: E402
+from walletd.schema import upgrade  # noqa: E402
+
+SCAN_SCRIPT = """
+local barcodes = {%(barcodes)s}
+local counter = 0
+local thread_count = 0
+local tid = 0
+setup = function(thread)
+  thread_count = thread_count + 1
+  thread:set("tid", thread_count)
+end
+request = function()
+  counter = counter + 1
+  local barcode = barcodes[math.random(#barcodes)]
+  local body = '{"barcode": "' .. barcode .. '", "amount": "12.50"}'
+  return wrk.format("POST", "/api/v1/scans", {
+    ["Content-Type"] = "application/json",
+    ["Authorization"] = "Bearer %(key)s",
+    ["Idempotency-Key"] = "%(run)s-" .. tid .. "-" .. counter,
+  }, body)
+end
+"""
+
+
+def seed(url: str, members: int) -> tuple[str, list[str]]:
+    """A brand with members; returns the cashier key and the barcodes."""
+    upgrade(url)
+    db = Database(url)
+    ctx = Context(now=utcnow(), secret_key=SECRET)
+    with db.transaction() as session:
+        creds = create_brand(session, "Bench Coffee", now=ctx.now)
+        barcodes = []
+        for i in range(members):
+            _, card = enroll_member(session, creds.brand_id, Enrollment(name=f"Member {i}"), ctx)
+            barcodes.append(card.barcode)
+    db.dispose()
+    return creds.cashier_key, barcodes
+
+
+def run_config(
+    url: str, key: str, barcodes: list[str], *, workers: int, threads: int, args: argparse.Namespace
+) -> dict[str, object]:
+    """Measure the bare endpoint and scans under one gunicorn configuration."""
+    with gunicorn(url, workers=workers, threads=threads) as base:
+        wrk(f"{base}/healthz", connections=args.connections, seconds=2)  # warm-up
+        bare = wrk(f"{base}/healthz", connections=args.connections, seconds=args.seconds)
+        script = SCAN_SCRIPT % {
+            "barcodes": ", ".join(f'"{b}"' for b in barcodes),
+            "key": key,
+            "run": os.urandom(4).hex(),
+        }
+        scans = wrk(f"{base}/", connections=args.connections, seconds=args.seconds, script=script)
+    return {
+        "workers": workers,
+        "threads": threads,
+        "bare_rps": round(bare["rps"], 1),
+        "bare_p50_ms": bare["p50_ms"],
+        "bare_p99_ms": bare["p99_ms"],
+        "scan_rps": round(scans["rps"], 1),
+        "scan_p50_ms": scans["p50_ms"],
+        "scan_p99_ms": scans["p99_ms"],
+        "scan_non_2xx": scans["non_2xx"],
+        "ratio": round(scans["rps"] / bare["rps"], 3),
+    }
+
+
+def main() -> None:
+    """Seed, serve, measure, print."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--members", type=int, default=500)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--sweep", action="store_true", help="try several process models")
+    args = parser.parse_args()
+    configs = [(args.workers, args.threads)]
+    if args.sweep:
+        configs = [(2, 1), (4, 1), (2, 4), (4, 4), (4, 8), (8, 2)]
+    print(f"machine: {machine()}")
+    print(f"command: python bench/scan.py {' '.join(sys.argv[1:])}")
+    with private_database(os.environ.get("BENCH_DATABASE_URL", DEFAULT_PG)) as url:
+        key, barcodes = seed(url, args.members)
+        for workers, threads in configs:
+            result = run_config(url, key, barcodes, workers=workers, threads=threads, args=args)
+            print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
