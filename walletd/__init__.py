@@ -37,10 +37,16 @@ def create_app(
     app.extensions["walletd"] = svc
 
     from walletd import cli
-    from walletd.web import api, errors, public
+    from walletd.web import api, apple, errors, public
 
     errors.init_app(app)
     app.register_blueprint(public.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(apple.bp)
+    app.register_blueprint(apple.downloads)
     cli.init_app(app)
+    if settings.worker == "embedded":
+        from walletd.worker import start_embedded
+
+        start_embedded(svc)
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
 
 import click
@@ -13,6 +14,7 @@ from walletd.errors import AuthenticationError
 from walletd.loyalty import ledger
 from walletd.loyalty.brands import authenticate, create_brand
 from walletd.loyalty.context import Context
+from walletd.passes.certs import check_certs, ensure_dev_certs, read_dev_identity, write_dev_certs
 from walletd.schema import upgrade
 from walletd.services import Services
 
@@ -145,6 +147,73 @@ Scan their card (use the "barcode" from the answer above):
     )
 
 
+@click.command("dev-certs")
+@with_appcontext
+@click.option("--if-missing", is_flag=True, help="keep existing certificates that still work")
+def dev_certs_command(if_missing: bool) -> None:
+    """Write a development CA, WWDR-like intermediate and Pass Type ID certificate."""
+    directory = _services().settings.apple_cert.parent
+    writer = ensure_dev_certs if if_missing else write_dev_certs
+    paths = writer(directory)
+    click.echo(
+        f"development certificates in {paths.directory} (pass type id {paths.pass_type_id}, "
+        f"team {paths.team_id}).\nPasses signed with them will NOT install on a real iPhone; "
+        "configure real Apple certificates for that (see README).",
+        err=True,
+    )
+
+
+@click.command("check-certs")
+@with_appcontext
+@click.option("--warn-days", default=30, show_default=True, help="warn this long before expiry")
+def check_certs_command(warn_days: int) -> None:
+    """Validate the Apple certificate chain, identifiers and expiry; exit 1 on a problem."""
+    settings = _services().settings
+    identity = read_dev_identity(settings.apple_cert.parent) or ("", "")
+    findings = check_certs(
+        cert_path=settings.apple_cert,
+        key_path=settings.apple_key,
+        key_password=settings.apple_key_password or None,
+        wwdr_path=settings.apple_wwdr,
+        pass_type_id=settings.apple_pass_type_id or identity[0],
+        team_id=settings.apple_team_id or identity[1],
+        now=_services().clock(),
+        warn_days=warn_days,
+    )
+    for finding in findings:
+        click.echo(f"{finding.level.upper()}: {finding.message}")
+    errors = [f for f in findings if f.level == "error"]
+    if errors:
+        sys.exit(1)
+    click.echo("certificates OK" + (" (with warnings)" if findings else ""))
+
+
+@click.command("worker")
+@with_appcontext
+def worker_command() -> None:
+    """Run the push dispatcher and the scheduler until SIGTERM (in-flight work finishes)."""
+    from walletd.worker import Worker
+
+    worker = Worker(_services())
+
+    def stop(signum: int, frame: object) -> None:
+        worker.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    worker.run()
+
+
+@click.command("drain-outbox")
+@with_appcontext
+def drain_outbox_command() -> None:
+    """Deliver everything due in the outbox once, then exit."""
+    from walletd.worker import build_dispatcher
+
+    handled = build_dispatcher(_services()).drain()
+    click.echo(f"delivered {handled} outbox row(s)")
+
+
 def init_app(app: Flask) -> None:
     """Register the commands on the app."""
     for command in (
@@ -153,5 +222,9 @@ def init_app(app: Flask) -> None:
         verify_ledger_command,
         expire_points_command,
         demo_command,
+        dev_certs_command,
+        check_certs_command,
+        worker_command,
+        drain_outbox_command,
     ):
         app.cli.add_command(command)

@@ -13,6 +13,7 @@ from walletd.loyalty import ledger
 from walletd.loyalty.members import Enrollment, enroll_member, get_card_of, get_member, tier_name
 from walletd.loyalty.money import format_minor
 from walletd.models import Card, Member
+from walletd.push.messages import send_member_message
 from walletd.web import links
 from walletd.web.auth import principal, require_role
 from walletd.web.deps import context, json_body, run_in_transaction, services
@@ -218,3 +219,17 @@ def create_redemption() -> Response:
         )
     )
     return _created(outcome.body, 200 if outcome.replayed else 201)
+
+
+@bp.post("/members/<int:member_id>/message")
+@require_role("admin")
+def message_member(member_id: int) -> Response:
+    """Set a message on the member's cards and push it (Apple lock screen, Google message)."""
+    data = json_body()
+    brand_id = principal().brand_id
+    queued = run_in_transaction(
+        lambda s: send_member_message(s, brand_id, member_id, data.get("message"), context())
+    )
+    return _created(
+        {"member_id": queued.member_id, "message_id": queued.message_id, "status": "queued"}, 202
+    )

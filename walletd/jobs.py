@@ -1,0 +1,79 @@
+"""Scheduled jobs: each opens its own transactions, is idempotent and logs what it did."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from walletd.loyalty import ledger
+from walletd.loyalty.context import Context
+from walletd.models import Program
+from walletd.services import Services
+
+log = logging.getLogger(__name__)
+
+
+def _context(svc: Services) -> Context:
+    return Context(
+        now=svc.clock(),
+        secret_key=svc.settings.secret_key,
+        google_enabled=svc.settings.google_enabled,
+    )
+
+
+def expire_points(svc: Services) -> int:
+    """Expire due point lots, in batches of members."""
+    total = 0
+    while True:
+        with svc.db.transaction() as session:
+            changed = ledger.expire_due_lots(session, _context(svc))
+        total += changed
+        if changed == 0:
+            break
+    log.info("expire_points: %d member(s) lost expired points", total)
+    return total
+
+
+def birthday_bonuses(svc: Services) -> int:
+    """Grant today's birthday bonuses (once a year per member)."""
+    total = 0
+    while True:
+        with svc.db.transaction() as session:
+            granted = ledger.grant_birthday_bonuses(session, _context(svc))
+        total += granted
+        if granted == 0:
+            break
+    log.info("birthday_bonuses: %d member(s) got their birthday bonus", total)
+    return total
+
+
+def reevaluate_tiers(svc: Services) -> int:
+    """Re-evaluate every program's tiers over the rolling 12 months (the only downgrade path)."""
+    with svc.db.transaction() as session:
+        program_ids = list(session.scalars(select(Program.id)).all())
+    changed = 0
+    for program_id in program_ids:
+        with svc.db.transaction() as session:
+            changed += ledger.reevaluate_tiers(session, _context(svc), program_id=program_id)
+    log.info("reevaluate_tiers: %d member(s) changed tier", changed)
+    return changed
+
+
+@dataclass(frozen=True)
+class ScheduledJob:
+    """A job and when it runs (cron fields, UTC)."""
+
+    name: str
+    run: Callable[[Services], int]
+    hour: int
+    minute: int = 0
+
+
+DAILY_JOBS = (
+    ScheduledJob("expire_points", expire_points, hour=3),
+    ScheduledJob("reevaluate_tiers", reevaluate_tiers, hour=4),
+    ScheduledJob("birthday_bonuses", birthday_bonuses, hour=8),
+)

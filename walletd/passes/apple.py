@@ -1,0 +1,70 @@
+"""Apple Wallet passes for cards: signing once per (serial, tag) and serving from a cache."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+from walletd.passes.pkpass import build_pkpass, load_template
+from walletd.passes.signing import ManifestSigner
+from walletd.passes.view import CardView
+
+
+class PassCache:
+    """Signed packages keyed by (serial, update tag): an unchanged pass is never signed twice."""
+
+    def __init__(self, capacity: int = 4096) -> None:
+        self.capacity = capacity
+        self._items: OrderedDict[tuple[str, int], bytes] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: tuple[str, int]) -> bytes | None:
+        """The cached package, if any."""
+        with self._lock:
+            data = self._items.get(key)
+            if data is None:
+                self.misses += 1
+                return None
+            self._items.move_to_end(key)
+            self.hits += 1
+            return data
+
+    def put(self, key: tuple[str, int], data: bytes) -> None:
+        """Keep a package, dropping the least recently used beyond capacity."""
+        with self._lock:
+            self._items[key] = data
+            self._items.move_to_end(key)
+            while len(self._items) > self.capacity:
+                self._items.popitem(last=False)
+
+
+@dataclass
+class ApplePasses:
+    """Builds signed .pkpass files for cards; one per process."""
+
+    signer: ManifestSigner
+    templates_root: Path
+    web_service_url: str
+    cache: PassCache
+
+    @property
+    def pass_type_id(self) -> str:
+        """The pass type identifier of the signing certificate."""
+        return self.signer.pass_type_id
+
+    def package(self, view: CardView, tag: int) -> bytes:
+        """The signed package of a card at a given update tag."""
+        key = (view.serial_number, tag)
+        cached = self.cache.get(key)
+        if cached is not None:
+            return cached
+        template = load_template(self.templates_root, view.template)
+        data = build_pkpass(
+            view, signer=self.signer, template=template, web_service_url=self.web_service_url
+        )
+        self.cache.put(key, data)
+        return data

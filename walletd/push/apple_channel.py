@@ -1,0 +1,80 @@
+"""The APNs channel: one push per distinct token, and token clean-up after 410s."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from functools import partial
+
+from sqlalchemy.orm import Session
+
+from walletd.db import Database
+from walletd.push.apns import ApnsResult, PushSender
+from walletd.push.dispatcher import ChannelPausedError, ClaimedRow, Delivery
+from walletd.push.outbox import APNS
+from walletd.push.registrations import forget_token
+
+log = logging.getLogger(__name__)
+
+# Reasons that mean the certificate, key or topic is wrong for every token: stop and shout.
+_ACCOUNT_REASONS = frozenset(
+    {
+        "BadCertificate",
+        "BadCertificateEnvironment",
+        "Forbidden",
+        "InvalidProviderToken",
+        "MissingProviderToken",
+        "TopicDisallowed",
+        "BadTopic",
+        "MissingTopic",
+        "UnrelatedKeyIdInToken",
+        "ExpiredProviderToken",
+    }
+)
+PAUSE_SECONDS = 300.0
+
+
+def _forget(token: str, result: ApnsResult, session: Session) -> None:
+    removed = forget_token(session, token, gone_at=result.gone_at)
+    log.info("APNs says token %s… is %s: removed %d device(s)", token[:8], result.reason, removed)
+
+
+class ApnsChannel:
+    """Delivers `apns` outbox rows through a PushSender kept open for the worker's life."""
+
+    kinds = (APNS,)
+
+    def __init__(self, sender: PushSender) -> None:
+        self.sender = sender
+
+    def deliver(self, rows: Sequence[ClaimedRow], db: Database) -> list[Delivery]:
+        """Push each row's token once and map APNs's answers to outcomes."""
+        tokens = [str(row.payload.get("token", "")) for row in rows]
+        results = {r.token: r for r in self.sender.push(sorted(set(tokens)))}
+        account_errors = {
+            r.reason
+            for r in results.values()
+            if r.outcome == "fatal" and r.reason in _ACCOUNT_REASONS
+        }
+        if account_errors and all(r.outcome in ("fatal", "retry") for r in results.values()):
+            raise ChannelPausedError(
+                f"APNs refuses our credentials ({', '.join(sorted(account_errors))}); check "
+                "WALLETD_APPLE_CERT/KEY, the pass type id and `flask --app walletd check-certs`",
+                seconds=PAUSE_SECONDS,
+            )
+        deliveries = []
+        for row, token in zip(rows, tokens, strict=True):
+            result = results[token]
+            error = f"{result.status} {result.reason}" if result.reason else None
+            if result.outcome == "sent":
+                deliveries.append(Delivery(row.id, "sent"))
+            elif result.outcome in ("gone", "bad_token"):
+                deliveries.append(
+                    Delivery(row.id, "gone", error, after=partial(_forget, token, result))
+                )
+            elif result.outcome == "retry":
+                deliveries.append(Delivery(row.id, "retry", error, retry_after=result.retry_after))
+            else:
+                log.error("APNs refused token %s…: %s", token[:8], error)
+                deliveries.append(Delivery(row.id, "failed", error))
+        return deliveries

@@ -1,0 +1,74 @@
+"""Brand messages on a member's cards: the back field on Apple, a message on Google."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from walletd.errors import ValidationError
+from walletd.loyalty.cards import cards_of_member, touch_cards
+from walletd.loyalty.context import Context
+from walletd.loyalty.members import get_member
+from walletd.push.outbox import GOOGLE_MESSAGE, enqueue
+
+MAX_MESSAGE_LENGTH = 500
+
+
+@dataclass(frozen=True)
+class QueuedMessage:
+    """A message set on a member's cards and queued for delivery."""
+
+    member_id: int
+    message_id: str
+
+
+def check_message(message: object) -> str:
+    """A message's text, trimmed; refuse empty, non-text and over-long messages."""
+    if not isinstance(message, str) or not message.strip():
+        raise ValidationError("message must be a non-empty string", field="message")
+    text = message.strip()
+    if len(text) > MAX_MESSAGE_LENGTH:
+        raise ValidationError(
+            f"message must be at most {MAX_MESSAGE_LENGTH} characters", field="message"
+        )
+    return text
+
+
+def send_member_message(
+    session: Session,
+    brand_id: int,
+    member_id: int,
+    message: object,
+    ctx: Context,
+    *,
+    campaign_id: int | None = None,
+    message_id: str | None = None,
+) -> QueuedMessage:
+    """Put a message on the member's cards and queue the pushes that show it."""
+    text = check_message(message)
+    member = get_member(session, brand_id, member_id)
+    # The id names this message everywhere (Apple field value change, Google message id), so a
+    # retried delivery can never show it twice.
+    message_id = message_id or f"m{secrets.token_hex(8)}"
+    cards = cards_of_member(session, member.id)
+    for card in cards:
+        card.message = text
+        card.message_id = message_id
+    touch_cards(session, cards, ctx)
+    if ctx.google_enabled:
+        enqueue(
+            session,
+            [
+                {
+                    "kind": GOOGLE_MESSAGE,
+                    "dedupe_key": f"{GOOGLE_MESSAGE}:{card.serial_number}:{message_id}",
+                    "payload": {"card_id": card.id, "message_id": message_id, "text": text},
+                    "campaign_id": campaign_id,
+                }
+                for card in cards
+            ],
+            now=ctx.now,
+        )
+    return QueuedMessage(member_id=member.id, message_id=message_id)

@@ -1,0 +1,142 @@
+"""The Apple Wallet web service (webServiceURL = <base>/passes/) and the pass download link."""
+
+from __future__ import annotations
+
+import json
+
+from flask import Blueprint, Response, request
+from sqlalchemy.orm import Session
+from werkzeug.http import http_date, parse_date
+
+from walletd.errors import AuthenticationError, ValidationError
+from walletd.models import Card
+from walletd.passes.apple import ApplePasses
+from walletd.passes.cards import card_view
+from walletd.passes.pkpass import PKPASS_MIME
+from walletd.passes.view import CardView
+from walletd.push import registrations
+from walletd.web.deps import run_in_transaction, services
+from walletd.web.public import card_by_signed_link
+from walletd.wiring import apple_passes
+
+bp = Blueprint("apple", __name__, url_prefix="/passes/v1")
+downloads = Blueprint("downloads", __name__)
+
+
+def passes() -> ApplePasses:
+    """This process's pass builder (certificate and key loaded once)."""
+    svc = services()
+    return svc.adapter("apple_passes", lambda: apple_passes(svc.settings))  # type: ignore[no-any-return]
+
+
+def _apple_token() -> str | None:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() if scheme == "ApplePass" and token.strip() else None
+
+
+def _authenticated_card(pass_type_id: str, serial: str) -> Card:
+    token = _apple_token()
+    if pass_type_id != passes().pass_type_id:
+        raise AuthenticationError("unauthorized")
+
+    return run_in_transaction(lambda s: registrations.authenticate_pass(s, serial, token))
+
+
+def _empty(status: int) -> Response:
+    return Response(status=status)
+
+
+@bp.post("/devices/<device_id>/registrations/<pass_type_id>/<serial>")
+def register(device_id: str, pass_type_id: str, serial: str) -> Response:
+    """Register a device for a pass: 201 new, 200 already registered, 401 bad token."""
+    card = _authenticated_card(pass_type_id, serial)
+    try:
+        body = json.loads(request.get_data() or b"null")
+    except ValueError as exc:
+        raise ValidationError("the body must be JSON with a pushToken") from exc
+    push_token = body.get("pushToken") if isinstance(body, dict) else None
+    now = services().clock()
+    created = run_in_transaction(
+        lambda s: registrations.register_device(
+            s, library_id=device_id, pass_type_id=pass_type_id, card=card,
+            push_token=push_token, now=now,
+        )
+    )  # fmt: skip
+    return _empty(201 if created else 200)
+
+
+@bp.delete("/devices/<device_id>/registrations/<pass_type_id>/<serial>")
+def unregister(device_id: str, pass_type_id: str, serial: str) -> Response:
+    """Unregister a device from a pass (200 even when it was not registered)."""
+    card = _authenticated_card(pass_type_id, serial)
+    run_in_transaction(
+        lambda s: registrations.unregister_device(s, library_id=device_id, card=card)
+    )
+    return _empty(200)
+
+
+@bp.get("/devices/<device_id>/registrations/<pass_type_id>")
+def updated(device_id: str, pass_type_id: str) -> Response:
+    """Serials changed since passesUpdatedSince: 200 with a string lastUpdated, or 204."""
+    since = registrations.parse_tag(request.args.get("passesUpdatedSince"))
+    result = run_in_transaction(
+        lambda s: registrations.updated_serials(
+            s, library_id=device_id, pass_type_id=pass_type_id, since=since
+        )
+    )
+    if not result.serials:
+        return _empty(204)
+    body = {"serialNumbers": result.serials, "lastUpdated": result.last_updated}
+    return Response(json.dumps(body), status=200, mimetype="application/json")
+
+
+def _pass_response(view: CardView, tag: int, *, download: bool) -> Response:
+    modified = view.updated_at.replace(microsecond=0)
+    since = parse_date(request.headers.get("If-Modified-Since"))
+    if since is not None and not download and modified <= since:
+        response = _empty(304)
+    else:
+        response = Response(passes().package(view, tag), mimetype=PKPASS_MIME)
+    response.headers["Last-Modified"] = http_date(modified)
+    response.headers["Cache-Control"] = "no-cache"
+    if download:
+        name = f"{view.serial_number}.pkpass"
+        response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+def _view_of(card: Card) -> tuple[CardView, int]:
+    def work(session: Session) -> tuple[CardView, int]:
+        fresh = session.get_one(Card, card.id)
+        return card_view(session, fresh), int(fresh.update_tag)
+
+    return run_in_transaction(work)
+
+
+@bp.get("/passes/<pass_type_id>/<serial>")
+def latest(pass_type_id: str, serial: str) -> Response:
+    """The latest signed pass, or 304 when it has not changed since If-Modified-Since."""
+    card = _authenticated_card(pass_type_id, serial)
+    view, tag = _view_of(card)
+    return _pass_response(view, tag, download=False)
+
+
+@bp.post("/log")
+def log_messages() -> Response:
+    """Store what devices report about errors with our passes."""
+    try:
+        body = json.loads(request.get_data() or b"null")
+    except ValueError:
+        return _empty(400)
+    logs = body.get("logs") if isinstance(body, dict) else None
+    now = services().clock()
+    run_in_transaction(lambda s: registrations.record_logs(s, logs, now))
+    return _empty(200)
+
+
+@downloads.get("/cards/<serial>/pass.pkpass")
+def download(serial: str) -> Response:
+    """The signed .pkpass behind the card's signed download link."""
+    card = card_by_signed_link("pkpass", serial)
+    view, tag = _view_of(card)
+    return _pass_response(view, tag, download=True)

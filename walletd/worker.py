@@ -1,0 +1,96 @@
+"""The background worker: the outbox dispatcher plus the scheduler, never inside gunicorn."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+
+from walletd.jobs import DAILY_JOBS, ScheduledJob
+from walletd.push.apple_channel import ApnsChannel
+from walletd.push.dispatcher import Channel, Dispatcher
+from walletd.services import Services
+from walletd.wiring import apple_passes, push_sender
+
+log = logging.getLogger(__name__)
+
+
+def build_channels(svc: Services) -> list[Channel]:
+    """The delivery channels this configuration has."""
+    passes = svc.adapter("apple_passes", lambda: apple_passes(svc.settings))
+    sender = svc.adapter("push_sender", lambda: push_sender(svc.settings, passes.signer))
+    channels: list[Channel] = [ApnsChannel(sender)]
+    if svc.settings.google_enabled:
+        from walletd.push.google_channel import google_channel
+
+        channels.append(svc.adapter("google_channel", lambda: google_channel(svc)))
+    return channels
+
+
+def build_dispatcher(svc: Services) -> Dispatcher:
+    """A dispatcher over this configuration's channels."""
+    return Dispatcher(svc.db, build_channels(svc), clock=svc.clock)
+
+
+class Worker:
+    """Runs the dispatcher in a loop and the daily jobs on a schedule until stopped."""
+
+    def __init__(self, svc: Services, *, idle_sleep: float = 0.5, schedule: bool = True) -> None:
+        self.svc = svc
+        self.idle_sleep = idle_sleep
+        self.stop_event = threading.Event()
+        self.dispatcher = build_dispatcher(svc)
+        self.scheduler: BackgroundScheduler | None = None
+        if schedule:
+            self.scheduler = BackgroundScheduler(timezone="UTC")
+            for job in DAILY_JOBS:
+                self.scheduler.add_job(
+                    self._run_job,
+                    CronTrigger(hour=job.hour, minute=job.minute, timezone="UTC"),
+                    args=[job],
+                    id=job.name,
+                    max_instances=1,
+                    coalesce=True,
+                    misfire_grace_time=3600,
+                )
+
+    def _run_job(self, job: ScheduledJob) -> Any:
+        try:
+            return job.run(self.svc)
+        except Exception:
+            log.exception("job %s failed; it runs again at its next time", job.name)
+            return None
+
+    def run(self) -> None:
+        """Deliver until `stop()`; the batch in flight finishes first."""
+        if self.scheduler is not None:
+            self.scheduler.start()
+        log.info("worker started")
+        try:
+            while not self.stop_event.is_set():
+                try:
+                    handled = self.dispatcher.run_once()
+                except Exception:
+                    log.exception("dispatcher round failed; trying again shortly")
+                    handled = 0
+                if handled == 0:
+                    self.stop_event.wait(self.idle_sleep)
+        finally:
+            if self.scheduler is not None:
+                self.scheduler.shutdown(wait=True)
+            log.info("worker stopped")
+
+    def stop(self) -> None:
+        """Ask the loop to finish its current batch and return."""
+        self.stop_event.set()
+
+
+def start_embedded(svc: Services) -> Worker:
+    """Run a worker on a daemon thread inside this process (development: `make run`)."""
+    worker = Worker(svc)
+    thread = threading.Thread(target=worker.run, name="walletd-worker", daemon=True)
+    thread.start()
+    return worker
