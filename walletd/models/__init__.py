@@ -2,6 +2,7 @@
 
 from walletd.models.brand import ApiKey, Brand, Location
 from walletd.models.device import Device, DeviceLog, Registration
+from walletd.models.google import GoogleCallbackNonce, GoogleNotification
 from walletd.models.ledger import LedgerEntry
 from walletd.models.member import Card, Member
 from walletd.models.outbox import OutboxMessage
@@ -12,6 +13,8 @@ __all__ = [
     "Brand",
     "Card",
     "Device",
+    "GoogleCallbackNonce",
+    "GoogleNotification",
     "DeviceLog",
     "LedgerEntry",
     "Location",

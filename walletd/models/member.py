@@ -57,6 +57,8 @@ class Card(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     message: Mapped[str | None] = mapped_column(Text, nullable=True)
     message_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # When walletd last wrote the Google object; None until it exists at Google.
+    google_synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     google_saved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     google_deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -41,6 +41,7 @@ class Program(Base):
     foreground_color: Mapped[str] = mapped_column(String(7), default="#FFFFFF")
     label_color: Mapped[str] = mapped_column(String(7), default="#C9D6E8")
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    google_class_synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
