@@ -42,7 +42,7 @@ def _forget(token: str, result: ApnsResult, session: Session) -> None:
 class ApnsChannel:
     """Delivers `apns` outbox rows through a PushSender kept open for the worker's life."""
 
-    kinds = (APNS,)
+    kinds: tuple[str, ...] = (APNS,)
 
     def __init__(self, sender: PushSender) -> None:
         self.sender = sender
