@@ -1,6 +1,13 @@
 """Typed entities; importing this package registers every table on `Base.metadata`."""
 
 from walletd.models.brand import ApiKey, Brand, Location
+from walletd.models.campaign import (
+    Automation,
+    Campaign,
+    CampaignRecipient,
+    MessageLog,
+    StaffUser,
+)
 from walletd.models.device import Device, DeviceLog, Registration
 from walletd.models.google import GoogleCallbackNonce, GoogleNotification
 from walletd.models.ledger import LedgerEntry
@@ -10,6 +17,11 @@ from walletd.models.program import Program, Reward, Tier
 
 __all__ = [
     "ApiKey",
+    "Automation",
+    "Campaign",
+    "CampaignRecipient",
+    "MessageLog",
+    "StaffUser",
     "Brand",
     "Card",
     "Device",

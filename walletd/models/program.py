@@ -41,6 +41,11 @@ class Program(Base):
     foreground_color: Mapped[str] = mapped_column(String(7), default="#FFFFFF")
     label_color: Mapped[str] = mapped_column(String(7), default="#C9D6E8")
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    # Marketing messages a member may get per rolling 7 days, and the quiet hours (local time
+    # in `timezone`, start inclusive, end exclusive) during which none are sent.
+    messages_per_week_cap: Mapped[int] = mapped_column(Integer, default=3)
+    quiet_hours_start: Mapped[int] = mapped_column(Integer, default=21)
+    quiet_hours_end: Mapped[int] = mapped_column(Integer, default=9)
     google_class_synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
