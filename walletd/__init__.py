@@ -37,13 +37,15 @@ def create_app(
     app.extensions["walletd"] = svc
 
     from walletd import cli
-    from walletd.web import api, apple, errors, public
+    from walletd.web import api, apple, campaigns, errors, google, public
 
     errors.init_app(app)
     app.register_blueprint(public.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(campaigns.bp)
     app.register_blueprint(apple.bp)
     app.register_blueprint(apple.downloads)
+    app.register_blueprint(google.bp)
     cli.init_app(app)
     if settings.worker == "embedded":
         from walletd.worker import start_embedded

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
+from walletd.campaigns import automations
+from walletd.campaigns import service as campaigns
 from walletd.loyalty import ledger
 from walletd.loyalty.context import Context
 from walletd.models import Program
@@ -60,6 +62,36 @@ def reevaluate_tiers(svc: Services) -> int:
             changed += ledger.reevaluate_tiers(session, _context(svc), program_id=program_id)
     log.info("reevaluate_tiers: %d member(s) changed tier", changed)
     return changed
+
+
+def campaign_step(svc: Services, worker_id: str, held: set[int], *, max_chunks: int = 10) -> int:
+    """Fan out up to `max_chunks` chunks of the campaigns this worker holds or can claim."""
+    with svc.db.transaction() as session:
+        claimed = campaigns.claim_due_campaign(session, worker_id, svc.clock())
+    if claimed is not None:
+        log.info("campaign %d claimed by %s", claimed, worker_id)
+        held.add(claimed)
+    chunks = 0
+    for campaign_id in sorted(held):
+        while chunks < max_chunks:
+            with svc.db.transaction() as session:
+                state = campaigns.fan_out_chunk(session, campaign_id, worker_id, _context(svc))
+            if state == "more":
+                chunks += 1
+                continue
+            if state == "done":
+                held.discard(campaign_id)
+            break
+    return chunks
+
+
+def run_automations(svc: Services) -> int:
+    """Send the automatic messages that are due now (each at most once per member and key)."""
+    with svc.db.transaction() as session:
+        totals = automations.run_automations(session, _context(svc))
+    sent = sum(v for k, v in totals.items() if k.endswith(".sent"))
+    log.info("automations: %s", totals or "nothing due")
+    return sent
 
 
 @dataclass(frozen=True)

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
+import uuid
 from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 
-from walletd.jobs import DAILY_JOBS, ScheduledJob
+from walletd.jobs import DAILY_JOBS, ScheduledJob, campaign_step, run_automations
 from walletd.push.apple_channel import ApnsChannel
 from walletd.push.dispatcher import Channel, Dispatcher
 from walletd.services import Services
@@ -42,6 +46,8 @@ class Worker:
         self.svc = svc
         self.idle_sleep = idle_sleep
         self.stop_event = threading.Event()
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.held: set[int] = set()
         self.dispatcher = build_dispatcher(svc)
         self.scheduler: BackgroundScheduler | None = None
         if schedule:
@@ -56,6 +62,14 @@ class Worker:
                     coalesce=True,
                     misfire_grace_time=3600,
                 )
+            self.scheduler.add_job(
+                self._run_job,
+                IntervalTrigger(minutes=5),
+                args=[ScheduledJob("automations", run_automations, hour=0)],
+                id="automations",
+                max_instances=1,
+                coalesce=True,
+            )
 
     def _run_job(self, job: ScheduledJob) -> Any:
         try:
@@ -72,9 +86,10 @@ class Worker:
         try:
             while not self.stop_event.is_set():
                 try:
-                    handled = self.dispatcher.run_once()
+                    handled = campaign_step(self.svc, self.worker_id, self.held)
+                    handled += self.dispatcher.run_once()
                 except Exception:
-                    log.exception("dispatcher round failed; trying again shortly")
+                    log.exception("worker round failed; trying again shortly")
                     handled = 0
                 if handled == 0:
                     self.stop_event.wait(self.idle_sleep)

@@ -12,7 +12,7 @@ _MAC_BYTES = 10  # 80-bit tag: guessing one is hopeless, and the QR code stays s
 
 
 def new_serial() -> str:
-    """A random 20-character serial in QR alphanumeric characters (upper-case base32)."""
+    """A random 24-character serial in QR alphanumeric characters (upper-case base32)."""
     return base64.b32encode(secrets.token_bytes(15)).decode("ascii")
 
 

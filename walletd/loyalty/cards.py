@@ -38,7 +38,9 @@ def current_poll_tag(session: Session) -> int:
     return int(current or 0) + 1
 
 
-def touch_cards(session: Session, cards: list[Card], ctx: Context) -> None:
+def touch_cards(
+    session: Session, cards: list[Card], ctx: Context, *, campaign_id: int | None = None
+) -> None:
     """Mark cards changed now and queue the pushes that tell wallets to fetch them."""
     if not cards:
         return
@@ -58,6 +60,9 @@ def touch_cards(session: Session, cards: list[Card], ctx: Context) -> None:
         google=ctx.google_enabled,
         serials={c.id: c.serial_number for c in cards},
     )
+    if campaign_id is not None:
+        for row in rows:
+            row["campaign_id"] = campaign_id
     enqueue(session, rows, now=ctx.now)
 
 

@@ -223,7 +223,9 @@ def _locked_card(
     session: Session, brand_id: int, barcode: object, secret_key: str
 ) -> tuple[Card, Member]:
     """The card a barcode names and its member, holding the member's row lock."""
-    if not isinstance(barcode, str) or serial_from_barcode(barcode, secret_key) is None:
+    if not isinstance(barcode, str) or not barcode.strip():
+        raise ValidationError("barcode is required and must be a string", field="barcode")
+    if serial_from_barcode(barcode, secret_key) is None:
         raise UnknownCardError("this barcode is not a card of this program")
     row = session.execute(
         select(Card, Member)

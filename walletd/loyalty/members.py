@@ -16,6 +16,7 @@ from walletd.loyalty.barcodes import make_barcode, new_auth_token, new_serial
 from walletd.loyalty.brands import get_program
 from walletd.loyalty.context import Context
 from walletd.models import Card, Member, Tier
+from walletd.push.outbox import card_push_rows, enqueue
 
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 _PHONE = re.compile(r"^\+?[0-9][0-9 ()-]{5,30}$")
@@ -120,6 +121,12 @@ def enroll_member(
             reason="welcome",
             idempotency_key=f"welcome:{member.id}",
             ctx=ctx,
+        )
+    if ctx.google_enabled:
+        # The save link names the card's Google object: create it before the holder taps it.
+        serials = {card.id: card.serial_number}
+        enqueue(
+            session, card_push_rows(session, [card.id], google=True, serials=serials), now=ctx.now
         )
     return member, card
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import MAX_EMAX, MIN_EMIN, Context, Decimal, InvalidOperation
 
 from walletd.errors import ValidationError
@@ -17,6 +18,7 @@ _EXPONENTS = {
 
 # More integer digits than any real purchase has; checked before any arithmetic.
 MAX_DIGITS = 15
+_PLAIN_DECIMAL = re.compile(r"^-?[0-9]{1,32}(\.[0-9]{1,32})?([eE][+-]?[0-9]{1,12})?$")
 _EXACT = Context(prec=64, Emax=MAX_EMAX, Emin=MIN_EMIN)
 
 
@@ -41,6 +43,10 @@ def parse_amount(value: object, currency: str, *, field: str = "amount") -> int:
         amount = Decimal(value)
     elif isinstance(value, str):
         text = value.strip()
+        # Plain ASCII decimals only: Decimal() would also take "1_000", exponents and
+        # non-Latin digits, none of which a till sends on purpose.
+        if not _PLAIN_DECIMAL.match(text):
+            raise ValidationError('amount must be a decimal string such as "12.50"', field=field)
         if not text or len(text) > 32:
             raise ValidationError('amount must be a decimal string such as "12.50"', field=field)
         try:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from walletd.errors import ValidationError
-from walletd.loyalty.cards import cards_of_member, touch_cards
+from walletd.loyalty.cards import touch_cards
 from walletd.loyalty.context import Context
 from walletd.loyalty.members import get_member
+from walletd.models import Card
 from walletd.push.outbox import GOOGLE_MESSAGE, enqueue
 
 MAX_MESSAGE_LENGTH = 500
@@ -36,6 +39,51 @@ def check_message(message: object) -> str:
     return text
 
 
+def set_messages(
+    session: Session,
+    member_texts: Mapping[int, str],
+    message_id: str,
+    ctx: Context,
+    *,
+    campaign_id: int | None = None,
+    google_per_object: bool = True,
+) -> list[Card]:
+    """Put messages on many members' cards in a few statements (campaign and automation fan-out).
+
+    The caller has checked the brand; texts are already validated.
+    """
+    if not member_texts:
+        return []
+    cards = list(
+        session.scalars(
+            select(Card).where(Card.member_id.in_(list(member_texts))).order_by(Card.id)
+        ).all()
+    )
+    for card in cards:
+        card.message = member_texts[card.member_id]
+        card.message_id = message_id
+    touch_cards(session, cards, ctx, campaign_id=campaign_id)
+    if ctx.google_enabled and google_per_object:
+        enqueue(
+            session,
+            [
+                {
+                    "kind": GOOGLE_MESSAGE,
+                    "dedupe_key": f"{GOOGLE_MESSAGE}:{card.serial_number}:{message_id}",
+                    "payload": {
+                        "card_id": card.id,
+                        "message_id": message_id,
+                        "text": member_texts[card.member_id],
+                    },
+                    "campaign_id": campaign_id,
+                }
+                for card in cards
+            ],
+            now=ctx.now,
+        )
+    return cards
+
+
 def send_member_message(
     session: Session,
     brand_id: int,
@@ -52,23 +100,5 @@ def send_member_message(
     # The id names this message everywhere (Apple field value change, Google message id), so a
     # retried delivery can never show it twice.
     message_id = message_id or f"m{secrets.token_hex(8)}"
-    cards = cards_of_member(session, member.id)
-    for card in cards:
-        card.message = text
-        card.message_id = message_id
-    touch_cards(session, cards, ctx)
-    if ctx.google_enabled:
-        enqueue(
-            session,
-            [
-                {
-                    "kind": GOOGLE_MESSAGE,
-                    "dedupe_key": f"{GOOGLE_MESSAGE}:{card.serial_number}:{message_id}",
-                    "payload": {"card_id": card.id, "message_id": message_id, "text": text},
-                    "campaign_id": campaign_id,
-                }
-                for card in cards
-            ],
-            now=ctx.now,
-        )
+    set_messages(session, {member.id: text}, message_id, ctx, campaign_id=campaign_id)
     return QueuedMessage(member_id=member.id, message_id=message_id)

@@ -1,0 +1,1 @@
+"""Segments, campaigns, automations and reports: the retention engine."""

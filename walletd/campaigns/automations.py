@@ -1,0 +1,324 @@
+"""Automatic lifecycle messages: welcome, birthday, thanks, win-back, tier, expiry, reward."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from walletd.campaigns import policy
+from walletd.errors import NotFoundError, ValidationError
+from walletd.loyalty.brands import get_program
+from walletd.loyalty.context import Context
+from walletd.models import Automation, LedgerEntry, Member, MessageLog, Program, Reward, Tier
+from walletd.models.campaign import AUTOMATION_KINDS
+from walletd.push.messages import check_message, set_messages
+
+log = logging.getLogger(__name__)
+
+CHUNK = 500
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What an automation says by default, when it waits, and whether it is marketing."""
+
+    message: str
+    delay_days: int
+    marketing: bool
+
+
+KINDS: dict[str, Kind] = {
+    "welcome": Kind("Welcome, {name}! Your card is ready: show it at the till to earn points.", 0,
+                    False),
+    "birthday": Kind("Happy birthday, {name}! A gift is waiting on your card.", 0, True),
+    "post_purchase": Kind("Thanks for your visit, {name}. How was it? You have {points} points.",
+                          15, True),
+    "win_back": Kind("We miss you, {name}! Come back soon: you have {points} points waiting.", 30,
+                     True),
+    "tier_upgrade": Kind("Congratulations, {name}: you are now {tier}!", 0, False),
+    "points_expiring": Kind("{expiring} of your points expire on {expiry_date}. Use them soon!",
+                            14, False),
+    "reward_near": Kind("Only {needed} points to go until {reward}!", 0, True),
+}  # fmt: skip
+assert set(KINDS) == set(AUTOMATION_KINDS)
+
+
+def list_automations(session: Session, program_id: int) -> list[Automation]:
+    """The program's automations, creating switched-off defaults for kinds not yet configured."""
+    existing = {a.kind: a for a in session.scalars(
+        select(Automation).where(Automation.program_id == program_id)
+    ).all()}  # fmt: skip
+    for kind in AUTOMATION_KINDS:
+        if kind not in existing:
+            default = KINDS[kind]
+            automation = Automation(
+                program_id=program_id, kind=kind, enabled=False, message=default.message,
+                delay_days=default.delay_days, holdout_percent=0,
+            )  # fmt: skip
+            session.add(automation)
+            existing[kind] = automation
+    session.flush()
+    return [existing[kind] for kind in AUTOMATION_KINDS]
+
+
+def set_automation(
+    session: Session,
+    brand_id: int,
+    program_id: int,
+    kind: str,
+    *,
+    enabled: bool,
+    message: object = None,
+    delay_days: object = None,
+    holdout_percent: object = None,
+    now: datetime | None = None,
+) -> Automation:
+    """Switch an automation on or off and change its text, delay or holdout."""
+    if kind not in KINDS:
+        raise NotFoundError("unknown automation")
+    get_program(session, brand_id, program_id)
+    automation = next(a for a in list_automations(session, program_id) if a.kind == kind)
+    automation.enabled = bool(enabled)
+    if message is not None:
+        _render(check_message(message), {})  # refuse unknown placeholders now, not at send time
+        automation.message = check_message(message)
+    if delay_days is not None:
+        if (
+            isinstance(delay_days, bool)
+            or not isinstance(delay_days, int)
+            or not (0 <= delay_days <= 365)
+        ):
+            raise ValidationError("delay_days must be 0 to 365", field="delay_days")
+        automation.delay_days = delay_days
+    if holdout_percent is not None:
+        if (
+            isinstance(holdout_percent, bool)
+            or not isinstance(holdout_percent, int)
+            or not (0 <= holdout_percent <= 50)
+        ):
+            raise ValidationError("holdout_percent must be 0 to 50", field="holdout_percent")
+        automation.holdout_percent = holdout_percent
+    if now is not None:
+        automation.updated_at = now
+    return automation
+
+
+class _Blank(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        raise ValidationError(f"unknown placeholder {{{key}}} in the message", field="message")
+
+
+def _render(template: str, values: dict[str, Any]) -> str:
+    names = ("name", "points", "tier", "reward", "needed", "expiring", "expiry_date")
+    filled = _Blank({n: str(values.get(n, "")) for n in names})
+    try:
+        return template.format_map(filled)
+    except (ValueError, IndexError) as exc:
+        raise ValidationError("the message has a malformed placeholder", field="message") from exc
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A member an automation wants to message, and the key that makes it once-only."""
+
+    member_id: int
+    dedupe_key: str
+    values: dict[str, Any]
+
+
+def _members(session: Session, program_id: int, *conditions: Any) -> list[Member]:
+    return list(
+        session.scalars(
+            select(Member)
+            .where(Member.program_id == program_id, *conditions)
+            .order_by(Member.id)
+            .limit(CHUNK * 4)
+        ).all()
+    )
+
+
+def _base(member: Member) -> dict[str, Any]:
+    return {"name": member.name.split(" ")[0], "points": f"{member.points:,}"}
+
+
+def _candidates(
+    session: Session, program: Program, automation: Automation, now: datetime
+) -> list[Candidate]:
+    kind, days = automation.kind, automation.delay_days
+    local_today = now.astimezone(policy.program_zone(program)).date()
+    found: list[Candidate] = []
+    if kind == "welcome":
+        for m in _members(session, program.id, Member.created_at > now - timedelta(days=2)):
+            found.append(Candidate(m.id, "welcome", _base(m)))
+    elif kind == "birthday":
+        for m in _members(
+            session, program.id, Member.birthday.is_not(None),
+            func.extract("month", Member.birthday) == local_today.month,
+            func.extract("day", Member.birthday) == local_today.day,
+        ):  # fmt: skip
+            found.append(Candidate(m.id, f"birthday:{local_today.year}", _base(m)))
+    elif kind == "post_purchase":
+        lower, upper = now - timedelta(days=days + 1), now - timedelta(days=days)
+        for m in _members(
+            session, program.id, Member.last_visit_at > lower, Member.last_visit_at <= upper
+        ):
+            visit = m.last_visit_at.date().isoformat() if m.last_visit_at else ""
+            found.append(Candidate(m.id, f"post_purchase:{visit}", _base(m)))
+    elif kind == "win_back":
+        # Lapsed for N days, or for twice the member's own usual interval when that is shorter
+        # (at least a week): a weekly regular is missed sooner than an occasional guest.
+        for m in _members(
+            session, program.id, Member.last_visit_at <= now - timedelta(days=7),
+            Member.last_visit_at > now - timedelta(days=365),
+        ):  # fmt: skip
+            assert m.last_visit_at is not None
+            threshold = float(days)
+            if m.visits >= 3 and m.first_visit_at is not None:
+                usual = (m.last_visit_at - m.first_visit_at).days / (m.visits - 1)
+                threshold = max(7.0, min(threshold, 2 * usual))
+            if (now - m.last_visit_at).days >= threshold:
+                visit = m.last_visit_at.date().isoformat()
+                found.append(Candidate(m.id, f"win_back:{visit}", _base(m)))
+    elif kind == "tier_upgrade":
+        tier_rows = session.execute(
+            select(Member, Tier)
+            .join(Tier, Tier.id == Member.tier_id)
+            .where(
+                Member.program_id == program.id,
+                Tier.threshold > 0,
+                Member.last_visit_at > now - timedelta(days=2),
+            )
+            .limit(CHUNK * 4)
+        ).all()
+        for m, tier in tier_rows:
+            found.append(
+                Candidate(m.id, f"tier_upgrade:{tier.id}", {**_base(m), "tier": tier.name})
+            )
+    elif kind == "points_expiring":
+        rows = session.execute(
+            select(Member, func.min(LedgerEntry.expires_at), func.sum(LedgerEntry.remaining))
+            .join(LedgerEntry, LedgerEntry.member_id == Member.id)
+            .where(
+                Member.program_id == program.id,
+                LedgerEntry.remaining > 0,
+                LedgerEntry.expires_at > now,
+                LedgerEntry.expires_at <= now + timedelta(days=days or 14),
+            )
+            .group_by(Member.id)
+            .limit(CHUNK * 4)
+        ).all()
+        for m, expires, remaining in rows:
+            day = expires.date().isoformat() if expires else ""
+            values = {**_base(m), "expiring": f"{int(remaining or 0):,}", "expiry_date": day}
+            found.append(Candidate(m.id, f"points_expiring:{day}", values))
+    elif kind == "reward_near":
+        reward = session.scalars(
+            select(Reward)
+            .where(Reward.program_id == program.id, Reward.active)
+            .order_by(Reward.cost_points)
+            .limit(1)
+        ).first()
+        if reward is not None:
+            floor = int(reward.cost_points * 0.8)
+            for m in _members(
+                session, program.id, Member.points >= floor, Member.points < reward.cost_points,
+                Member.last_visit_at > now - timedelta(days=2),
+            ):  # fmt: skip
+                values = {**_base(m), "reward": reward.name,
+                          "needed": f"{reward.cost_points - m.points:,}"}  # fmt: skip
+                found.append(Candidate(m.id, f"reward_near:{reward.id}:{now:%Y-%m}", values))
+    return found
+
+
+def _claim_log_rows(session: Session, rows: list[dict[str, Any]]) -> set[int]:
+    """Insert message-log rows once per (member, key); returns the members newly logged."""
+    if not rows:
+        return set()
+    dialect = session.get_bind().dialect.name
+    table_insert: Any = pg_insert if dialect == "postgresql" else sqlite_insert
+    stmt = (
+        table_insert(MessageLog)
+        .on_conflict_do_nothing(index_elements=["member_id", "dedupe_key"])
+        .returning(MessageLog.member_id)
+    )
+    return {int(member_id) for member_id in session.scalars(stmt, rows).all()}
+
+
+def run_automation(
+    session: Session, program: Program, automation: Automation, ctx: Context
+) -> dict[str, int]:
+    """Send one automation's due messages once each, within consent, caps and quiet hours."""
+    kind = KINDS[automation.kind]
+    if kind.marketing and policy.in_quiet_hours(program, ctx.now):
+        return {"deferred": 1}
+    candidates = _candidates(session, program, automation, ctx.now)
+    if not candidates:
+        return {"sent": 0}
+    ids = [c.member_id for c in candidates]
+    already = set(
+        session.scalars(
+            select(MessageLog.member_id).where(
+                MessageLog.member_id.in_(ids),
+                MessageLog.dedupe_key.in_(
+                    {f"{automation.kind}:{c.dedupe_key}" for c in candidates}
+                ),
+            )
+        ).all()
+    )
+    fresh = [c for c in candidates if c.member_id not in already][:CHUNK]
+    consent = dict(
+        (int(r[0]), bool(r[1]))
+        for r in session.execute(
+            select(Member.id, Member.marketing_consent).where(Member.id.in_(ids))
+        ).all()
+    )
+    counts = policy.recent_marketing_counts(session, ids, ctx.now) if kind.marketing else {}
+    stats = {"sent": 0, "holdout": 0, "no_consent": 0, "frequency_cap": 0}
+    log_rows: list[dict[str, Any]] = []
+    texts: dict[int, str] = {}
+    for c in fresh:
+        if kind.marketing and not consent.get(c.member_id):
+            stats["no_consent"] += 1
+            continue
+        if kind.marketing and counts.get(c.member_id, 0) >= program.messages_per_week_cap:
+            stats["frequency_cap"] += 1
+            continue
+        holdout = policy.in_holdout(
+            f"automation:{automation.id}", c.member_id, automation.holdout_percent
+        )
+        log_rows.append(
+            {"member_id": c.member_id, "source": "automation", "source_id": automation.id,
+             "kind": automation.kind, "dedupe_key": f"{automation.kind}:{c.dedupe_key}",
+             "marketing": kind.marketing, "holdout": holdout, "sent_at": ctx.now}
+        )  # fmt: skip
+        if not holdout:
+            texts[c.member_id] = _render(automation.message, c.values)[:500]
+    logged = _claim_log_rows(session, log_rows)
+    texts = {member_id: text for member_id, text in texts.items() if member_id in logged}
+    stats["holdout"] = len(logged) - len(texts)
+    stats["sent"] = len(texts)
+    for member_id, text in texts.items():
+        set_messages(session, {member_id: text}, f"a{automation.id}-{member_id}-{ctx.now:%Y%m%d}",
+                     ctx)  # fmt: skip
+    return stats
+
+
+def run_automations(session: Session, ctx: Context) -> dict[str, int]:
+    """Run every enabled automation of every program once; safe to call as often as wanted."""
+    totals: dict[str, int] = {}
+    rows = session.execute(
+        select(Automation, Program)
+        .join(Program, Program.id == Automation.program_id)
+        .where(Automation.enabled)
+    ).all()
+    for automation, program in rows:
+        for key, value in run_automation(session, program, automation, ctx).items():
+            totals[f"{automation.kind}.{key}"] = totals.get(f"{automation.kind}.{key}", 0) + value
+    return totals

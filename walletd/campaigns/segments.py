@@ -1,0 +1,354 @@
+"""Segments as data (presets and and/or filter trees), evaluated as SQL on the members table."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    exists,
+    false,
+    func,
+    not_,
+    or_,
+    select,
+    true,
+)
+from sqlalchemy.orm import Session
+
+from walletd.errors import ValidationError
+from walletd.loyalty.money import minor_unit_exponent
+from walletd.models import Card, LedgerEntry, Member, Program, Registration, Tier
+
+OPS = ("eq", "ne", "lt", "lte", "gt", "gte", "in")
+MAX_DEPTH = 6
+MAX_LEAVES = 50
+
+# RFM groups in plain terms (recency = days since the last visit, frequency = visits):
+# champions came in the last 30 days and 5+ times; loyal came in the last 60 days and 3+ times
+# (and are not champions); at risk came 2+ times but not for 61-120 days; sleeping not for 120+.
+PRESETS: dict[str, Any] = {
+    "all": {"and": []},
+    "subscribed_only": {"field": "visits", "op": "eq", "value": 0},
+    "one_purchase": {"field": "visits", "op": "eq", "value": 1},
+    "three_or_more": {"field": "visits", "op": "gte", "value": 3},
+    "champions": {
+        "and": [
+            {"field": "last_visit_days", "op": "lte", "value": 30},
+            {"field": "visits", "op": "gte", "value": 5},
+        ]
+    },
+    "loyal": {
+        "and": [
+            {"field": "last_visit_days", "op": "lte", "value": 60},
+            {"field": "visits", "op": "gte", "value": 3},
+            {
+                "or": [
+                    {"field": "last_visit_days", "op": "gt", "value": 30},
+                    {"field": "visits", "op": "lt", "value": 5},
+                ]
+            },
+        ]
+    },
+    "at_risk": {
+        "and": [
+            {"field": "visits", "op": "gte", "value": 2},
+            {"field": "last_visit_days", "op": "gt", "value": 60},
+            {"field": "last_visit_days", "op": "lte", "value": 120},
+        ]
+    },
+    "sleeping": {
+        "and": [
+            {"field": "visits", "op": "gte", "value": 1},
+            {"field": "last_visit_days", "op": "gt", "value": 120},
+        ]
+    },
+    "birthday_this_month": {"field": "birthday_month", "op": "eq", "value": "current"},
+}
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A validated segment definition (the stored JSON)."""
+
+    definition: dict[str, Any]
+
+    @property
+    def is_everyone(self) -> bool:
+        """True when the segment is the whole program (one class-level Google message)."""
+        return self.definition in ({"preset": "all"}, {"and": []})
+
+
+def _fail(message: str) -> ValidationError:
+    return ValidationError(message, field="segment")
+
+
+def _int(value: object, name: str, low: int = 0, high: int = 10**12) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise _fail(f"{name} takes a whole number between {low} and {high}")
+    return value
+
+
+def _decimal(value: object, name: str) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, int | str | Decimal):
+        raise _fail(f"{name} takes a decimal amount")
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation as exc:
+        raise _fail(f"{name} takes a decimal amount") from exc
+    if not amount.is_finite() or amount < 0 or amount.adjusted() > 15:
+        raise _fail(f"{name} takes a non-negative amount")
+    return amount
+
+
+FIELD_OPS: dict[str, tuple[str, ...]] = {
+    "tier": ("eq", "ne", "in"),
+    "points": OPS,
+    "spend_12m": OPS,
+    "lifetime_spend": OPS,
+    "visits": OPS,
+    "last_visit_days": OPS,
+    "enrolled_days": OPS,
+    "birthday_month": OPS,
+    "marketing_consent": ("eq", "ne"),
+    "wallet": ("eq", "ne", "in"),
+    "location": ("eq", "in"),
+}
+WALLETS = ("apple", "google", "any", "none")
+
+
+def _check_value(field: str, value: object) -> None:
+    if field == "tier":
+        if not isinstance(value, str) or not 0 < len(value) <= 64:
+            raise _fail("tier takes a tier name")
+    elif field in ("points", "visits", "last_visit_days", "enrolled_days", "location"):
+        _int(value, field)
+    elif field in ("spend_12m", "lifetime_spend"):
+        _decimal(value, field)
+    elif field == "birthday_month":
+        if value != "current":
+            _int(value, field, 1, 12)
+    elif field == "marketing_consent":
+        if not isinstance(value, bool):
+            raise _fail("marketing_consent takes true or false")
+    elif field == "wallet" and value not in WALLETS:
+        raise _fail(f"wallet takes one of {', '.join(WALLETS)}")
+
+
+def _validate(node: object, depth: int, leaves: list[int]) -> dict[str, Any]:
+    if depth > MAX_DEPTH:
+        raise _fail(f"segments nest at most {MAX_DEPTH} levels")
+    if not isinstance(node, dict):
+        raise _fail("each segment node must be an object")
+    if set(node) == {"preset"}:
+        if node["preset"] not in PRESETS:
+            raise _fail(f"unknown preset; use one of {', '.join(PRESETS)}")
+        return {"preset": node["preset"]}
+    for key in ("and", "or"):
+        if set(node) == {key}:
+            children = node[key]
+            if not isinstance(children, list):
+                raise _fail(f"{key} takes a list")
+            return {key: [_validate(child, depth + 1, leaves) for child in children]}
+    if set(node) != {"field", "op", "value"}:
+        raise _fail('a condition is {"field", "op", "value"}; groups are {"and": [...]}')
+    field, op, value = node["field"], node["op"], node["value"]
+    if field not in FIELD_OPS:
+        raise _fail(f"unknown field {field!r}; fields: {', '.join(FIELD_OPS)}")
+    if op not in FIELD_OPS[field]:
+        raise _fail(f"{field} takes the operators {', '.join(FIELD_OPS[field])}")
+    leaves.append(1)
+    if len(leaves) > MAX_LEAVES:
+        raise _fail(f"a segment has at most {MAX_LEAVES} conditions")
+    if op == "in":
+        if not isinstance(value, list) or not 0 < len(value) <= 100:
+            raise _fail("in takes a list of 1 to 100 values")
+        for item in value:
+            _check_value(field, item)
+    else:
+        _check_value(field, value)
+    return {"field": field, "op": op, "value": value}
+
+
+def parse_segment(data: object) -> Segment:
+    """Validate a segment definition from a request; refuse unknown fields and odd shapes."""
+    return Segment(_validate(data, 0, []))
+
+
+@dataclass(frozen=True)
+class _Env:
+    now: datetime
+    exponent: int
+
+
+def _compare(column: Any, op: str, value: Any) -> ColumnElement[bool]:
+    comparisons: dict[str, Callable[[Any, Any], ColumnElement[bool]]] = {
+        "eq": lambda c, v: c == v,
+        "ne": lambda c, v: c != v,
+        "lt": lambda c, v: c < v,
+        "lte": lambda c, v: c <= v,
+        "gt": lambda c, v: c > v,
+        "gte": lambda c, v: c >= v,
+    }
+    if op == "in":
+        return column.in_(value)  # type: ignore[no-any-return]
+    return comparisons[op](column, value)
+
+
+def _days_ago(column: Any, op: str, days: Any, now: datetime) -> ColumnElement[bool]:
+    """`whole days since column` op `days`, as comparisons on the timestamp (NULL never matches)."""
+
+    def before(n: int) -> datetime:
+        return now - timedelta(days=n)
+
+    if op == "in":
+        return or_(false(), *(_days_ago(column, "eq", d, now) for d in days))
+    conditions: dict[str, ColumnElement[bool]] = {
+        "gt": column <= before(days + 1),
+        "gte": column <= before(days),
+        "lt": column > before(days),
+        "lte": column > before(days + 1),
+        "eq": and_(column > before(days + 1), column <= before(days)),
+    }
+    if op == "ne":
+        return and_(column.is_not(None), not_(conditions["eq"]))
+    return conditions[op]
+
+
+def _spend_12m(now: datetime) -> Any:
+    return (
+        select(func.coalesce(func.sum(LedgerEntry.amount_minor), 0))
+        .where(
+            LedgerEntry.member_id == Member.id,
+            LedgerEntry.kind.in_(("earn", "reversal")),
+            LedgerEntry.created_at >= now - timedelta(days=365),
+        )
+        .scalar_subquery()
+    )
+
+
+def _wallet(value: str) -> ColumnElement[bool]:
+    apple = exists(
+        select(Registration.id)
+        .join(Card, Card.id == Registration.card_id)
+        .where(Card.member_id == Member.id)
+    )
+    google = exists(
+        select(Card.id).where(
+            Card.member_id == Member.id,
+            Card.google_saved_at.is_not(None),
+            or_(Card.google_deleted_at.is_(None), Card.google_deleted_at < Card.google_saved_at),
+        )
+    )
+    return {
+        "apple": apple,
+        "google": google,
+        "any": or_(apple, google),
+        "none": and_(not_(apple), not_(google)),
+    }[value]
+
+
+def _leaf(node: dict[str, Any], env: _Env) -> ColumnElement[bool]:
+    field, op, value = node["field"], node["op"], node["value"]
+    if field == "tier":
+        names = value if op == "in" else [value]
+        tier_ids = select(Tier.id).where(Tier.name.in_(names))
+        matched: ColumnElement[bool] = Member.tier_id.in_(tier_ids)
+        return and_(Member.tier_id.is_not(None), not_(matched)) if op == "ne" else matched
+    if field in ("points", "visits"):
+        return _compare(getattr(Member, field), op, value)
+    if field in ("spend_12m", "lifetime_spend"):
+        column = _spend_12m(env.now) if field == "spend_12m" else Member.lifetime_spend_minor
+
+        def minor(v: Any) -> int:
+            return int(_decimal(v, field).scaleb(env.exponent))
+
+        return _compare(column, op, [minor(v) for v in value] if op == "in" else minor(value))
+    if field == "last_visit_days":
+        return _days_ago(Member.last_visit_at, op, value, env.now)
+    if field == "enrolled_days":
+        return _days_ago(Member.created_at, op, value, env.now)
+    if field == "birthday_month":
+
+        def month(v: Any) -> int:
+            return env.now.month if v == "current" else int(v)
+
+        column = func.extract("month", Member.birthday)
+        return and_(
+            Member.birthday.is_not(None),
+            _compare(column, op, [month(v) for v in value] if op == "in" else month(value)),
+        )
+    if field == "marketing_consent":
+        return _compare(Member.marketing_consent, op, value)
+    if field == "wallet":
+        values = value if op == "in" else [value]
+        matched = or_(*(_wallet(v) for v in values))
+        return not_(matched) if op == "ne" else matched
+    # location: visited that location
+    locations = value if op == "in" else [value]
+    return exists(
+        select(LedgerEntry.id).where(
+            LedgerEntry.member_id == Member.id,
+            LedgerEntry.kind == "earn",
+            LedgerEntry.location_id.in_(locations),
+        )
+    )
+
+
+def _condition(node: dict[str, Any], env: _Env) -> ColumnElement[bool]:
+    if "preset" in node:
+        return _condition(PRESETS[node["preset"]], env)
+    if "and" in node:
+        return and_(true(), *(_condition(child, env) for child in node["and"]))
+    if "or" in node:
+        return or_(false(), *(_condition(child, env) for child in node["or"]))
+    return _leaf(node, env)
+
+
+def segment_condition(
+    session: Session, brand_id: int, segment: Segment, now: datetime, program_id: int | None = None
+) -> ColumnElement[bool]:
+    """The WHERE clause on `members` that selects the segment within a brand (or program)."""
+    currency = session.scalar(
+        select(Program.currency).where(Program.brand_id == brand_id).order_by(Program.id).limit(1)
+    )
+    env = _Env(now=now, exponent=minor_unit_exponent(currency or "USD"))
+    scope: ColumnElement[bool] = Member.brand_id == brand_id
+    if program_id is not None:
+        scope = and_(scope, Member.program_id == program_id)
+    return and_(scope, _condition(segment.definition, env))
+
+
+def count_segment(
+    session: Session, brand_id: int, segment: Segment, now: datetime, program_id: int | None = None
+) -> int:
+    """How many members the segment holds now (one SQL count, no rows loaded)."""
+    condition = segment_condition(session, brand_id, segment, now, program_id)
+    return int(session.scalar(select(func.count()).select_from(Member).where(condition)) or 0)
+
+
+def member_ids_after(
+    session: Session,
+    brand_id: int,
+    segment: Segment,
+    now: datetime,
+    *,
+    after_id: int,
+    limit: int,
+    program_id: int | None = None,
+) -> list[int]:
+    """The next chunk of the segment's member ids in id order (keyset pagination)."""
+    condition = segment_condition(session, brand_id, segment, now, program_id)
+    return list(
+        session.scalars(
+            select(Member.id)
+            .where(condition, Member.id > after_id)
+            .order_by(Member.id)
+            .limit(limit)
+        ).all()
+    )

@@ -1,0 +1,364 @@
+"""Campaign use cases: create, schedule, claim, fan out in resumable chunks, cancel, report."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from walletd.campaigns import policy
+from walletd.campaigns.segments import Segment, count_segment, member_ids_after, parse_segment
+from walletd.errors import ConflictError, NotFoundError, ValidationError
+from walletd.loyalty.brands import get_program
+from walletd.loyalty.context import Context
+from walletd.models import Campaign, CampaignRecipient, Member, MessageLog, OutboxMessage
+from walletd.push.messages import check_message, set_messages
+from walletd.push.outbox import GOOGLE_CLASS_MESSAGE, enqueue
+
+log = logging.getLogger(__name__)
+
+CHUNK = 1000
+LEASE = timedelta(minutes=5)
+# Fan-out waits while this many of the campaign's deliveries are still queued, so pushes go out
+# at the pace the pass endpoint and APNs can absorb and a cancel still stops most of them.
+MAX_BACKLOG = 20_000
+
+
+def _parse_send_at(value: object, now: datetime) -> datetime:
+    if value is None:
+        return now
+    if not isinstance(value, str):
+        raise ValidationError("send_at must be an ISO 8601 time with an offset", field="send_at")
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ValidationError(
+            "send_at must be an ISO 8601 time with an offset", field="send_at"
+        ) from exc
+    if when.tzinfo is None:
+        raise ValidationError("send_at needs a UTC offset such as +08:00", field="send_at")
+    if when > now + timedelta(days=366):
+        raise ValidationError("send_at is more than a year away", field="send_at")
+    return when
+
+
+def _percent(value: object, name: str, high: int) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= high:
+        raise ValidationError(f"{name} must be a whole number from 0 to {high}", field=name)
+    return value
+
+
+def create_campaign(
+    session: Session, brand_id: int, data: dict[str, Any], ctx: Context
+) -> Campaign:
+    """A scheduled campaign (or a draft with `"draft": true`)."""
+    name = data.get("name")
+    if not isinstance(name, str) or not name.strip() or len(name) > 200:
+        raise ValidationError("name must be 1 to 200 characters", field="name")
+    message = check_message(data.get("message"))
+    if "segment" not in data:
+        raise ValidationError("segment is required", field="segment")
+    segment = parse_segment(data["segment"])
+    program_id = data.get("program_id")
+    if program_id is not None and (isinstance(program_id, bool) or not isinstance(program_id, int)):
+        raise ValidationError("program_id must be an integer", field="program_id")
+    program = get_program(session, brand_id, program_id)
+    draft = data.get("draft", False)
+    if not isinstance(draft, bool):
+        raise ValidationError("draft must be true or false", field="draft")
+    window = data.get("lift_window_days", 14)
+    if isinstance(window, bool) or not isinstance(window, int) or not 1 <= window <= 90:
+        raise ValidationError("lift_window_days must be 1 to 90", field="lift_window_days")
+    campaign = Campaign(
+        brand_id=brand_id,
+        program_id=program.id,
+        name=name.strip(),
+        message=message,
+        segment=segment.definition,
+        status="draft" if draft else "scheduled",
+        send_at=_parse_send_at(data.get("send_at"), ctx.now),
+        holdout_percent=_percent(data.get("holdout_percent"), "holdout_percent", 50),
+        lift_window_days=window,
+        cursor_member_id=0,
+        created_at=ctx.now,
+    )
+    session.add(campaign)
+    session.flush()
+    return campaign
+
+
+def get_campaign(session: Session, brand_id: int, campaign_id: int) -> Campaign:
+    """A brand's campaign; another brand's is not found."""
+    campaign = session.scalar(
+        select(Campaign).where(Campaign.id == campaign_id, Campaign.brand_id == brand_id)
+    )
+    if campaign is None:
+        raise NotFoundError("campaign not found")
+    return campaign
+
+
+def list_campaigns(session: Session, brand_id: int) -> list[Campaign]:
+    """A brand's campaigns, newest first."""
+    return list(
+        session.scalars(
+            select(Campaign).where(Campaign.brand_id == brand_id).order_by(Campaign.id.desc())
+        ).all()
+    )
+
+
+def schedule_campaign(session: Session, brand_id: int, campaign_id: int, ctx: Context) -> Campaign:
+    """Turn a draft into a scheduled campaign."""
+    campaign = get_campaign(session, brand_id, campaign_id)
+    if campaign.status != "draft":
+        raise ConflictError(f"only a draft can be scheduled; this campaign is {campaign.status}")
+    campaign.status = "scheduled"
+    campaign.send_at = campaign.send_at or ctx.now
+    return campaign
+
+
+def cancel_campaign(session: Session, brand_id: int, campaign_id: int, ctx: Context) -> Campaign:
+    """Stop a campaign: no further chunk is fanned out and queued Google messages are dropped.
+
+    Apple cards already given the message keep it (the pass was already changed).
+    """
+    campaign = get_campaign(session, brand_id, campaign_id)
+    if campaign.status in ("sent", "cancelled"):
+        raise ConflictError(f"the campaign is already {campaign.status}")
+    campaign.status = "cancelled"
+    campaign.cancelled_at = ctx.now
+    session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.campaign_id == campaign.id,
+            OutboxMessage.status == "pending",
+            OutboxMessage.kind != "apns",  # a token's push may also carry other cards' changes
+        )
+        .values(status="cancelled", finished_at=ctx.now)
+    )
+    return campaign
+
+
+def claim_due_campaign(session: Session, worker_id: str, now: datetime) -> int | None:
+    """Claim one due (or abandoned) campaign with a conditional update; None when none is due."""
+    candidates = session.scalars(
+        select(Campaign.id)
+        .where(
+            or_(
+                (Campaign.status == "scheduled") & (Campaign.send_at <= now),
+                (Campaign.status == "sending") & (Campaign.claimed_until < now),
+            )
+        )
+        .order_by(Campaign.send_at, Campaign.id)
+        .limit(5)
+    ).all()
+    for campaign_id in candidates:
+        claimed = session.execute(
+            update(Campaign)
+            .where(
+                Campaign.id == campaign_id,
+                or_(
+                    (Campaign.status == "scheduled") & (Campaign.send_at <= now),
+                    (Campaign.status == "sending") & (Campaign.claimed_until < now),
+                ),
+            )
+            .values(status="sending", claimed_by=worker_id, claimed_until=now + LEASE)
+            .execution_options(synchronize_session=False)
+        )
+        if getattr(claimed, "rowcount", 0) == 1:
+            return int(campaign_id)
+    return None
+
+
+def _holding(session: Session, campaign_id: int, worker_id: str) -> Campaign | None:
+    """The campaign if this worker still holds it (not cancelled, lease not taken over)."""
+    campaign = session.scalar(select(Campaign).where(Campaign.id == campaign_id).with_for_update())
+    if campaign is None or campaign.status != "sending" or campaign.claimed_by != worker_id:
+        return None
+    return campaign
+
+
+def _backlog(session: Session, campaign_id: int) -> int:
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(
+                OutboxMessage.campaign_id == campaign_id,
+                OutboxMessage.status.in_(("pending", "sending")),
+            )
+        )
+        or 0
+    )
+
+
+def fan_out_chunk(session: Session, campaign_id: int, worker_id: str, ctx: Context) -> str:
+    """Write the next chunk of recipients and deliveries: "more", "wait" (backlog) or "done".
+
+    The chunk and the cursor commit together, so a worker killed mid-campaign resumes after the
+    last committed chunk and nobody gets the message twice.
+    """
+    campaign = _holding(session, campaign_id, worker_id)
+    if campaign is None:
+        return "done"
+    program = get_program(session, campaign.brand_id, campaign.program_id)
+    campaign.claimed_until = ctx.now + LEASE
+    if campaign.cursor_member_id == 0 and campaign.started_at is None:
+        if policy.in_quiet_hours(program, ctx.now):
+            campaign.status = "scheduled"
+            campaign.send_at = policy.quiet_hours_end(program, ctx.now)
+            campaign.deferred_reason = "quiet_hours"
+            campaign.claimed_by = None
+            return "done"
+        campaign.started_at = ctx.now
+        segment = Segment(campaign.segment)
+        if segment.is_everyone and campaign.holdout_percent == 0 and ctx.google_enabled:
+            # One class-level message reaches every Google holder for one API call.
+            enqueue(
+                session,
+                [
+                    {
+                        "kind": GOOGLE_CLASS_MESSAGE,
+                        "dedupe_key": f"{GOOGLE_CLASS_MESSAGE}:{campaign.id}",
+                        "payload": {
+                            "program_id": program.id,
+                            "message_id": f"c{campaign.id}",
+                            "text": campaign.message,
+                        },
+                        "campaign_id": campaign.id,
+                    }
+                ],
+                now=ctx.now,
+            )
+    if _backlog(session, campaign.id) >= MAX_BACKLOG:
+        return "wait"  # keep the lease; deliveries catch up first
+    segment = Segment(campaign.segment)
+    ids = member_ids_after(
+        session,
+        campaign.brand_id,
+        segment,
+        ctx.now,
+        after_id=campaign.cursor_member_id,
+        limit=CHUNK,
+        program_id=campaign.program_id,
+    )
+    if not ids:
+        campaign.status = "sent"
+        campaign.fanned_out_at = ctx.now
+        campaign.claimed_by = None
+        return "done"
+    consent: dict[int, bool] = {
+        int(row[0]): bool(row[1])
+        for row in session.execute(
+            select(Member.id, Member.marketing_consent).where(Member.id.in_(ids))
+        ).all()
+    }
+    installed = policy.members_with_installed_card(session, ids)
+    counts = policy.recent_marketing_counts(session, ids, ctx.now)
+    rows: list[dict[str, Any]] = []
+    texts: dict[int, str] = {}
+    for member_id in ids:
+        reason = None
+        if not consent.get(member_id):
+            reason = "no_consent"
+        elif member_id not in installed:
+            reason = "no_card_installed"
+        elif counts.get(member_id, 0) >= program.messages_per_week_cap:
+            reason = "frequency_cap"
+        if reason is not None:
+            group = "skipped"
+        elif policy.in_holdout(f"campaign:{campaign.id}", member_id, campaign.holdout_percent):
+            group = "holdout"
+        else:
+            group = "recipient"
+            texts[member_id] = campaign.message
+        rows.append(
+            {"campaign_id": campaign.id, "member_id": member_id, "group": group,
+             "skip_reason": reason, "created_at": ctx.now}
+        )  # fmt: skip
+    session.execute(insert(CampaignRecipient), rows)
+    logged = [r for r in rows if r["group"] != "skipped"]
+    if logged:
+        session.execute(
+            insert(MessageLog),
+            [
+                {"member_id": r["member_id"], "source": "campaign", "source_id": campaign.id,
+                 "kind": "campaign", "dedupe_key": f"campaign:{campaign.id}", "marketing": True,
+                 "holdout": r["group"] == "holdout", "sent_at": ctx.now}
+                for r in logged
+            ],
+        )  # fmt: skip
+    set_messages(
+        session,
+        texts,
+        f"c{campaign.id}",
+        ctx,
+        campaign_id=campaign.id,
+        google_per_object=not (segment.is_everyone and campaign.holdout_percent == 0),
+    )
+    campaign.cursor_member_id = ids[-1]
+    return "more"
+
+
+def campaign_stats(session: Session, campaign: Campaign, now: datetime) -> dict[str, Any]:
+    """Recipients, deliveries by state, skips by reason, and the expected finish time."""
+    groups = session.execute(
+        select(CampaignRecipient.group, CampaignRecipient.skip_reason, func.count())
+        .where(CampaignRecipient.campaign_id == campaign.id)
+        .group_by(CampaignRecipient.group, CampaignRecipient.skip_reason)
+    ).all()
+    recipients = sum(int(n) for g, _, n in groups if g == "recipient")
+    holdout = sum(int(n) for g, _, n in groups if g == "holdout")
+    skipped = {str(reason): int(n) for g, reason, n in groups if g == "skipped"}
+    deliveries: dict[str, int] = {
+        str(row[0]): int(row[1])
+        for row in session.execute(
+            select(OutboxMessage.status, func.count())
+            .where(OutboxMessage.campaign_id == campaign.id)
+            .group_by(OutboxMessage.status)
+        ).all()
+    }
+    pending = int(deliveries.get("pending", 0)) + int(deliveries.get("sending", 0))
+    recent = session.scalar(
+        select(func.count())
+        .select_from(OutboxMessage)
+        .where(
+            OutboxMessage.campaign_id == campaign.id,
+            OutboxMessage.finished_at > now - timedelta(seconds=60),
+        )
+    )
+    eta = None
+    if campaign.status == "sending" or pending:
+        rate = (recent or 0) / 60
+        if rate > 0:
+            eta = (now + timedelta(seconds=pending / rate)).isoformat()
+    total = None
+    if campaign.status in ("draft", "scheduled"):
+        segment = Segment(campaign.segment)
+        total = count_segment(session, campaign.brand_id, segment, now, campaign.program_id)
+    return {
+        "id": campaign.id,
+        "name": campaign.name,
+        "message": campaign.message,
+        "segment": campaign.segment,
+        "status": campaign.status,
+        "send_at": campaign.send_at.isoformat() if campaign.send_at else None,
+        "deferred_reason": campaign.deferred_reason,
+        "holdout_percent": campaign.holdout_percent,
+        "segment_size": total,
+        "recipients": recipients,
+        "holdout": holdout,
+        "skipped": sum(skipped.values()),
+        "skipped_by_reason": skipped,
+        "delivered": int(deliveries.get("sent", 0)),
+        "failed": int(deliveries.get("failed", 0)) + int(deliveries.get("gone", 0)),
+        "pending": pending,
+        "cancelled_deliveries": int(deliveries.get("cancelled", 0)),
+        "started_at": campaign.started_at.isoformat() if campaign.started_at else None,
+        "fanned_out_at": campaign.fanned_out_at.isoformat() if campaign.fanned_out_at else None,
+        "expected_finish_at": eta,
+    }
