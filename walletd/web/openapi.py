@@ -166,6 +166,28 @@ SCHEMAS: dict[str, Any] = {
         "properties": {"message": {"type": "string", "maxLength": 500}},
     },
     "Health": {"type": "object", "properties": {"status": {"type": "string"}}},
+    "GoogleCallback": {
+        "type": "object",
+        "required": ["signature", "intermediateSigningKey", "protocolVersion", "signedMessage"],
+        "properties": {
+            "signature": {"type": "string"},
+            "intermediateSigningKey": {
+                "type": "object",
+                "properties": {
+                    "signedKey": {"type": "string"},
+                    "signatures": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+            "protocolVersion": {"type": "string", "const": "ECv2SigningOnly"},
+            "signedMessage": {"type": "string"},
+        },
+    },
+    "GoogleCallbackResult": {
+        "type": "object",
+        "properties": {
+            "status": {"type": "string", "enum": ["recorded", "duplicate", "unknown_object"]}
+        },
+    },
 }
 
 PATHS: dict[str, dict[str, Any]] = {
@@ -219,7 +241,138 @@ PATHS: dict[str, dict[str, Any]] = {
                    content_type="application/vnd.apple.pkpass", errors=("404",),
                    params=(_path_param("serial", "string"), _query("sig", required=True))),
     },
+    "/google/callbacks": {
+        "post": _op("Google Wallet save/delete callback (signed by Google, ECv2SigningOnly)",
+                    tag="google", security=False, body="GoogleCallback",
+                    schema="GoogleCallbackResult", errors=("400", "401", "404", "413", "503")),
+    },
+    "/google/programs/{program_id}/logo.png": {
+        "get": _op("A program's logo, fetched by Google for its loyalty class", tag="google",
+                   security=False, content_type="image/png", errors=("404",),
+                   params=(_path_param("program_id"),)),
+    },
 }  # fmt: skip
+
+
+def _apple(summary: str, ok: str, *params: dict[str, Any], auth: bool = True) -> dict[str, Any]:
+    """An Apple Wallet web service operation (ApplePass token auth, not API keys)."""
+    operation = _op(summary, tag="apple", security=False, ok=ok, params=params,
+                    errors=("400", "401") if auth else ("400",))  # fmt: skip
+    if auth:
+        operation["parameters"] = [
+            {"name": "Authorization", "in": "header", "required": True,
+             "schema": {"type": "string", "pattern": "^ApplePass .+"}},
+            *operation.get("parameters", []),
+        ]  # fmt: skip
+    return operation
+
+
+_DEVICE = _path_param("device_id", "string")
+_PASS_TYPE = _path_param("pass_type_id", "string")
+_SERIAL = _path_param("serial", "string")
+_CAMPAIGN = _path_param("campaign_id")
+_PROGRAM = _path_param("program_id")
+
+PATHS.update({
+    "/passes/v1/devices/{device_id}/registrations/{pass_type_id}/{serial}": {
+        "post": _apple("Register a device for pass updates (201 new, 200 known)", "201",
+                       _DEVICE, _PASS_TYPE, _SERIAL),
+        "delete": _apple("Unregister a device from a pass", "200", _DEVICE, _PASS_TYPE, _SERIAL),
+    },
+    "/passes/v1/devices/{device_id}/registrations/{pass_type_id}": {
+        "get": _apple("Serial numbers changed since passesUpdatedSince (204 when none)", "200",
+                      _DEVICE, _PASS_TYPE, _query("passesUpdatedSince"), auth=False),
+    },
+    "/passes/v1/passes/{pass_type_id}/{serial}": {
+        "get": _apple("The latest signed pass (304 with If-Modified-Since)", "200",
+                      _PASS_TYPE, _SERIAL),
+    },
+    "/passes/v1/log": {"post": _apple("Device log messages", "200", auth=False)},
+    "/api/v1/campaigns": {
+        "post": _op("Create a campaign (scheduled, or a draft)", tag="campaigns",
+                    body="CampaignCreate", ok="201", schema="Campaign"),
+        "get": _op("List the brand's campaigns", tag="campaigns"),
+    },
+    "/api/v1/campaigns/{campaign_id}": {
+        "get": _op("A campaign's recipients, deliveries, skips and expected finish",
+                   tag="campaigns", schema="Campaign", params=(_CAMPAIGN,)),
+    },
+    "/api/v1/campaigns/{campaign_id}/cancel": {
+        "post": _op("Cancel a campaign", tag="campaigns", schema="Campaign", params=(_CAMPAIGN,)),
+    },
+    "/api/v1/campaigns/{campaign_id}/schedule": {
+        "post": _op("Schedule a draft", tag="campaigns", schema="Campaign", params=(_CAMPAIGN,)),
+    },
+    "/api/v1/campaigns/{campaign_id}/report": {
+        "get": _op("Lift of recipients over the holdout group", tag="campaigns",
+                   params=(_CAMPAIGN,)),
+    },
+    "/api/v1/segments/preview": {
+        "get": _op("Count the members of a segment", tag="segments",
+                   params=(_query("segment", required=True),)),
+    },
+    "/api/v1/reports/summary": {
+        "get": _op("Members, activity, repeat rate, returning share, AOV, installed cards",
+                   tag="reports", params=(_query("from", required=True),
+                                          _query("to", required=True))),
+    },
+    "/api/v1/programs/{program_id}/automations": {
+        "get": _op("The program's automations", tag="automations", params=(_PROGRAM,)),
+    },
+    "/api/v1/programs/{program_id}/automations/{kind}": {
+        "put": _op("Switch an automation on or off, change its message, delay or holdout",
+                   tag="automations", body="AutomationUpdate",
+                   params=(_PROGRAM, _path_param("kind", "string"))),
+    },
+})  # fmt: skip
+
+SCHEMAS.update({
+    "Segment": {
+        "description": 'A preset {"preset": NAME} or a tree of {"and": [...]}, {"or": [...]} '
+                       'and {"field", "op", "value"} conditions',
+        "type": "object",
+    },
+    "CampaignCreate": {
+        "type": "object",
+        "required": ["name", "message", "segment"],
+        "properties": {
+            "name": {"type": "string", "maxLength": 200},
+            "message": {"type": "string", "maxLength": 500},
+            "segment": {"$ref": "#/components/schemas/Segment"},
+            "send_at": {"type": "string", "format": "date-time"},
+            "holdout_percent": {"type": "integer", "minimum": 0, "maximum": 50},
+            "lift_window_days": {"type": "integer", "minimum": 1, "maximum": 90},
+            "program_id": {"type": "integer"},
+            "draft": {"type": "boolean"},
+        },
+    },
+    "Campaign": {
+        "type": "object",
+        "required": ["id", "status", "recipients", "delivered", "failed"],
+        "properties": {
+            "id": {"type": "integer"},
+            "status": {"enum": ["draft", "scheduled", "sending", "sent", "cancelled"]},
+            "recipients": {"type": "integer"},
+            "holdout": {"type": "integer"},
+            "delivered": {"type": "integer"},
+            "failed": {"type": "integer"},
+            "pending": {"type": "integer"},
+            "skipped": {"type": "integer"},
+            "skipped_by_reason": {"type": "object"},
+            "expected_finish_at": {"type": ["string", "null"], "format": "date-time"},
+        },
+    },
+    "AutomationUpdate": {
+        "type": "object",
+        "required": ["enabled"],
+        "properties": {
+            "enabled": {"type": "boolean"},
+            "message": {"type": "string"},
+            "delay_days": {"type": "integer"},
+            "holdout_percent": {"type": "integer"},
+        },
+    },
+})  # fmt: skip
 
 
 def openapi_document(base_url: str) -> dict[str, Any]:
