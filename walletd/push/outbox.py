@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -42,13 +42,16 @@ def enqueue(
     if not values:
         return
     dialect = session.get_bind().dialect.name
+    # The partial index's predicate as literal SQL: a bound "pending" would be a post-compile
+    # parameter, which SQLAlchemy refuses in the executemany that inserts several rows.
+    pending = text("status = 'pending'")
     if dialect == "postgresql":
         stmt: Any = pg_insert(OutboxMessage).on_conflict_do_nothing(
-            index_elements=["dedupe_key"], index_where=OutboxMessage.status == "pending"
+            index_elements=["dedupe_key"], index_where=pending
         )
     elif dialect == "sqlite":
         stmt = sqlite_insert(OutboxMessage).on_conflict_do_nothing(
-            index_elements=["dedupe_key"], index_where=OutboxMessage.status == "pending"
+            index_elements=["dedupe_key"], index_where=pending
         )
     else:  # pragma: no cover - only SQLite and Postgres are supported
         stmt = insert(OutboxMessage)
