@@ -114,6 +114,10 @@ class Settings:
             settings = replace(settings, secret_key=_development_secret(settings.instance_path))
         elif len(settings.secret_key) < 32:
             raise ConfigError("WALLETD_SECRET_KEY must be at least 32 characters")
+        if settings.google_enabled and not Path(settings.google_credentials).is_file():
+            raise ConfigError(
+                f"WALLETD_GOOGLE_CREDENTIALS is not a readable file: {settings.google_credentials}"
+            )
         if settings.production:
             if not settings.base_url.startswith("https://"):
                 raise ConfigError("WALLETD_BASE_URL must be https:// in production")

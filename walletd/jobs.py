@@ -13,6 +13,7 @@ from walletd.campaigns import service as campaigns
 from walletd.loyalty import ledger
 from walletd.loyalty.context import Context
 from walletd.models import Program
+from walletd.push import google_sync
 from walletd.services import Services
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,14 @@ def run_automations(svc: Services) -> int:
     return sent
 
 
+def prune_google_bookkeeping(svc: Services) -> int:
+    """Forget Google notification counts older than a day and callback nonces older than 30."""
+    with svc.db.transaction() as session:
+        pruned = google_sync.prune_bookkeeping(session, now=svc.clock())
+    log.info("prune_google_bookkeeping: %d old record(s) removed", pruned)
+    return pruned
+
+
 @dataclass(frozen=True)
 class ScheduledJob:
     """A job and when it runs (cron fields, UTC)."""
@@ -108,4 +117,5 @@ DAILY_JOBS = (
     ScheduledJob("expire_points", expire_points, hour=3),
     ScheduledJob("reevaluate_tiers", reevaluate_tiers, hour=4),
     ScheduledJob("birthday_bonuses", birthday_bonuses, hour=8),
+    ScheduledJob("prune_google_bookkeeping", prune_google_bookkeeping, hour=5),
 )
