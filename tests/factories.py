@@ -74,7 +74,7 @@ def enroll(client: FlaskClient, brand: BrandKeys, **fields: Any) -> dict[str, An
 
 
 def scan(
-    client: FlaskClient, brand: BrandKeys, barcode: str, amount: Any, key: str, **extra: Any
+    client: FlaskClient, brand: BrandKeys, barcode: object, amount: Any, key: str, **extra: Any
 ) -> Any:
     """Post a scan with an idempotency key; returns the response."""
     headers = {**brand.cashier, "Idempotency-Key": key}

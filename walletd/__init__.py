@@ -37,7 +37,7 @@ def create_app(
     app.extensions["walletd"] = svc
 
     from walletd import cli
-    from walletd.web import api, apple, campaigns, errors, google, public
+    from walletd.web import api, apple, campaigns, errors, google, pages, public
 
     errors.init_app(app)
     app.register_blueprint(public.bp)
@@ -46,6 +46,7 @@ def create_app(
     app.register_blueprint(apple.bp)
     app.register_blueprint(apple.downloads)
     app.register_blueprint(google.bp)
+    pages.init_app(app)
     cli.init_app(app)
     if settings.worker == "embedded":
         from walletd.worker import start_embedded

@@ -226,5 +226,59 @@ def init_app(app: Flask) -> None:
         check_certs_command,
         worker_command,
         drain_outbox_command,
+        create_staff_command,
+        google_sync_command,
     ):
         app.cli.add_command(command)
+
+
+@click.command("google-sync")
+@with_appcontext
+def google_sync_command() -> None:
+    """Push stale Google classes now, queue cards Google never got, prune old bookkeeping."""
+    from walletd.push import google_sync
+    from walletd.push.google_channel import google_channel
+
+    svc = _services()
+    if not svc.settings.google_enabled:
+        raise click.ClickException(
+            "Google Wallet is not configured (WALLETD_GOOGLE_ISSUER_ID, WALLETD_GOOGLE_CREDENTIALS)"
+        )
+    channel = svc.adapter("google_channel", lambda: google_channel(svc))
+    classes = channel.sync_classes(svc.db)
+    now = svc.clock()
+    with svc.db.transaction() as session:
+        queued = google_sync.queue_unsynced_cards(session, now=now)
+        pruned = google_sync.prune_bookkeeping(session, now=now)
+    click.echo(
+        f"{classes} Google class(es) synced, {queued} card(s) queued for their first sync, "
+        f"{pruned} old record(s) pruned; the worker delivers the queued cards"
+    )
+
+
+@click.command("create-staff")
+@with_appcontext
+@click.argument("email")
+@click.option("--brand-id", type=int, required=True, help="the brand the account belongs to")
+@click.option("--role", type=click.Choice(["admin", "cashier"]), default="admin", show_default=True)
+@click.option(
+    "--password",
+    prompt=True,
+    hide_input=True,
+    confirmation_prompt=True,
+    envvar="WALLETD_STAFF_PASSWORD",
+    help="read from WALLETD_STAFF_PASSWORD or asked for; never pass it on the command line",
+)
+def create_staff_command(email: str, brand_id: int, role: str, password: str) -> None:
+    """Create a staff account for the dashboard (admin) or the cashier page (cashier)."""
+    from walletd.errors import WalletdError
+    from walletd.loyalty.staff import create_staff
+
+    svc = _services()
+    try:
+        with svc.db.transaction() as session:
+            user = create_staff(session, brand_id, email, password, role, now=svc.clock())
+            staff_id, address = user.id, user.email
+    except WalletdError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"staff account {staff_id} ({address}, {role}) created for brand {brand_id}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
 from walletd.loyalty.money import format_minor
@@ -86,7 +86,7 @@ def search_members(session: Session, brand_id: int, query: str, *, limit: int = 
     text = query.strip()
     if text:
         pattern = f"%{text.lower().replace('%', '').replace('_', '')}%"
-        conditions = [
+        conditions: list[ColumnElement[bool]] = [
             func.lower(Member.name).like(pattern),
             func.lower(Member.email).like(pattern),
             Member.phone.like(pattern),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from walletd.web.pages.openapi import SECURITY_SCHEMES, page_paths
+
 ERROR = {"$ref": "#/components/responses/Error"}
 
 
@@ -386,9 +388,9 @@ def openapi_document(base_url: str) -> dict[str, Any]:
         },
         "servers": [{"url": base_url}],
         "security": [{"apiKey": []}],
-        "paths": PATHS,
+        "paths": {**PATHS, **page_paths()},
         "components": {
-            "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer"}, **SECURITY_SCHEMES},
             "schemas": SCHEMAS,
             "responses": {
                 "Error": {

@@ -1,0 +1,144 @@
+"""Staff accounts of a brand: scrypt-hashed passwords, roles, and lockout after failed logins."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from walletd.errors import ConflictError, NotFoundError, ValidationError
+from walletd.models import Brand, StaffUser
+
+STAFF_ROLES = ("admin", "cashier")
+MIN_PASSWORD_LENGTH = 10
+MAX_PASSWORD_LENGTH = 1024
+# After this many wrong passwords in a row the account is locked for LOCKOUT.
+MAX_FAILED_LOGINS = 5
+LOCKOUT = timedelta(minutes=15)
+# scrypt cost: 2^15 × 8 × 128 bytes = 32 MiB and ~50 ms per check on one core (OWASP minimum).
+_SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**15, 8, 1
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
+
+
+@dataclass(frozen=True)
+class StaffPrincipal:
+    """A logged-in staff member as the pages see them."""
+
+    staff_id: int
+    brand_id: int
+    email: str
+    role: str
+
+
+def hash_password(password: str, *, n: int = _SCRYPT_N) -> str:
+    """A self-describing scrypt hash: `scrypt$n$r$p$salt$hash` (base64)."""
+    salt = secrets.token_bytes(16)
+    digest = _scrypt(password, salt, n, _SCRYPT_R, _SCRYPT_P)
+    encoded = [base64.b64encode(part).decode("ascii") for part in (salt, digest)]
+    return f"scrypt${n}${_SCRYPT_R}${_SCRYPT_P}${encoded[0]}${encoded[1]}"
+
+
+def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
+    return hashlib.scrypt(
+        password.encode("utf-8"), salt=salt, n=n, r=r, p=p, maxmem=256 * n * r, dklen=32
+    )
+
+
+def check_password(password: str, stored: str) -> bool:
+    """True when `password` is the one `stored` was made from."""
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+        if scheme != "scrypt":
+            return False
+        expected = base64.b64decode(digest)
+        actual = _scrypt(password, base64.b64decode(salt), int(n), int(r), int(p))
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(actual, expected)
+
+
+# Checked when no account matches, so that a wrong e-mail costs as long as a wrong password.
+_DUMMY_HASH = hash_password(secrets.token_urlsafe(16), n=_SCRYPT_N)
+
+
+def normalise_email(email: str) -> str:
+    """E-mail addresses compare case-insensitively and without surrounding blanks."""
+    return email.strip().lower()
+
+
+def create_staff(
+    session: Session, brand_id: int, email: str, password: str, role: str, *, now: datetime
+) -> StaffUser:
+    """Create a staff account of a brand with a hashed password."""
+    address = normalise_email(email)
+    if len(address) > 320 or not _EMAIL.match(address):
+        raise ValidationError("email is not a valid address", field="email")
+    if role not in STAFF_ROLES:
+        raise ValidationError(f"role must be one of {', '.join(STAFF_ROLES)}", field="role")
+    if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
+        raise ValidationError(
+            f"password must be at least {MIN_PASSWORD_LENGTH} characters", field="password"
+        )
+    if session.get(Brand, brand_id) is None:
+        raise NotFoundError("brand not found")
+    taken = session.scalar(select(StaffUser.id).where(func.lower(StaffUser.email) == address))
+    if taken is not None:
+        raise ConflictError("a staff account with this e-mail already exists", field="email")
+    user = StaffUser(
+        brand_id=brand_id,
+        email=address,
+        password_hash=hash_password(password),
+        role=role,
+        failed_logins=0,
+        created_at=now,
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    """The outcome of a login attempt; failures are returned, not raised, so they are stored."""
+
+    principal: StaffPrincipal | None
+    failure: str | None = None  # "invalid" or "locked"
+
+
+def attempt_login(session: Session, email: str, password: str, *, now: datetime) -> LoginResult:
+    """Check credentials; wrong passwords count towards a lockout kept in the account row."""
+    address = normalise_email(email)
+    user = session.scalar(
+        select(StaffUser).where(func.lower(StaffUser.email) == address).with_for_update()
+    )
+    if user is None or len(password) > MAX_PASSWORD_LENGTH:
+        check_password(password[:MAX_PASSWORD_LENGTH], _DUMMY_HASH)
+        return LoginResult(None, "invalid")
+    if user.locked_until is not None and user.locked_until > now:
+        # The password is not even checked: a locked account is no oracle for guesses.
+        return LoginResult(None, "locked")
+    if not check_password(password, user.password_hash):
+        user.failed_logins += 1
+        if user.failed_logins >= MAX_FAILED_LOGINS:
+            user.locked_until = now + LOCKOUT
+            user.failed_logins = 0
+        return LoginResult(None, "invalid")
+    user.failed_logins = 0
+    user.locked_until = None
+    user.last_login_at = now
+    return LoginResult(StaffPrincipal(user.id, user.brand_id, user.email, user.role))
+
+
+def find_staff(session: Session, staff_id: int) -> StaffPrincipal | None:
+    """A staff member by id, or None when the account is gone."""
+    user = session.get(StaffUser, staff_id)
+    if user is None:
+        return None
+    return StaffPrincipal(user.id, user.brand_id, user.email, user.role)

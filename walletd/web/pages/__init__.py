@@ -1,0 +1,62 @@
+"""The HTML pages of customers, cashiers and brand staff; one layout, two languages."""
+
+from __future__ import annotations
+
+import hashlib
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, request
+
+from walletd.loyalty.money import format_minor
+from walletd.web.errors import error_response
+from walletd.web.pages import i18n, security
+from walletd.web.pages.render import language, page_error
+
+STATIC = Path(__file__).resolve().parents[2] / "static"
+HTML_BLUEPRINTS = frozenset({"customer", "cashier", "dashboard", "pages"})
+CSRF_BLUEPRINTS = HTML_BLUEPRINTS | {"cashier_api"}
+
+
+@lru_cache(maxsize=256)
+def _asset_version(filename: str) -> str:
+    path = STATIC / filename
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:12] if path.is_file() else "0"
+
+
+def _check_csrf() -> Response | tuple[str, int] | None:
+    if request.method != "POST" or request.blueprint not in CSRF_BLUEPRINTS:
+        return None
+    if security.csrf_valid():
+        return None
+    if request.blueprint == "cashier_api":
+        return error_response(403, "csrf_failed", "the page's security token is missing or old")
+    return page_error(400, "This form has expired", "Go back, reload the page and send it again.")
+
+
+def _template_context() -> dict[str, Any]:
+    if request.blueprint not in HTML_BLUEPRINTS:
+        return {}
+    lang = language()
+    return {
+        "_": i18n.translator(lang),
+        "lang": lang,
+        "html_lang": i18n.html_lang(lang),
+        "languages": i18n.LANGUAGE_NAMES,
+        "csrf_token": security.csrf_token,
+        "viewer": security.current_viewer,
+        "asset_version": _asset_version,
+    }
+
+
+def init_app(app: Flask) -> None:
+    """Register the page blueprints with their security hooks."""
+    from walletd.web.pages import cashier, common, customer, dashboard
+
+    security.init_app(app)
+    app.add_template_filter(lambda minor, currency: format_minor(int(minor), currency), "money")
+    app.before_request(_check_csrf)
+    app.context_processor(_template_context)
+    for blueprint in (common.bp, customer.bp, cashier.bp, cashier.api, dashboard.bp):
+        app.register_blueprint(blueprint)

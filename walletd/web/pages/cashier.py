@@ -1,0 +1,154 @@
+"""The cashier page: log in with a staff account or a cashier key, then scan and redeem."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, redirect, request, url_for
+from werkzeug.wrappers import Response as WerkzeugResponse
+
+from walletd.errors import AuthenticationError, PermissionDeniedError
+from walletd.loyalty import ledger
+from walletd.loyalty.brands import authenticate
+from walletd.loyalty.staff import attempt_login
+from walletd.loyalty.till import redeem_at_till, scan_at_till
+from walletd.web.deps import context, json_body, run_in_transaction, services
+from walletd.web.pages import security
+from walletd.web.pages.render import _, add_error_pages, render
+from walletd.web.pages.security import Viewer, current_viewer, require_viewer
+
+bp = Blueprint("cashier", __name__, url_prefix="/cashier")
+api = Blueprint("cashier_api", __name__, url_prefix="/cashier/api")
+add_error_pages(bp)
+CASHIER_ROLES = ("cashier", "admin")
+
+
+def login_form(
+    area: str,
+    *,
+    status: int = 200,
+    error: str | None = None,
+    email: str = "",
+    method: str = "staff",
+) -> tuple[str, int]:
+    """The shared login page of the cashier and dashboard areas."""
+    return render(
+        "login.html",
+        status,
+        area=area,
+        error=error,
+        email=email,
+        method=method,
+        next=security.safe_next(request.values.get("next"), url_for(f"{area}.home")),
+    )
+
+
+def log_in_from_form(area: str, roles: tuple[str, ...], *, allow_key: bool) -> Any:
+    """Check a login form (staff e-mail and password, or an API key) and start a session."""
+    limiter = security.throttle(current_app, "login")
+    client = security.client_key("login")
+    method = request.form.get("method", "staff")
+    email = request.form.get("email", "")
+    if limiter.blocked(client):
+        return login_form(area, status=429, error=_("Too many attempts. Wait a few minutes."),
+                          email=email, method=method)  # fmt: skip
+    now = services().clock()
+    if method == "key" and allow_key:
+        key = request.form.get("api_key", "").strip()
+        try:
+            principal = run_in_transaction(lambda s: authenticate(s, key))
+        except AuthenticationError:
+            limiter.fail(client)
+            # The key is never echoed back into the form.
+            return login_form(area, status=401, error=_("That key is not valid."), method="key")
+        if principal.role not in roles:
+            return login_form(area, status=403, error=_("This key may not use this page."),
+                              method="key")  # fmt: skip
+        security.log_in_key(principal)
+    else:
+        password = request.form.get("password", "")
+        result = run_in_transaction(lambda s: attempt_login(s, email, password, now=now))
+        if result.principal is None:
+            limiter.fail(client)
+            message = (
+                _("Too many wrong passwords: this account is locked for 15 minutes.")
+                if result.failure == "locked"
+                else _("Wrong e-mail or password.")
+            )
+            return login_form(area, status=401, error=message, email=email)
+        if result.principal.role not in roles:
+            return login_form(area, status=403, error=_("This account may not use this page."),
+                              email=email)  # fmt: skip
+        security.log_in_staff(result.principal)
+    limiter.reset(client)
+    return redirect(security.safe_next(request.form.get("next"), url_for(f"{area}.home")), 303)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Any:
+    """Log in with a staff account or a cashier key."""
+    if request.method == "POST":
+        return log_in_from_form("cashier", CASHIER_ROLES, allow_key=True)
+    return login_form("cashier")
+
+
+@bp.post("/logout")
+def logout() -> WerkzeugResponse:
+    """End the session."""
+    security.log_out()
+    return redirect(url_for("cashier.login"), 303)
+
+
+@bp.get("")
+@require_viewer(*CASHIER_ROLES, login_endpoint="cashier.login")
+def home() -> tuple[str, int]:
+    """Scan a card (camera, scanner or typing), enter the amount, see the result, redeem."""
+    viewer = current_viewer()
+    assert viewer is not None
+    return render("cashier/till.html", brand_id=viewer.brand_id)
+
+
+def _api_viewer() -> Viewer:
+    viewer = current_viewer()
+    if viewer is None:
+        raise AuthenticationError("log in again")
+    if viewer.role not in CASHIER_ROLES:
+        raise PermissionDeniedError("this account may not scan")
+    return viewer
+
+
+def _actor(viewer: Viewer) -> ledger.Actor:
+    return ledger.Actor(viewer.brand_id, viewer.api_key_id)
+
+
+def _answer(body: dict[str, Any]) -> Response:
+    response = jsonify(body)
+    response.status_code = 200 if body.get("replayed") else 201
+    return response
+
+
+@api.post("/scan")
+def scan() -> Response:
+    """Credit a scan once per browser-made Idempotency-Key: a double submit replays."""
+    actor = _actor(_api_viewer())
+    data = json_body()
+    key = request.headers.get("Idempotency-Key")
+    body = run_in_transaction(
+        lambda s: scan_at_till(s, actor, barcode=data.get("barcode"), amount=data.get("amount"),
+                               idempotency_key=key, ctx=context())
+    )  # fmt: skip
+    return _answer(body)
+
+
+@api.post("/redeem")
+def redeem() -> Response:
+    """Redeem a reward with the browser's Idempotency-Key."""
+    actor = _actor(_api_viewer())
+    data = json_body()
+    key = request.headers.get("Idempotency-Key")
+    body = run_in_transaction(
+        lambda s: redeem_at_till(s, actor, barcode=data.get("barcode"),
+                                 reward_id=data.get("reward_id"), idempotency_key=key,
+                                 ctx=context())
+    )  # fmt: skip
+    return _answer(body)

@@ -1,0 +1,232 @@
+"""Customer pages: join a program, see the card with its wallet buttons, recover a lost card."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from flask import Blueprint, abort, redirect, request, url_for
+from sqlalchemy.orm import Session
+from werkzeug.datastructures import MultiDict
+
+from walletd.errors import ValidationError
+from walletd.loyalty.members import Enrollment, enroll_member
+from walletd.loyalty.programs import find_program, program_brand_name
+from walletd.loyalty.recovery import recover_card
+from walletd.models import Card, Member
+from walletd.passes.cards import card_view, find_card_by_serial
+from walletd.passes.pkpass import load_template
+from walletd.web import links
+from walletd.web.deps import context, run_in_transaction, services
+from walletd.web.pages import security
+from walletd.web.pages.preview import AppleCard, GoogleCard, apple_card, google_card
+from walletd.web.pages.render import _, add_error_pages, error_text, language, render
+from walletd.web.wallets import google_save_url
+from walletd.wiring import web_service_url
+
+bp = Blueprint("customer", __name__)
+add_error_pages(bp)
+
+
+def wallet_of(user_agent: str) -> str:
+    """The wallet that fits the visitor's device: apple, google, or other."""
+    if any(word in user_agent for word in ("iPhone", "iPad", "iPod", "Macintosh")):
+        return "apple"
+    if "Android" in user_agent:
+        return "google"
+    return "other"
+
+
+def card_page_url(serial: str) -> str:
+    """The signed, bookmarkable address of a member's card page."""
+    sig = links.link_signature("page", serial, services().settings.secret_key)
+    return url_for("customer.card", serial=serial, sig=sig)
+
+
+@dataclass(frozen=True)
+class JoinPage:
+    """What the join form shows about the program."""
+
+    program_id: int
+    program_name: str
+    brand_name: str
+
+
+def _join_page(session: Session, program_id: int) -> JoinPage:
+    program = find_program(session, program_id)
+    if program is None:
+        abort(404)
+    return JoinPage(program.id, program.name, program_brand_name(session, program))
+
+
+def _parse_join(form: MultiDict[str, str], program_id: int) -> Enrollment:
+    email = form.get("email", "").strip() or None
+    phone = form.get("phone", "").strip() or None
+    if email is None and phone is None:
+        raise ValidationError("enter an e-mail or a phone number", field="email")
+    birthday_text = form.get("birthday", "").strip()
+    birthday = None
+    if birthday_text:
+        try:
+            birthday = date.fromisoformat(birthday_text)
+        except ValueError as exc:
+            raise ValidationError("birthday must be a date", field="birthday") from exc
+    return Enrollment(
+        name=form.get("name", ""),
+        email=email,
+        phone=phone,
+        birthday=birthday,
+        marketing_consent=form.get("marketing_consent") == "yes",
+        referral_code=form.get("referral_code", "").strip() or None,
+        program_id=program_id,
+    )
+
+
+@bp.route("/join/<int:program_id>", methods=["GET", "POST"])
+def join(program_id: int) -> Any:
+    """The enrollment form; a valid form creates the member and shows their card."""
+    page = run_in_transaction(lambda s: _join_page(s, program_id))
+    values: dict[str, str] = {"referral_code": request.args.get("ref", "")[:16]}
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        values = {k: v for k, v in request.form.items() if k != security.CSRF_FIELD}
+        try:
+            enrollment = _parse_join(request.form, program_id)
+
+            def work(session: Session) -> str:
+                program = find_program(session, program_id)
+                assert program is not None
+                _, card = enroll_member(session, program.brand_id, enrollment, context())
+                return card.serial_number
+
+            serial = run_in_transaction(work)
+        except ValidationError as exc:
+            errors[exc.field or "name"] = error_text(exc)
+        else:
+            return redirect(card_page_url(serial), 303)
+    status = 422 if errors else 200
+    return render("customer/join.html", status, page=page, values=values, errors=errors)
+
+
+@dataclass(frozen=True)
+class CardPage:
+    """Everything the card page shows."""
+
+    serial: str
+    member_name: str
+    program_id: int
+    program_name: str
+    organization: str
+    points: int
+    apple: AppleCard
+    google: GoogleCard
+    apple_url: str
+    google_url: str | None
+    qr_url: str
+    barcode: str
+    referral_code: str
+    invite_url: str
+
+
+def build_card_page(session: Session, card: Card, lang: str) -> CardPage:
+    """The card page of one card, with both wallets' previews."""
+    settings = services().settings
+    view = card_view(session, card)
+    member = session.get_one(Member, card.member_id)
+    template = load_template(settings.pass_templates_path, view.template)
+    return CardPage(
+        serial=card.serial_number,
+        member_name=view.member_name,
+        program_id=view.program_id,
+        program_name=view.program_name,
+        organization=view.organization_name,
+        points=view.points,
+        apple=apple_card(view, template, language=lang, web_service_url=web_service_url(settings)),
+        google=google_card(
+            view,
+            issuer_id=settings.google_issuer_id,
+            logo_uri=f"{settings.base_url}/pass-images/{view.template}/logo@2x.png",
+            language=lang,
+        ),
+        apple_url=url_for(
+            "downloads.download",
+            serial=card.serial_number,
+            sig=links.link_signature("pkpass", card.serial_number, settings.secret_key),
+        ),
+        google_url=google_save_url(card),
+        qr_url=url_for(
+            "public.card_qr",
+            serial=card.serial_number,
+            sig=links.link_signature("qr", card.serial_number, settings.secret_key),
+        ),
+        barcode=card.barcode,
+        referral_code=member.referral_code,
+        invite_url=f"{settings.base_url}"
+        f"{url_for('customer.join', program_id=view.program_id, ref=member.referral_code)}",
+    )
+
+
+@bp.get("/card/<serial>")
+def card(serial: str) -> Any:
+    """A member's card: wallet buttons (the fitting one first), a preview, and the QR code."""
+    settings = services().settings
+    if not links.check_link("page", serial, request.args.get("sig", ""), settings.secret_key):
+        abort(404)
+    lang = language()
+
+    def work(session: Session) -> CardPage:
+        found = find_card_by_serial(session, serial)
+        if found is None:
+            abort(404)
+        return build_card_page(session, found, lang)
+
+    page = run_in_transaction(work)
+    wallet = wallet_of(request.headers.get("User-Agent", ""))
+    return render("customer/card.html", page=page, wallet=wallet)
+
+
+@bp.route("/join/<int:program_id>/recover", methods=["GET", "POST"])
+def recover(program_id: int) -> Any:
+    """Find a lost card by e-mail or phone plus the birthday given when joining."""
+    page = run_in_transaction(lambda s: _join_page(s, program_id))
+    values: dict[str, str] = {}
+    errors: dict[str, str] = {}
+    not_found = False
+    if request.method == "POST":
+        from flask import current_app
+
+        limiter = security.throttle(current_app, "recover")
+        key = security.client_key("recover")
+        values = {"contact": request.form.get("contact", "")}
+        if limiter.blocked(key):
+            return render("customer/recover.html", 429, page=page, values=values, errors={},
+                          not_found=False, throttled=True)  # fmt: skip
+        try:
+            birthday = date.fromisoformat(request.form.get("birthday", "").strip())
+        except ValueError:
+            errors["birthday"] = _("birthday must be a date")
+        if not errors:
+            contact = request.form.get("contact", "")
+            try:
+                serial = run_in_transaction(
+                    lambda s: _recovered_serial(s, program_id, contact, birthday)
+                )
+            except ValidationError as exc:
+                errors[exc.field or "contact"] = error_text(exc)
+            else:
+                if serial is not None:
+                    limiter.reset(key)
+                    return redirect(card_page_url(serial), 303)
+                limiter.fail(key)
+                not_found = True
+    status = 422 if errors else 200
+    return render("customer/recover.html", status, page=page, values=values, errors=errors,
+                  not_found=not_found, throttled=False)  # fmt: skip
+
+
+def _recovered_serial(
+    session: Session, program_id: int, contact: str, birthday: date
+) -> str | None:
+    found = recover_card(session, program_id, contact, birthday)
+    return found.serial_number if found else None

@@ -1,0 +1,123 @@
+"""The pages' routes as OpenAPI paths: HTML pages, plus the cashier page's JSON endpoints."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+_HTML = {"content": {"text/html": {"schema": {"type": "string"}}}}
+_COOKIE: list[dict[str, list[str]]] = [{"session": []}]
+_FORM = {
+    "required": True,
+    "content": {
+        "application/x-www-form-urlencoded": {
+            "schema": {
+                "type": "object",
+                "properties": {"csrf_token": {"type": "string"}},
+                "required": ["csrf_token"],
+            }
+        }
+    },
+}
+_INTEGER = {"member_id", "program_id", "campaign_id"}
+
+# (method, path, summary, kind): kind is "page" (public HTML), "staff" (HTML behind the staff
+# session), "form" (public form post), "staff-form", "csv" or "till" (JSON with session + CSRF).
+ROUTES: list[tuple[str, str, str, str]] = [
+    ("get", "/", "Start page", "page"),
+    ("post", "/lang", "Switch the pages' language (cookie)", "form"),
+    ("get", "/pass-images/{name}/{filename}", "An image of a card template", "png"),
+    ("get", "/join/{program_id}", "Enrollment form", "page"),
+    ("post", "/join/{program_id}", "Enroll; 303 to the card page", "form"),
+    ("get", "/card/{serial}", "A member's card page (signed link)", "page"),
+    ("get", "/join/{program_id}/recover", "Find a lost card", "page"),
+    ("post", "/join/{program_id}/recover", "Find a lost card by contact and birthday", "form"),
+    ("get", "/cashier/login", "Cashier login", "page"),
+    ("post", "/cashier/login", "Log in with a staff account or a cashier key", "form"),
+    ("post", "/cashier/logout", "Log out", "staff-form"),
+    ("get", "/cashier", "Scan and redeem", "staff"),
+    ("post", "/cashier/api/scan", "Credit a scan for the cashier page", "till"),
+    ("post", "/cashier/api/redeem", "Redeem a reward for the cashier page", "till"),
+    ("get", "/dashboard/login", "Staff login", "page"),
+    ("post", "/dashboard/login", "Log in with a staff account", "form"),
+    ("post", "/dashboard/logout", "Log out", "staff-form"),
+    ("get", "/dashboard", "Overview with charts", "staff"),
+    ("get", "/dashboard/poster", "Printable QR poster of the enrollment link", "staff"),
+    ("get", "/dashboard/members", "Search members", "staff"),
+    ("get", "/dashboard/members/{member_id}", "A member and their ledger", "staff"),
+    ("post", "/dashboard/members/{member_id}/adjust", "Adjust points with a reason", "staff-form"),
+    ("get", "/dashboard/program", "Program editor with card preview", "staff"),
+    ("post", "/dashboard/program", "Save the program", "staff-form"),
+    ("get", "/dashboard/campaigns", "Campaigns", "staff"),
+    ("post", "/dashboard/campaigns", "Preview an audience or create a campaign", "staff-form"),
+    ("get", "/dashboard/campaigns/{campaign_id}", "A campaign's progress", "staff"),
+    ("post", "/dashboard/campaigns/{campaign_id}/cancel", "Cancel a campaign", "staff-form"),
+    ("get", "/dashboard/automations", "Automations", "staff"),
+    ("post", "/dashboard/automations/{kind}", "Save an automation", "staff-form"),
+    ("get", "/dashboard/export/members.csv", "Members as CSV", "csv"),
+    ("get", "/dashboard/export/ledger.csv", "Ledger as CSV", "csv"),
+]
+
+
+def _operation(method: str, path: str, summary: str, kind: str) -> dict[str, Any]:
+    operation: dict[str, Any] = {"tags": ["pages"], "summary": summary, "security": []}
+    names = re.findall(r"{([^}]+)}", path)
+    if names:
+        operation["parameters"] = [
+            {
+                "name": name,
+                "in": "path",
+                "required": True,
+                "schema": {"type": "integer" if name in _INTEGER else "string"},
+            }
+            for name in names
+        ]
+    if kind.startswith("staff") or kind in ("csv", "till"):
+        operation["security"] = _COOKIE
+    if kind in ("form", "staff-form"):
+        operation["requestBody"] = _FORM
+        operation["responses"] = {
+            "200": {"description": "the form again, with errors next to fields", **_HTML},
+            "303": {"description": "done; see Location"},
+            "400": {"description": "missing or stale CSRF token", **_HTML},
+        }
+    elif kind == "till":
+        operation["parameters"] = [
+            {"name": name, "in": "header", "required": True, "schema": {"type": "string"}}
+            for name in ("X-CSRF-Token", "Idempotency-Key")
+        ]
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        }
+        operation["responses"] = {
+            "201": {"description": "done: member, points, balance, tier, reachable rewards"},
+            "200": {"description": "a replay of the same Idempotency-Key: the first answer"},
+            "default": {"$ref": "#/components/responses/Error"},
+        }
+    elif kind == "csv":
+        operation["responses"] = {
+            "200": {"description": "CSV", "content": {"text/csv": {"schema": {"type": "string"}}}}
+        }
+    elif kind == "png":
+        operation["responses"] = {
+            "200": {"description": "PNG", "content": {"image/png": {"schema": {"type": "string"}}}}
+        }
+    else:
+        operation["responses"] = {"200": {"description": "HTML page", **_HTML}}
+    if kind == "staff":
+        operation["responses"]["302"] = {"description": "not logged in: to the login page"}
+    return operation
+
+
+def page_paths() -> dict[str, dict[str, Any]]:
+    """OpenAPI path items of every page route."""
+    paths: dict[str, dict[str, Any]] = {}
+    for method, path, summary, kind in ROUTES:
+        paths.setdefault(path, {})[method] = _operation(method, path, summary, kind)
+    return paths
+
+
+SECURITY_SCHEMES = {
+    "session": {"type": "apiKey", "in": "cookie", "name": "walletd_session"},
+}

@@ -1,0 +1,57 @@
+"""Rendering helpers shared by the page blueprints: language, translation, error pages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, g, render_template, request
+
+from walletd.errors import WalletdError
+from walletd.web.pages import i18n
+
+ERROR_PAGES = (
+    (400, "Something is wrong with this request", "Go back and try again."),
+    (403, "You may not open this page", "Log in with an account that may."),
+    (404, "Page not found", "The link may be old or mistyped."),
+    (405, "Page not found", "The link may be old or mistyped."),
+    (413, "That was too much at once", "Send less and try again."),
+    (429, "Too many attempts", "Wait a few minutes and try again."),
+)
+
+
+def language() -> str:
+    """The language of this request's page."""
+    if "lang" not in g:
+        g.lang = i18n.choose_language(request.cookies.get(i18n.COOKIE), request.accept_languages)
+    return str(g.lang)
+
+
+def _(text: str, **values: object) -> str:
+    """Translate a text into this request's language."""
+    return i18n.translator(language())(text, **values)
+
+
+def error_text(exc: WalletdError) -> str:
+    """A domain error's message in the page's language."""
+    return _(exc.message)
+
+
+def page_error(status: int, title: str, detail: str) -> tuple[str, int]:
+    """An error page in the shared layout."""
+    return render_template("error.html", status=status, title=_(title), detail=_(detail)), status
+
+
+def add_error_pages(blueprint: Blueprint) -> None:
+    """Answer HTTP errors of a blueprint's pages with HTML pages instead of JSON."""
+    for status, title, detail in ERROR_PAGES:
+
+        def handle(exc: Exception, status: int = status, title: str = title,
+                   detail: str = detail) -> tuple[str, int]:  # fmt: skip
+            return page_error(status, title, detail)
+
+        blueprint.register_error_handler(status, handle)
+
+
+def render(template: str, status: int = 200, **context: Any) -> tuple[str, int]:
+    """Render a page template with a status."""
+    return render_template(template, **context), status
