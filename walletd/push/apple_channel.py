@@ -31,7 +31,17 @@ _ACCOUNT_REASONS = frozenset(
         "ExpiredProviderToken",
     }
 )
+# What ApnsClient reports when TLS fails on a certificate (APNs's or ours): no token can get
+# through either, so it pauses the channel like BadCertificate instead of failing every row.
+_TLS_CERTIFICATE_REASON = "TlsCertificateError"
 PAUSE_SECONDS = 300.0
+
+
+def _is_account_error(result: ApnsResult) -> bool:
+    reason = result.reason or ""
+    return result.outcome == "fatal" and (
+        reason in _ACCOUNT_REASONS or reason.startswith(_TLS_CERTIFICATE_REASON)
+    )
 
 
 def _forget(token: str, result: ApnsResult, session: Session) -> None:
@@ -52,9 +62,7 @@ class ApnsChannel:
         tokens = [str(row.payload.get("token", "")) for row in rows]
         results = {r.token: r for r in self.sender.push(sorted(set(tokens)))}
         account_errors = {
-            r.reason
-            for r in results.values()
-            if r.outcome == "fatal" and r.reason in _ACCOUNT_REASONS
+            (r.reason or "").split(":")[0] for r in results.values() if _is_account_error(r)
         }
         if account_errors and all(r.outcome in ("fatal", "retry") for r in results.values()):
             raise ChannelPausedError(

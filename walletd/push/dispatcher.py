@@ -6,7 +6,7 @@ import logging
 import random
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
@@ -193,7 +193,9 @@ class Dispatcher:
                 log.error("%s delivery paused for %.0f s: %s", channel.kinds, exc.seconds, exc)
                 self.paused_until[index] = now + timedelta(seconds=exc.seconds)
                 results = [Delivery(r.id, "retry", str(exc), retry_after=exc.seconds) for r in rows]
-                # A pause is not the row's fault: give the attempt back.
+                # A pause is not the row's fault: give the attempt back, here and in the count
+                # `record` checks against MAX_ATTEMPTS.
+                rows = [replace(r, attempts=r.attempts - 1) for r in rows]
                 with self.db.transaction() as session:
                     session.execute(
                         update(OutboxMessage)

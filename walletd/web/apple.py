@@ -129,6 +129,9 @@ def log_messages() -> Response:
     except ValueError:
         return _empty(400)
     logs = body.get("logs") if isinstance(body, dict) else None
+    if not isinstance(logs, list):
+        # Apple's protocol knows 200 and 400 here, not the API's 422.
+        return _empty(400)
     now = services().clock()
     run_in_transaction(lambda s: registrations.record_logs(s, logs, now))
     return _empty(200)
