@@ -25,7 +25,8 @@ SCAN_SCRIPT = """
 local barcodes = {%(barcodes)s}
 local counter = 0
 local thread_count = 0
-local tid = 0
+-- `tid` is a global set per thread by setup(); a `local tid` here would hide it and both wrk
+-- threads would send the same Idempotency-Keys (replays, not scans).
 setup = function(thread)
   thread_count = thread_count + 1
   thread:set("tid", thread_count)

@@ -23,6 +23,8 @@ def create_app(
     settings = settings.finalise()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # httpx logs every request URL at INFO, and APNs URLs carry device push tokens.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     app = Flask(__name__)
     app.config.update(
         SECRET_KEY=settings.secret_key,

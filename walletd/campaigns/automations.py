@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -133,15 +133,24 @@ class Candidate:
     values: dict[str, Any]
 
 
-def _members(session: Session, program_id: int, *conditions: Any) -> list[Member]:
+def _members(session: Session, program_id: int, after_id: int, *conditions: Any) -> list[Member]:
     return list(
         session.scalars(
             select(Member)
-            .where(Member.program_id == program_id, *conditions)
+            .where(Member.program_id == program_id, Member.id > after_id, *conditions)
             .order_by(Member.id)
             .limit(CHUNK * 4)
         ).all()
     )
+
+
+def _not_messaged(kind: str, since: Any = None) -> Any:
+    """No `kind` message logged for the member (after `since`): once-only checks done in SQL,
+    so members already reached are not read again on every run."""
+    conditions = [MessageLog.member_id == Member.id, MessageLog.kind == kind]
+    if since is not None:
+        conditions.append(MessageLog.sent_at > since)
+    return ~exists(select(MessageLog.id).where(*conditions))
 
 
 def _base(member: Member) -> dict[str, Any]:
@@ -149,35 +158,46 @@ def _base(member: Member) -> dict[str, Any]:
 
 
 def _candidates(
-    session: Session, program: Program, automation: Automation, now: datetime
-) -> list[Candidate]:
+    session: Session, program: Program, automation: Automation, now: datetime, after_id: int
+) -> tuple[list[Candidate], int]:
+    """One page of candidates with member ids above `after_id`, and the last id looked at."""
     kind, days = automation.kind, automation.delay_days
     local_today = now.astimezone(policy.program_zone(program)).date()
     found: list[Candidate] = []
+    seen: list[int] = [after_id]
     if kind == "welcome":
-        for m in _members(session, program.id, Member.created_at > now - timedelta(days=2)):
+        for m in _members(
+            session, program.id, after_id, Member.created_at > now - timedelta(days=2),
+            _not_messaged("welcome"),
+        ):  # fmt: skip
+            seen.append(m.id)
             found.append(Candidate(m.id, "welcome", _base(m)))
     elif kind == "birthday":
         for m in _members(
-            session, program.id, Member.birthday.is_not(None),
+            session, program.id, after_id, Member.birthday.is_not(None),
             func.extract("month", Member.birthday) == local_today.month,
             func.extract("day", Member.birthday) == local_today.day,
         ):  # fmt: skip
+            seen.append(m.id)
             found.append(Candidate(m.id, f"birthday:{local_today.year}", _base(m)))
     elif kind == "post_purchase":
         lower, upper = now - timedelta(days=days + 1), now - timedelta(days=days)
         for m in _members(
-            session, program.id, Member.last_visit_at > lower, Member.last_visit_at <= upper
-        ):
+            session, program.id, after_id, Member.last_visit_at > lower,
+            Member.last_visit_at <= upper, _not_messaged(kind, since=Member.last_visit_at),
+        ):  # fmt: skip
+            seen.append(m.id)
             visit = m.last_visit_at.date().isoformat() if m.last_visit_at else ""
             found.append(Candidate(m.id, f"post_purchase:{visit}", _base(m)))
     elif kind == "win_back":
         # Lapsed for N days, or for twice the member's own usual interval when that is shorter
         # (at least a week): a weekly regular is missed sooner than an occasional guest.
         for m in _members(
-            session, program.id, Member.last_visit_at <= now - timedelta(days=7),
+            session, program.id, after_id, Member.last_visit_at <= now - timedelta(days=7),
             Member.last_visit_at > now - timedelta(days=365),
+            _not_messaged(kind, since=Member.last_visit_at),
         ):  # fmt: skip
+            seen.append(m.id)
             assert m.last_visit_at is not None
             threshold = float(days)
             if m.visits >= 3 and m.first_visit_at is not None:
@@ -192,12 +212,15 @@ def _candidates(
             .join(Tier, Tier.id == Member.tier_id)
             .where(
                 Member.program_id == program.id,
+                Member.id > after_id,
                 Tier.threshold > 0,
                 Member.last_visit_at > now - timedelta(days=2),
             )
+            .order_by(Member.id)
             .limit(CHUNK * 4)
         ).all()
         for m, tier in tier_rows:
+            seen.append(m.id)
             found.append(
                 Candidate(m.id, f"tier_upgrade:{tier.id}", {**_base(m), "tier": tier.name})
             )
@@ -207,14 +230,17 @@ def _candidates(
             .join(LedgerEntry, LedgerEntry.member_id == Member.id)
             .where(
                 Member.program_id == program.id,
+                Member.id > after_id,
                 LedgerEntry.remaining > 0,
                 LedgerEntry.expires_at > now,
                 LedgerEntry.expires_at <= now + timedelta(days=days or 14),
             )
             .group_by(Member.id)
+            .order_by(Member.id)
             .limit(CHUNK * 4)
         ).all()
         for m, expires, remaining in rows:
+            seen.append(m.id)
             day = expires.date().isoformat() if expires else ""
             values = {**_base(m), "expiring": f"{int(remaining or 0):,}", "expiry_date": day}
             found.append(Candidate(m.id, f"points_expiring:{day}", values))
@@ -228,13 +254,14 @@ def _candidates(
         if reward is not None:
             floor = int(reward.cost_points * 0.8)
             for m in _members(
-                session, program.id, Member.points >= floor, Member.points < reward.cost_points,
-                Member.last_visit_at > now - timedelta(days=2),
+                session, program.id, after_id, Member.points >= floor,
+                Member.points < reward.cost_points, Member.last_visit_at > now - timedelta(days=2),
             ):  # fmt: skip
+                seen.append(m.id)
                 values = {**_base(m), "reward": reward.name,
                           "needed": f"{reward.cost_points - m.points:,}"}  # fmt: skip
                 found.append(Candidate(m.id, f"reward_near:{reward.id}:{now:%Y-%m}", values))
-    return found
+    return found, seen[-1]
 
 
 def _claim_log_rows(session: Session, rows: list[dict[str, Any]]) -> set[int]:
@@ -258,48 +285,57 @@ def run_automation(
     kind = KINDS[automation.kind]
     if kind.marketing and policy.in_quiet_hours(program, ctx.now):
         return {"deferred": 1}
-    candidates = _candidates(session, program, automation, ctx.now)
-    if not candidates:
-        return {"sent": 0}
-    ids = [c.member_id for c in candidates]
-    already = set(
-        session.scalars(
-            select(MessageLog.member_id).where(
-                MessageLog.member_id.in_(ids),
-                MessageLog.dedupe_key.in_(
-                    {f"{automation.kind}:{c.dedupe_key}" for c in candidates}
-                ),
-            )
-        ).all()
-    )
-    fresh = [c for c in candidates if c.member_id not in already][:CHUNK]
-    consent = dict(
-        (int(r[0]), bool(r[1]))
-        for r in session.execute(
-            select(Member.id, Member.marketing_consent).where(Member.id.in_(ids))
-        ).all()
-    )
-    counts = policy.recent_marketing_counts(session, ids, ctx.now) if kind.marketing else {}
     stats = {"sent": 0, "holdout": 0, "no_consent": 0, "frequency_cap": 0}
     log_rows: list[dict[str, Any]] = []
     texts: dict[int, str] = {}
-    for c in fresh:
-        if kind.marketing and not consent.get(c.member_id):
-            stats["no_consent"] += 1
+    after_id = 0
+    # Page through the candidates in id order until a chunk is due: members already messaged,
+    # without consent or at their cap must never keep the ones after them waiting.
+    while len(log_rows) < CHUNK:
+        candidates, last_id = _candidates(session, program, automation, ctx.now, after_id)
+        if last_id == after_id:
+            break
+        after_id = last_id
+        if not candidates:
             continue
-        if kind.marketing and counts.get(c.member_id, 0) >= program.messages_per_week_cap:
-            stats["frequency_cap"] += 1
-            continue
-        holdout = policy.in_holdout(
-            f"automation:{automation.id}", c.member_id, automation.holdout_percent
+        ids = [c.member_id for c in candidates]
+        already = set(
+            session.scalars(
+                select(MessageLog.member_id).where(
+                    MessageLog.member_id.in_(ids),
+                    MessageLog.dedupe_key.in_(
+                        {f"{automation.kind}:{c.dedupe_key}" for c in candidates}
+                    ),
+                )
+            ).all()
         )
-        log_rows.append(
-            {"member_id": c.member_id, "source": "automation", "source_id": automation.id,
-             "kind": automation.kind, "dedupe_key": f"{automation.kind}:{c.dedupe_key}",
-             "marketing": kind.marketing, "holdout": holdout, "sent_at": ctx.now}
-        )  # fmt: skip
-        if not holdout:
-            texts[c.member_id] = _render(automation.message, c.values)[:500]
+        fresh = [c for c in candidates if c.member_id not in already]
+        consent = dict(
+            (int(r[0]), bool(r[1]))
+            for r in session.execute(
+                select(Member.id, Member.marketing_consent).where(Member.id.in_(ids))
+            ).all()
+        )
+        counts = policy.recent_marketing_counts(session, ids, ctx.now) if kind.marketing else {}
+        for c in fresh:
+            if len(log_rows) >= CHUNK:
+                break
+            if kind.marketing and not consent.get(c.member_id):
+                stats["no_consent"] += 1
+                continue
+            if kind.marketing and counts.get(c.member_id, 0) >= program.messages_per_week_cap:
+                stats["frequency_cap"] += 1
+                continue
+            holdout = policy.in_holdout(
+                f"automation:{automation.id}", c.member_id, automation.holdout_percent
+            )
+            log_rows.append(
+                {"member_id": c.member_id, "source": "automation", "source_id": automation.id,
+                 "kind": automation.kind, "dedupe_key": f"{automation.kind}:{c.dedupe_key}",
+                 "marketing": kind.marketing, "holdout": holdout, "sent_at": ctx.now}
+            )  # fmt: skip
+            if not holdout:
+                texts[c.member_id] = _render(automation.message, c.values)[:500]
     logged = _claim_log_rows(session, log_rows)
     texts = {member_id: text for member_id, text in texts.items() if member_id in logged}
     stats["holdout"] = len(logged) - len(texts)

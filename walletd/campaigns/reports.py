@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Interval, and_, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from walletd.errors import ValidationError
@@ -146,7 +146,8 @@ def _plus_days(session: Session, column: Any, days: int) -> Any:
     """`column + days` in SQL; SQLite has no interval type, so it uses its datetime()."""
     if session.get_bind().dialect.name == "sqlite":
         return func.datetime(column, f"+{int(days)} days")
-    return column + timedelta(days=days)
+    # An explicit Interval: a bare timedelta would be bound as the column's UTCDateTime type.
+    return column + literal(timedelta(days=days), Interval())
 
 
 def lift(

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from walletd.campaigns import policy
-from walletd.campaigns.segments import Segment, count_segment, member_ids_after, parse_segment
+from walletd.campaigns.segments import (
+    Segment,
+    count_segment,
+    member_ids_after,
+    parse_segment,
+    segment_condition,
+)
 from walletd.errors import ConflictError, NotFoundError, ValidationError
 from walletd.loyalty.brands import get_program
 from walletd.loyalty.context import Context
@@ -42,7 +48,8 @@ def _parse_send_at(value: object, now: datetime) -> datetime:
         raise ValidationError("send_at needs a UTC offset such as +08:00", field="send_at")
     if when > now + timedelta(days=366):
         raise ValidationError("send_at is more than a year away", field="send_at")
-    return when
+    # Stored and shown in UTC, so the create answer matches every later read.
+    return when.astimezone(UTC)
 
 
 def _percent(value: object, name: str, high: int) -> int:
@@ -127,6 +134,8 @@ def cancel_campaign(session: Session, brand_id: int, campaign_id: int, ctx: Cont
     Apple cards already given the message keep it (the pass was already changed).
     """
     campaign = get_campaign(session, brand_id, campaign_id)
+    # Wait for a worker writing a chunk, then decide on the status it committed.
+    session.refresh(campaign, with_for_update=True)
     if campaign.status in ("sent", "cancelled"):
         raise ConflictError(f"the campaign is already {campaign.status}")
     campaign.status = "cancelled"
@@ -323,6 +332,20 @@ def campaign_stats(session: Session, campaign: Campaign, now: datetime) -> dict[
         ).all()
     }
     pending = int(deliveries.get("pending", 0)) + int(deliveries.get("sending", 0))
+    queued = float(pending)
+    if campaign.status == "sending":
+        # Members not fanned out yet will need as many deliveries each as those already were.
+        condition = segment_condition(
+            session, campaign.brand_id, Segment(campaign.segment), now, campaign.program_id
+        )
+        left = session.scalar(
+            select(func.count())
+            .select_from(Member)
+            .where(condition, Member.id > campaign.cursor_member_id)
+        )
+        fanned = recipients + holdout + sum(skipped.values())
+        per_member = sum(deliveries.values()) / fanned if fanned else 1.0
+        queued += (left or 0) * per_member
     recent = session.scalar(
         select(func.count())
         .select_from(OutboxMessage)
@@ -335,7 +358,7 @@ def campaign_stats(session: Session, campaign: Campaign, now: datetime) -> dict[
     if campaign.status == "sending" or pending:
         rate = (recent or 0) / 60
         if rate > 0:
-            eta = (now + timedelta(seconds=pending / rate)).isoformat()
+            eta = (now + timedelta(seconds=queued / rate)).isoformat()
     total = None
     if campaign.status in ("draft", "scheduled"):
         segment = Segment(campaign.segment)

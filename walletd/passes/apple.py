@@ -13,10 +13,14 @@ from walletd.passes.view import CardView
 
 
 class PassCache:
-    """Signed packages keyed by (serial, update tag): an unchanged pass is never signed twice."""
+    """Signed packages keyed by (serial, update tag): an unchanged pass is never signed twice.
 
-    def __init__(self, capacity: int = 4096) -> None:
-        self.capacity = capacity
+    Bounded by bytes (a package is ~60 KB), least recently used first out.
+    """
+
+    def __init__(self, max_bytes: int = 64 * 1024 * 1024) -> None:
+        self.max_bytes = max_bytes
+        self.size = 0
         self._items: OrderedDict[tuple[str, int], bytes] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = 0
@@ -34,12 +38,15 @@ class PassCache:
             return data
 
     def put(self, key: tuple[str, int], data: bytes) -> None:
-        """Keep a package, dropping the least recently used beyond capacity."""
+        """Keep a package, dropping the least recently used beyond the byte budget."""
         with self._lock:
+            previous = self._items.pop(key, None)
+            self.size -= len(previous) if previous is not None else 0
             self._items[key] = data
-            self._items.move_to_end(key)
-            while len(self._items) > self.capacity:
-                self._items.popitem(last=False)
+            self.size += len(data)
+            while self.size > self.max_bytes and len(self._items) > 1:
+                _, dropped = self._items.popitem(last=False)
+                self.size -= len(dropped)
 
 
 @dataclass

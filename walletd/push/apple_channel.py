@@ -35,6 +35,9 @@ _ACCOUNT_REASONS = frozenset(
 # through either, so it pauses the channel like BadCertificate instead of failing every row.
 _TLS_CERTIFICATE_REASON = "TlsCertificateError"
 PAUSE_SECONDS = 300.0
+# When no token of a batch got an HTTP answer, APNs is unreachable (or refuses our TLS
+# client certificate, which shows up as a broken connection): wait instead of burning attempts.
+UNREACHABLE_PAUSE_SECONDS = 60.0
 
 
 def _is_account_error(result: ApnsResult) -> bool:
@@ -69,6 +72,11 @@ class ApnsChannel:
                 f"APNs refuses our credentials ({', '.join(sorted(account_errors))}); check "
                 "WALLETD_APPLE_CERT/KEY, the pass type id and `flask --app walletd check-certs`",
                 seconds=PAUSE_SECONDS,
+            )
+        if results and all(r.outcome == "retry" and r.status is None for r in results.values()):
+            reasons = sorted({r.reason or "no answer" for r in results.values()})
+            raise ChannelPausedError(
+                f"APNs did not answer ({', '.join(reasons)})", seconds=UNREACHABLE_PAUSE_SECONDS
             )
         deliveries = []
         for row, token in zip(rows, tokens, strict=True):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 from datetime import datetime, timedelta
 
 import pytest
@@ -363,3 +364,33 @@ def test_a_pause_never_uses_up_a_rows_last_attempt(
     [row] = _outbox(app)
     assert row.status == "pending"
     assert row.attempts == MAX_ATTEMPTS - 1
+
+
+def test_an_apns_that_does_not_answer_pauses_the_channel_without_using_attempts(
+    settings: Settings,
+    clock: FrozenClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Nothing listens on this port: every push fails before any HTTP answer.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead_port = probe.getsockname()[1]
+    silent = create_app(
+        settings.with_changes(apns_url=f"https://127.0.0.1:{dead_port}"), clock=clock
+    )
+    try:
+        client = silent.test_client()
+        brand = make_brand(silent)
+        issued = issue_pass(client, brand)
+        assert (
+            WalletDevice(client, library_id(1), push_token(1)).register(issued).status_code == 201
+        )
+        purchase(client, brand, issued)
+        with caplog.at_level(logging.ERROR):
+            build_dispatcher(services_of(silent)).drain()
+        [row] = _outbox(silent)
+        assert (row.status, row.attempts) == ("pending", 0)
+        assert row.next_attempt_at > clock.now
+        assert any("APNs did not answer" in r.getMessage() for r in caplog.records)
+    finally:
+        services_of(silent).close()
