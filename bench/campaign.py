@@ -226,7 +226,7 @@ def seed_segment_brand(url: str, members: int) -> int:
                    birthday, tier_id, points, lifetime_spend_minor, visits, first_visit_at,
                    last_visit_at, created_at)
                SELECT :brand, :program, 'Member ' || g, g % 3 <> 0, 'S' || lpad(g::text, 15, '0'),
-                   date '1970-01-01' + (g * 7919 % 18000),
+                   date '1970-01-01' + (g::bigint * 7919 % 18000)::int,
                    (SELECT id FROM tiers WHERE program_id = :program ORDER BY threshold
                     OFFSET (CASE WHEN g % 50 = 0 THEN 2 WHEN g % 7 = 0 THEN 1 ELSE 0 END) LIMIT 1),
                    g * 37 % 3000, g * 53 % 400000, g % 12,
