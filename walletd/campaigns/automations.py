@@ -283,7 +283,8 @@ def run_automation(
 ) -> dict[str, int]:
     """Send one automation's due messages once each, within consent, caps and quiet hours."""
     kind = KINDS[automation.kind]
-    if kind.marketing and policy.in_quiet_hours(program, ctx.now):
+    # Quiet hours hold back every message, service ones too; balance updates are not messages.
+    if policy.in_quiet_hours(program, ctx.now):
         return {"deferred": 1}
     stats = {"sent": 0, "holdout": 0, "no_consent": 0, "frequency_cap": 0}
     log_rows: list[dict[str, Any]] = []

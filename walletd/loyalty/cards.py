@@ -45,8 +45,10 @@ def touch_cards(
     if not cards:
         return
     postgres = session.get_bind().dialect.name == "postgresql"
-    # On Postgres the tag is computed inside the UPDATE itself: no extra round trip.
-    tag: Any = text("pg_current_xact_id()::text::bigint") if postgres else next_update_tag(session)
+    # One card (a scan): compute the tag inside its UPDATE, saving a round trip. Many cards (a
+    # campaign chunk): read it once, so the UPDATEs share plain values and go out as one batch.
+    single = postgres and len(cards) == 1
+    tag: Any = text("pg_current_xact_id()::text::bigint") if single else next_update_tag(session)
     now = ctx.now.replace(microsecond=0)
     for card in cards:
         card.update_tag = tag

@@ -242,6 +242,18 @@ def test_marketing_automations_wait_for_the_end_of_quiet_hours(
     assert run(shop)["win_back.sent"] == 1
 
 
+def test_service_automations_also_wait_for_the_end_of_quiet_hours(
+    client: FlaskClient, brand: BrandKeys, shop: Shop, clock: FrozenClock
+) -> None:
+    enable(client, brand, "welcome")
+    clock.now = datetime(2026, 3, 10, 23, 0, tzinfo=UTC)
+    shop.enroll("Night Owl")
+    assert run(shop) == {"welcome.deferred": 1}
+    assert logged(shop, "welcome") == {}
+    clock.now = datetime(2026, 3, 11, 9, 5, tzinfo=UTC)
+    assert run(shop)["welcome.sent"] == 1
+
+
 def test_held_out_members_are_logged_but_get_no_message(
     client: FlaskClient, brand: BrandKeys, shop: Shop, apns: ApnsFakeServer
 ) -> None:
