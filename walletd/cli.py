@@ -10,10 +10,10 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
+from walletd import jobs
 from walletd.errors import AuthenticationError
 from walletd.loyalty import ledger
 from walletd.loyalty.brands import authenticate, create_brand
-from walletd.loyalty.context import Context
 from walletd.passes.certs import check_certs, ensure_dev_certs, read_dev_identity, write_dev_certs
 from walletd.schema import upgrade
 from walletd.services import Services
@@ -21,14 +21,6 @@ from walletd.services import Services
 
 def _services() -> Services:
     return current_app.extensions["walletd"]  # type: ignore[no-any-return]
-
-
-def _context(svc: Services) -> Context:
-    return Context(
-        now=svc.clock(),
-        secret_key=svc.settings.secret_key,
-        google_enabled=svc.settings.google_enabled,
-    )
 
 
 @click.command("init-db")
@@ -83,14 +75,7 @@ def verify_ledger_command() -> None:
 @with_appcontext
 def expire_points_command() -> None:
     """Expire due point lots now (the worker also does this nightly)."""
-    svc = _services()
-    total = 0
-    while True:
-        with svc.db.transaction() as session:
-            changed = ledger.expire_due_lots(session, _context(svc))
-        total += changed
-        if changed == 0:
-            break
+    total = jobs.expire_points(_services())
     click.echo(f"expired points of {total} member(s)")
 
 

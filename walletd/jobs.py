@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from walletd.campaigns import automations
 from walletd.campaigns import service as campaigns
@@ -19,36 +20,27 @@ from walletd.services import Services
 log = logging.getLogger(__name__)
 
 
-def _context(svc: Services) -> Context:
-    return Context(
-        now=svc.clock(),
-        secret_key=svc.settings.secret_key,
-        google_enabled=svc.settings.google_enabled,
-    )
+def _in_batches(svc: Services, step: Callable[[Session, Context], int]) -> int:
+    """Run a batch step in its own transaction until it finds nothing more to do."""
+    total = 0
+    while True:
+        with svc.db.transaction() as session:
+            done = step(session, svc.context())
+        total += done
+        if done == 0:
+            return total
 
 
 def expire_points(svc: Services) -> int:
     """Expire due point lots, in batches of members."""
-    total = 0
-    while True:
-        with svc.db.transaction() as session:
-            changed = ledger.expire_due_lots(session, _context(svc))
-        total += changed
-        if changed == 0:
-            break
+    total = _in_batches(svc, ledger.expire_due_lots)
     log.info("expire_points: %d member(s) lost expired points", total)
     return total
 
 
 def birthday_bonuses(svc: Services) -> int:
     """Grant today's birthday bonuses (once a year per member)."""
-    total = 0
-    while True:
-        with svc.db.transaction() as session:
-            granted = ledger.grant_birthday_bonuses(session, _context(svc))
-        total += granted
-        if granted == 0:
-            break
+    total = _in_batches(svc, ledger.grant_birthday_bonuses)
     log.info("birthday_bonuses: %d member(s) got their birthday bonus", total)
     return total
 
@@ -60,7 +52,7 @@ def reevaluate_tiers(svc: Services) -> int:
     changed = 0
     for program_id in program_ids:
         with svc.db.transaction() as session:
-            changed += ledger.reevaluate_tiers(session, _context(svc), program_id=program_id)
+            changed += ledger.reevaluate_tiers(session, svc.context(), program_id=program_id)
     log.info("reevaluate_tiers: %d member(s) changed tier", changed)
     return changed
 
@@ -76,7 +68,7 @@ def campaign_step(svc: Services, worker_id: str, held: set[int], *, max_chunks: 
     for campaign_id in sorted(held):
         while chunks < max_chunks:
             with svc.db.transaction() as session:
-                state = campaigns.fan_out_chunk(session, campaign_id, worker_id, _context(svc))
+                state = campaigns.fan_out_chunk(session, campaign_id, worker_id, svc.context())
             if state == "more":
                 chunks += 1
                 continue
@@ -89,7 +81,7 @@ def campaign_step(svc: Services, worker_id: str, held: set[int], *, max_chunks: 
 def run_automations(svc: Services) -> int:
     """Send the automatic messages that are due now (each at most once per member and key)."""
     with svc.db.transaction() as session:
-        totals = automations.run_automations(session, _context(svc))
+        totals = automations.run_automations(session, svc.context())
     sent = sum(v for k, v in totals.items() if k.endswith(".sent"))
     log.info("automations: %s", totals or "nothing due")
     return sent

@@ -9,6 +9,7 @@ from typing import Any
 
 from walletd.config import Settings
 from walletd.db import Database, utcnow
+from walletd.loyalty.context import Context
 
 
 @dataclass
@@ -19,6 +20,14 @@ class Services:
     db: Database
     clock: Callable[[], datetime] = utcnow
     adapters: dict[str, Any] = field(default_factory=dict)
+
+    def context(self) -> Context:
+        """A use-case context with the clock's reading now."""
+        return Context(
+            now=self.clock(),
+            secret_key=self.settings.secret_key,
+            google_enabled=self.settings.google_enabled,
+        )
 
     def adapter(self, name: str, factory: Callable[[], Any]) -> Any:
         """The named adapter, created on first use and kept for the life of the process."""

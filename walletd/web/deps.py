@@ -25,12 +25,7 @@ def services() -> Services:
 
 def context() -> Context:
     """A use-case context with the app clock's reading for this request."""
-    svc = services()
-    return Context(
-        now=svc.clock(),
-        secret_key=svc.settings.secret_key,
-        google_enabled=svc.settings.google_enabled,
-    )
+    return services().context()
 
 
 def run_in_transaction(work: Callable[[Session], T], *, retries: int = 2) -> T:
