@@ -4,6 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 export PORT
+# Links printed by the demo and written into passes must point at the port actually served.
+WALLETD_BASE_URL ?= http://127.0.0.1:$(PORT)
+export WALLETD_BASE_URL
 
 .PHONY: run test lint pytest bench clean install install-dev
 
