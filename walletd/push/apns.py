@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import collections
+import contextlib
 import json
 import logging
 import math
@@ -12,16 +14,23 @@ import ssl
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Final, Literal, Protocol, Self
+from typing import Any, Final, Literal, Protocol, Self, cast
+from urllib.parse import urlsplit
 
 import certifi
-import httpx
+import h2.config
+import h2.connection
+import h2.errors
+import h2.events
+import h2.exceptions
+import h2.settings
+import hpack
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
@@ -60,6 +69,9 @@ _CONFIG_REASONS: Final = frozenset(
         "ExpiredProviderToken",
     }
 )
+
+# How long a graceful close may wait for the server before the socket is cut.
+_CLOSE_TIMEOUT: Final = 2.0
 
 
 @dataclass(frozen=True)
@@ -247,6 +259,446 @@ def _is_tls_identity_error(exc: BaseException) -> bool:
     return False
 
 
+class _TransportError(Exception):
+    """The connection failed under a request; `kind` names it in ApnsResult.reason."""
+
+    kind = "TransportError"
+
+
+class _ConnectError(_TransportError):
+    kind = "ConnectError"
+
+
+class _ReadError(_TransportError):
+    kind = "ReadError"
+
+
+class _RemoteProtocolError(_TransportError):
+    kind = "RemoteProtocolError"
+
+
+class _Timeout(Exception):
+    """No answer in time; `kind` names it in ApnsResult.reason."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)
+        self.kind = kind
+
+
+@dataclass
+class _Stream:
+    """One request in flight: its answer arrives through `future`."""
+
+    future: asyncio.Future[tuple[int, dict[str, str], bytes]]
+    status: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytearray = field(default_factory=bytearray)
+    unsent: bytes = b""
+
+
+class _Http2Connection:
+    """One TLS connection speaking HTTP/2 to APNs: many concurrent streams, one reader task."""
+
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        authority: bytes,
+    ) -> None:
+        self._reader = reader
+        self._writer = writer
+        self._loop = asyncio.get_running_loop()
+        self._authority = authority
+        self._h2 = h2.connection.H2Connection(
+            h2.config.H2Configuration(
+                client_side=True,
+                header_encoding="utf-8",
+                # Our request headers are fixed constants, a validated hex token and a JWT.
+                validate_outbound_headers=False,
+                normalize_outbound_headers=False,
+            )
+        )
+        self._h2.local_settings = h2.settings.Settings(
+            client=True,
+            initial_values={
+                h2.settings.SettingCodes.ENABLE_PUSH: 0,
+                h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: 0,
+                h2.settings.SettingCodes.MAX_HEADER_LIST_SIZE: 65536,
+            },
+        )
+        self._streams: dict[int, _Stream] = {}
+        # Requests waiting for a stream slot the server's MAX_CONCURRENT_STREAMS allows.
+        self._slot_waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._flush_scheduled = False
+        self._error: _TransportError | None = None
+        self._goaway = False
+        # Set by the server's first SETTINGS frame: until then its MAX_CONCURRENT_STREAMS is
+        # unknown, and opening more streams than it allows would be a protocol error.
+        self._ready: asyncio.Future[None] = self._loop.create_future()
+        self.last_used = time.monotonic()
+        self._h2.initiate_connection()
+        self._flush()
+        self._reader_task = self._loop.create_task(self._read_loop())
+
+    @classmethod
+    async def open(
+        cls,
+        host: str,
+        port: int,
+        context: ssl.SSLContext,
+        authority: bytes,
+        timeout: float,
+    ) -> _Http2Connection:
+        try:
+            async with asyncio.timeout(timeout):
+                reader, writer = await asyncio.open_connection(
+                    host, port, ssl=context, server_hostname=host
+                )
+        except TimeoutError:
+            raise _Timeout("ConnectTimeout") from None
+        except (OSError, ssl.SSLError) as exc:
+            raise _ConnectError(str(exc) or type(exc).__name__) from exc
+        ssl_object = writer.get_extra_info("ssl_object")
+        if not isinstance(ssl_object, ssl.SSLObject) or ssl_object.selected_alpn_protocol() != "h2":
+            writer.transport.abort()
+            raise _ConnectError("the server did not negotiate HTTP/2 (ALPN h2)")
+        connection = cls(reader, writer, authority)
+        try:
+            async with asyncio.timeout(timeout):
+                await connection._ready
+        except TimeoutError:
+            await connection.aclose()
+            raise _Timeout("ConnectTimeout") from None
+        except BaseException:
+            await connection.aclose()
+            raise
+        return connection
+
+    @property
+    def usable(self) -> bool:
+        """Whether new streams may start here."""
+        return self._error is None and not self._goaway
+
+    @property
+    def idle(self) -> bool:
+        """Whether no request is in flight."""
+        return not self._streams and not self._slot_waiters
+
+    async def request(
+        self, path: bytes, headers: list[tuple[bytes, bytes]], body: bytes, timeout: float
+    ) -> tuple[int, dict[str, str], bytes]:
+        """POST `body` to `path`; returns status, headers and body of the answer."""
+        deadline = self._loop.time() + timeout
+        while len(self._streams) >= self._h2.remote_settings.max_concurrent_streams:
+            if self._error is not None:
+                raise _copy_error(self._error)
+            waiter: asyncio.Future[None] = self._loop.create_future()
+            self._slot_waiters.append(waiter)
+            handle = self._loop.call_at(deadline, _expire, waiter, "PoolTimeout")
+            try:
+                await waiter
+            except BaseException:
+                with contextlib.suppress(ValueError):
+                    self._slot_waiters.remove(waiter)
+                # The slot may have been handed to us just before we gave up: pass it on.
+                self._release_slot()
+                raise
+            finally:
+                handle.cancel()
+        if self._error is not None:
+            raise _copy_error(self._error)
+        if self._goaway:
+            raise _RemoteProtocolError("the server is closing the connection (GOAWAY)")
+        try:
+            stream_id = self._h2.get_next_available_stream_id()
+        except h2.exceptions.NoAvailableStreamIDError:
+            # Every stream id was used: this connection is done, the next one starts afresh.
+            self._goaway = True
+            raise _RemoteProtocolError("no stream ids left on this connection") from None
+        request_headers = [
+            (b":method", b"POST"),
+            (b":scheme", b"https"),
+            (b":authority", self._authority),
+            # Each path is used once: kept out of the HPACK table so it does not evict the
+            # topic and provider token entries that every request reuses.
+            hpack.NeverIndexedHeaderTuple(b":path", path),
+            *headers,
+            (b"content-length", str(len(body)).encode("ascii")),
+        ]
+        future: asyncio.Future[tuple[int, dict[str, str], bytes]] = self._loop.create_future()
+        stream = _Stream(future, unsent=body)
+        try:
+            self._h2.send_headers(stream_id, request_headers)
+        except h2.exceptions.ProtocolError as exc:
+            raise _RemoteProtocolError(f"cannot open a stream: {exc}") from exc
+        self._streams[stream_id] = stream
+        self._send_body(stream_id, stream)
+        self._schedule_flush()
+        self.last_used = time.monotonic()
+        handle = self._loop.call_at(deadline, _expire, future, "ReadTimeout")
+        try:
+            return await future
+        finally:
+            handle.cancel()
+            if self._streams.pop(stream_id, None) is not None:
+                # Timed out or cancelled: tell the server we are no longer listening.
+                self._reset(stream_id)
+            self._release_slot()
+            self.last_used = time.monotonic()
+
+    def _send_body(self, stream_id: int, stream: _Stream) -> None:
+        # Flow control: send what the windows allow now; the rest waits for WINDOW_UPDATE.
+        data = stream.unsent
+        window = min(
+            self._h2.local_flow_control_window(stream_id), self._h2.max_outbound_frame_size
+        )
+        if len(data) > window:
+            if window > 0:
+                self._h2.send_data(stream_id, data[:window])
+                stream.unsent = data[window:]
+            return
+        self._h2.send_data(stream_id, data, end_stream=True)
+        stream.unsent = b""
+
+    def _send_pending_bodies(self) -> None:
+        for stream_id, stream in list(self._streams.items()):
+            if stream.unsent:
+                try:
+                    self._send_body(stream_id, stream)
+                except h2.exceptions.ProtocolError as exc:
+                    self._fail_stream(stream_id, _RemoteProtocolError(str(exc)))
+
+    def _reset(self, stream_id: int) -> None:
+        if self._error is None:
+            with contextlib.suppress(h2.exceptions.ProtocolError):
+                self._h2.reset_stream(stream_id, h2.errors.ErrorCodes.CANCEL)
+                self._schedule_flush()
+
+    def _release_slot(self) -> None:
+        while self._slot_waiters:
+            waiter = self._slot_waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    def _schedule_flush(self) -> None:
+        # Frames of every stream started in this loop iteration go out in one TLS write.
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        data = self._h2.data_to_send()
+        if data and not self._writer.is_closing():
+            self._writer.write(data)
+
+    async def _read_loop(self) -> None:
+        try:
+            while True:
+                try:
+                    data = await self._reader.read(65536)
+                except (OSError, ssl.SSLError) as exc:
+                    raise _ReadError(str(exc) or type(exc).__name__) from exc
+                if not data:
+                    raise _RemoteProtocolError("the server closed the connection")
+                try:
+                    events = self._h2.receive_data(data)
+                except h2.exceptions.ProtocolError as exc:
+                    self._flush()
+                    raise _RemoteProtocolError(f"HTTP/2 protocol error: {exc}") from exc
+                for event in events:
+                    self._dispatch(event)
+                if self._error is not None:
+                    # GOAWAY: nothing more can happen here; the lane opens a new connection.
+                    self._writer.close()
+                    return
+                self._flush()
+        except _TransportError as exc:
+            self._fail(exc)
+            self._writer.transport.abort()
+        except Exception as exc:
+            # A bug must not leave requests waiting for answers nobody will deliver.
+            self._fail(_RemoteProtocolError(f"{type(exc).__name__}: {exc}"))
+            self._writer.transport.abort()
+            raise
+
+    def _dispatch(self, event: h2.events.Event) -> None:
+        if isinstance(event, h2.events.ResponseReceived):
+            stream = self._streams.get(event.stream_id)
+            if stream is not None:
+                # header_encoding makes these text, whatever h2's annotations say.
+                headers = cast(list[tuple[str, str]], event.headers)
+                for name, value in headers:
+                    if name == ":status":
+                        stream.status = int(value)
+                    else:
+                        stream.headers[name] = value
+        elif isinstance(event, h2.events.DataReceived):
+            self._h2.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+            stream = self._streams.get(event.stream_id)
+            if stream is not None:
+                stream.body += event.data
+        elif isinstance(event, h2.events.StreamEnded):
+            stream = self._streams.pop(event.stream_id, None)
+            if stream is not None and stream.unsent:
+                # Answered before the whole body went out: end our half of the stream too.
+                self._reset(event.stream_id)
+            if stream is not None and not stream.future.done():
+                if stream.status is None:
+                    stream.future.set_exception(
+                        _RemoteProtocolError("the stream ended without a response")
+                    )
+                else:
+                    stream.future.set_result((stream.status, stream.headers, bytes(stream.body)))
+        elif isinstance(event, h2.events.StreamReset):
+            self._fail_stream(
+                event.stream_id,
+                _RemoteProtocolError(f"the server reset the stream ({event.error_code!s})"),
+            )
+        elif isinstance(event, h2.events.WindowUpdated | h2.events.RemoteSettingsChanged):
+            if isinstance(event, h2.events.RemoteSettingsChanged) and not self._ready.done():
+                self._ready.set_result(None)
+            self._send_pending_bodies()
+            # A raised MAX_CONCURRENT_STREAMS lets waiting requests start.
+            while (
+                self._slot_waiters
+                and len(self._streams) < self._h2.remote_settings.max_concurrent_streams
+            ):
+                self._release_slot()
+        elif isinstance(event, h2.events.ConnectionTerminated):
+            # GOAWAY: h2 accepts nothing more on this connection, so whatever is open is resent
+            # on a new one (a duplicate update push is harmless).
+            self._goaway = True
+            detail = (
+                event.additional_data.decode("utf-8", "replace") if event.additional_data else ""
+            )
+            self._fail(
+                _RemoteProtocolError(
+                    f"the server closed the connection (GOAWAY {event.error_code!s}"
+                    + (f" {detail})" if detail else ")")
+                )
+            )
+
+    def _fail_stream(self, stream_id: int, exc: _TransportError) -> None:
+        stream = self._streams.pop(stream_id, None)
+        if stream is not None and not stream.future.done():
+            stream.future.set_exception(exc)
+
+    def _fail(self, exc: _TransportError) -> None:
+        if self._error is None:
+            self._error = exc
+        if not self._ready.done():
+            self._ready.set_exception(_copy_error(exc))
+        streams, self._streams = self._streams, {}
+        for stream in streams.values():
+            if not stream.future.done():
+                stream.future.set_exception(_copy_error(exc))
+        while self._slot_waiters:
+            waiter = self._slot_waiters.popleft()
+            if not waiter.done():
+                waiter.set_exception(_copy_error(exc))
+
+    async def aclose(self) -> None:
+        """Say GOAWAY if the connection still works, stop reading and close the socket."""
+        if self._error is None and not self._writer.is_closing():
+            with contextlib.suppress(h2.exceptions.ProtocolError):
+                self._h2.close_connection()
+            self._flush()
+        self._fail(_RemoteProtocolError("the client closed the connection"))
+        self._reader_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._reader_task
+        self._writer.close()
+        try:
+            async with asyncio.timeout(_CLOSE_TIMEOUT):
+                await self._writer.wait_closed()
+        except (TimeoutError, OSError, ssl.SSLError):
+            self._writer.transport.abort()
+
+
+def _copy_error(exc: _TransportError) -> _TransportError:
+    # One instance per waiting request, so their tracebacks do not pile up on a shared one.
+    copy = type(exc)(*exc.args)
+    copy.__cause__ = exc.__cause__
+    return copy
+
+
+def _expire(future: asyncio.Future[Any], kind: str) -> None:
+    if not future.done():
+        future.set_exception(_Timeout(kind))
+
+
+class _Lane:
+    """One of the client's connections: reopened when APNs closed it or it sat idle too long."""
+
+    def __init__(
+        self, connect: Callable[[], Awaitable[_Http2Connection]], idle_timeout: float | None
+    ) -> None:
+        self._connect = connect
+        self._idle_timeout = idle_timeout
+        self._connection: _Http2Connection | None = None
+        self._connecting: asyncio.Task[_Http2Connection] | None = None
+        # Replaced connections that still had requests in flight, closed once those finish.
+        self._retired: list[_Http2Connection] = []
+
+    async def connection(self) -> _Http2Connection:
+        """The open connection, after (re)connecting if needed; one connect for all callers."""
+        connection = self._connection
+        if connection is not None and connection.usable and not self._expired(connection):
+            return connection
+        task = self._connecting
+        if task is None:
+            task = asyncio.get_running_loop().create_task(self._replace())
+            task.add_done_callback(_retrieve_exception)
+            self._connecting = task
+        return await asyncio.shield(task)
+
+    def _expired(self, connection: _Http2Connection) -> bool:
+        return (
+            self._idle_timeout is not None
+            and connection.idle
+            and time.monotonic() - connection.last_used > self._idle_timeout
+        )
+
+    async def _replace(self) -> _Http2Connection:
+        try:
+            if self._connection is not None:
+                self._retired.append(self._connection)
+                self._connection = None
+            await self._close_retired(only_idle=True)
+            self._connection = await self._connect()
+            return self._connection
+        finally:
+            self._connecting = None
+
+    async def _close_retired(self, *, only_idle: bool) -> None:
+        keep: list[_Http2Connection] = []
+        for connection in self._retired:
+            if only_idle and not connection.idle:
+                keep.append(connection)
+            else:
+                await connection.aclose()
+        self._retired = keep
+
+    async def aclose(self) -> None:
+        """Close the connection and any retired ones."""
+        if self._connecting is not None:
+            self._connecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError, _TransportError, _Timeout):
+                await self._connecting
+        if self._connection is not None:
+            self._retired.append(self._connection)
+            self._connection = None
+        await self._close_retired(only_idle=False)
+
+
+def _retrieve_exception(task: asyncio.Task[_Http2Connection]) -> None:
+    # Every waiter may have given up; the failure is theirs to report, not the loop's.
+    if not task.cancelled():
+        task.exception()
+
+
 class ApnsClient:
     """Async APNs provider client: a few HTTP/2 connections, many concurrent streams each."""
 
@@ -274,22 +726,31 @@ class ApnsClient:
             if priority == 10:
                 raise ValueError("background pushes must use apns-priority 5")
             priority = 5
-        self._base_url = base_url.rstrip("/")
+        url = urlsplit(base_url)
+        if url.scheme != "https" or not url.hostname:
+            raise ValueError("the APNs URL must be https://host[:port]")
+        self._host = url.hostname
+        self._port = url.port or 443
+        self._authority = url.netloc.encode("ascii")
+        self._path_prefix = url.path.rstrip("/").encode("ascii") + b"/3/device/"
         self._topic = topic
         self._clock = clock
         self._connections = connections
-        # httpcore never opens more than 100 streams per connection (its own SETTINGS), so
-        # larger values only make requests queue inside httpcore.
         self._max_streams = max_concurrent_streams
+        self._timeout = timeout
+        self._idle_timeout = idle_timeout
         self._signer = ProviderTokenSigner(auth, clock) if isinstance(auth, TokenAuth) else None
-        self._headers = {"apns-topic": topic}
+        headers = [(b"apns-topic", topic.encode("utf-8"))]
         if push_type is not None:
-            self._headers["apns-push-type"] = push_type
+            headers.append((b"apns-push-type", push_type.encode("ascii")))
         if priority is not None:
-            self._headers["apns-priority"] = str(priority)
+            headers.append((b"apns-priority", str(priority).encode("ascii")))
+        headers.append((b"user-agent", b"walletd"))
+        self._headers = headers
 
         context = ssl.create_default_context(cafile=certifi.where())
         context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.set_alpn_protocols(["h2"])
         if ca_file is not None:
             context.load_verify_locations(cafile=str(ca_file))
         if isinstance(auth, CertificateAuth):
@@ -298,24 +759,11 @@ class ApnsClient:
                 None if auth.key_file is None else str(auth.key_file),
                 auth.key_password,
             )
-        # One httpx client per connection: httpcore funnels every request of a pool onto a
-        # single HTTP/2 connection, so separate pools are the only way to spread load over N.
-        # Idle connections stay open because APNs treats frequent reconnects as abuse.
-        self._clients = [
-            httpx.AsyncClient(
-                http1=False,
-                http2=True,
-                verify=context,
-                timeout=httpx.Timeout(timeout),
-                limits=httpx.Limits(
-                    max_connections=1, max_keepalive_connections=1, keepalive_expiry=idle_timeout
-                ),
-                trust_env=False,
-                headers={"user-agent": "walletd"},
-            )
-            for _ in range(connections)
-        ]
-        self._lanes: list[asyncio.Semaphore] | None = None
+        self._context = context
+        # Lanes are separate HTTP/2 connections; idle ones stay open because APNs treats
+        # frequent reconnects as abuse. Created on first use, in the loop that runs the client.
+        self._lanes: list[tuple[_Lane, asyncio.Semaphore]] | None = None
+        self._closed = False
 
     @property
     def topic(self) -> str:
@@ -335,23 +783,38 @@ class ApnsClient:
 
     async def aclose(self) -> None:
         """Close every connection."""
-        for client in self._clients:
-            await client.aclose()
+        self._closed = True
+        lanes, self._lanes = self._lanes, None
+        for lane, _ in lanes or ():
+            await lane.aclose()
+
+    async def _open_connection(self) -> _Http2Connection:
+        return await _Http2Connection.open(
+            self._host, self._port, self._context, self._authority, self._timeout
+        )
 
     async def send_many(self, tokens: Sequence[str]) -> list[ApnsResult]:
         """Push one update to each distinct token concurrently; one result per input token."""
+        if self._closed:
+            raise RuntimeError("the APNs client has been closed")
         if self._lanes is None:
-            # Created on first use so they belong to the loop that actually runs the client.
-            self._lanes = [asyncio.Semaphore(self._max_streams) for _ in self._clients]
+            self._lanes = [
+                (
+                    _Lane(self._open_connection, self._idle_timeout),
+                    asyncio.Semaphore(self._max_streams),
+                )
+                for _ in range(self._connections)
+            ]
         lanes = self._lanes
         # A device uses one token for all passes of a type, so duplicates get a single push.
         unique = list(dict.fromkeys(tokens))
         results: dict[str, ApnsResult] = {}
         pending = iter(unique)
 
-        async def worker(lane: int) -> None:
+        async def worker(index: int) -> None:
+            lane, streams = lanes[index]
             for token in pending:
-                async with lanes[lane]:
+                async with streams:
                     results[token] = await self._send_one(token, lane)
 
         # A fixed pool of workers instead of one task per token keeps memory flat for big batches.
@@ -360,7 +823,7 @@ class ApnsClient:
         self._log_batch(results.values())
         return [results[token] for token in tokens]
 
-    async def _send_one(self, token: str, lane: int) -> ApnsResult:
+    async def _send_one(self, token: str, lane: _Lane) -> ApnsResult:
         if not _TOKEN_RE.fullmatch(token):
             return ApnsResult(token, "bad_token", None, "InvalidTokenFormat")
         jwt = self._signer.current() if self._signer is not None else None
@@ -375,34 +838,34 @@ class ApnsClient:
             result = await self._post(token, lane, self._signer.current())
         return result
 
-    async def _post(self, token: str, lane: int, jwt: str | None) -> ApnsResult:
-        headers = dict(self._headers)
+    async def _post(self, token: str, lane: _Lane, jwt: str | None) -> ApnsResult:
+        headers = self._headers
         if jwt is not None:
-            headers["authorization"] = f"bearer {jwt}"
-        url = f"{self._base_url}/3/device/{token}"
-        client = self._clients[lane]
+            headers = [*headers, (b"authorization", b"bearer " + jwt.encode("ascii"))]
+        path = self._path_prefix + token.encode("ascii")
         # Two attempts on transport errors: usually the connection was closed by APNs (GOAWAY,
-        # idle timeout) while we held it, the pool reconnects, and a duplicate update push is
+        # idle timeout) while we held it, the lane reconnects, and a duplicate update push is
         # harmless. Timeouts are not resent here: the caller backs off instead.
         for attempt in (1, 2):
             try:
-                response = await client.post(url, content=PASS_UPDATE_PAYLOAD, headers=headers)
-            except httpx.TimeoutException as exc:
-                return ApnsResult(token, "retry", None, type(exc).__name__)
-            except httpx.TransportError as exc:
+                connection = await lane.connection()
+                status, response_headers, body = await connection.request(
+                    path, headers, PASS_UPDATE_PAYLOAD, self._timeout
+                )
+            except _Timeout as exc:
+                return ApnsResult(token, "retry", None, exc.kind)
+            except _TransportError as exc:
                 if _is_tls_identity_error(exc):
                     return ApnsResult(token, "fatal", None, f"TlsCertificateError: {exc}")
                 if attempt == 1:
                     continue
                 detail = f": {exc}" if str(exc) else ""
-                return ApnsResult(token, "retry", None, type(exc).__name__ + detail)
-            except httpx.RequestError as exc:
-                return ApnsResult(token, "retry", None, f"{type(exc).__name__}: {exc}")
+                return ApnsResult(token, "retry", None, exc.kind + detail)
             return classify_response(
                 token,
-                response.status_code,
-                response.content,
-                response.headers,
+                status,
+                body,
+                response_headers,
                 token_auth=self._signer is not None,
                 now=self._clock(),
             )
