@@ -16,7 +16,7 @@ from walletd.models import Card, Member
 from walletd.push.messages import send_member_message
 from walletd.web import links
 from walletd.web.auth import principal, require_role
-from walletd.web.deps import context, json_body, run_in_transaction, services
+from walletd.web.deps import context, json_body, json_response, run_in_transaction, services
 from walletd.web.wallets import google_save_url
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -95,12 +95,6 @@ def member_body(session: Session, member: Member, card: Card) -> dict[str, Any]:
     }
 
 
-def _created(body: dict[str, Any], status: int = 201) -> Response:
-    response = jsonify(body)
-    response.status_code = status
-    return response
-
-
 @bp.post("/members")
 @require_role("admin")
 def create_member() -> Response:
@@ -112,7 +106,7 @@ def create_member() -> Response:
         member, card = enroll_member(session, brand_id, enrollment, context())
         return member_body(session, member, card)
 
-    return _created(run_in_transaction(work))
+    return json_response(run_in_transaction(work), 201)
 
 
 @bp.get("/members/<int:member_id>")
@@ -166,7 +160,7 @@ def adjust_member(member_id: int) -> Response:
             s, actor, member_id, data.get("points"), data.get("reason"), context()
         )
     )
-    return _created(outcome.body)
+    return json_response(outcome.body, 201)
 
 
 @bp.post("/scans")
@@ -188,7 +182,7 @@ def create_scan() -> Response:
             ctx=context(),
         )
     )
-    return _created(outcome.body, 200 if outcome.replayed else 201)
+    return json_response(outcome.body, 200 if outcome.replayed else 201)
 
 
 @bp.post("/scans/<int:scan_id>/reversal")
@@ -197,7 +191,7 @@ def reverse_scan(scan_id: int) -> Response:
     """Reverse a scan (refund) with a compensating entry."""
     actor = ledger.Actor(principal().brand_id, principal().api_key_id)
     outcome = run_in_transaction(lambda s: ledger.reverse_scan(s, actor, scan_id, context()))
-    return _created(outcome.body)
+    return json_response(outcome.body, 201)
 
 
 @bp.post("/redemptions")
@@ -218,7 +212,7 @@ def create_redemption() -> Response:
             ctx=context(),
         )
     )
-    return _created(outcome.body, 200 if outcome.replayed else 201)
+    return json_response(outcome.body, 200 if outcome.replayed else 201)
 
 
 @bp.post("/members/<int:member_id>/message")
@@ -230,6 +224,6 @@ def message_member(member_id: int) -> Response:
     queued = run_in_transaction(
         lambda s: send_member_message(s, brand_id, member_id, data.get("message"), context())
     )
-    return _created(
+    return json_response(
         {"member_id": queued.member_id, "message_id": queued.message_id, "status": "queued"}, 202
     )

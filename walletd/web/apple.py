@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from typing import TypeVar
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, abort, request
 from sqlalchemy.orm import Session
 from werkzeug.http import http_date, parse_date
 
-from walletd.errors import AuthenticationError, ValidationError
+from walletd.errors import AuthenticationError
 from walletd.models import Card
 from walletd.passes.apple import ApplePasses
-from walletd.passes.cards import card_view
+from walletd.passes.cards import card_view, find_card_by_serial
 from walletd.passes.pkpass import PKPASS_MIME
 from walletd.passes.view import CardView
 from walletd.push import registrations
+from walletd.web import links
 from walletd.web.deps import run_in_transaction, services
-from walletd.web.public import card_by_signed_link
 from walletd.wiring import apple_passes
+
+T = TypeVar("T")
 
 bp = Blueprint("apple", __name__, url_prefix="/passes/v1")
 downloads = Blueprint("downloads", __name__)
@@ -34,12 +38,16 @@ def _apple_token() -> str | None:
     return token.strip() if scheme == "ApplePass" and token.strip() else None
 
 
-def _authenticated_card(pass_type_id: str, serial: str) -> Card:
+def _as_pass_holder(pass_type_id: str, serial: str, work: Callable[[Session, Card], T]) -> T:
+    """Authenticate the ApplePass token and do the request's work in the same transaction."""
     token = _apple_token()
     if pass_type_id != passes().pass_type_id:
         raise AuthenticationError("unauthorized")
 
-    return run_in_transaction(lambda s: registrations.authenticate_pass(s, serial, token))
+    def authenticated(session: Session) -> T:
+        return work(session, registrations.authenticate_pass(session, serial, token))
+
+    return run_in_transaction(authenticated)
 
 
 def _empty(status: int) -> Response:
@@ -49,18 +57,19 @@ def _empty(status: int) -> Response:
 @bp.post("/devices/<device_id>/registrations/<pass_type_id>/<serial>")
 def register(device_id: str, pass_type_id: str, serial: str) -> Response:
     """Register a device for a pass: 201 new, 200 already registered, 401 bad token."""
-    card = _authenticated_card(pass_type_id, serial)
     try:
         body = json.loads(request.get_data() or b"null")
-    except ValueError as exc:
-        raise ValidationError("the body must be JSON with a pushToken") from exc
+    except ValueError:
+        body = None  # refused by register_device, after the token check (401 comes first)
     push_token = body.get("pushToken") if isinstance(body, dict) else None
     now = services().clock()
-    created = run_in_transaction(
-        lambda s: registrations.register_device(
+    created = _as_pass_holder(
+        pass_type_id,
+        serial,
+        lambda s, card: registrations.register_device(
             s, library_id=device_id, pass_type_id=pass_type_id, card=card,
             push_token=push_token, now=now,
-        )
+        ),
     )  # fmt: skip
     return _empty(201 if created else 200)
 
@@ -68,9 +77,10 @@ def register(device_id: str, pass_type_id: str, serial: str) -> Response:
 @bp.delete("/devices/<device_id>/registrations/<pass_type_id>/<serial>")
 def unregister(device_id: str, pass_type_id: str, serial: str) -> Response:
     """Unregister a device from a pass (200 even when it was not registered)."""
-    card = _authenticated_card(pass_type_id, serial)
-    run_in_transaction(
-        lambda s: registrations.unregister_device(s, library_id=device_id, card=card)
+    _as_pass_holder(
+        pass_type_id,
+        serial,
+        lambda s, card: registrations.unregister_device(s, library_id=device_id, card=card),
     )
     return _empty(200)
 
@@ -105,19 +115,14 @@ def _pass_response(view: CardView, tag: int, *, download: bool) -> Response:
     return response
 
 
-def _view_of(card: Card) -> tuple[CardView, int]:
-    def work(session: Session) -> tuple[CardView, int]:
-        fresh = session.get_one(Card, card.id)
-        return card_view(session, fresh), int(fresh.update_tag)
-
-    return run_in_transaction(work)
+def _view_of(session: Session, card: Card) -> tuple[CardView, int]:
+    return card_view(session, card), int(card.update_tag)
 
 
 @bp.get("/passes/<pass_type_id>/<serial>")
 def latest(pass_type_id: str, serial: str) -> Response:
     """The latest signed pass, or 304 when it has not changed since If-Modified-Since."""
-    card = _authenticated_card(pass_type_id, serial)
-    view, tag = _view_of(card)
+    view, tag = _as_pass_holder(pass_type_id, serial, _view_of)
     return _pass_response(view, tag, download=False)
 
 
@@ -140,6 +145,16 @@ def log_messages() -> Response:
 @downloads.get("/cards/<serial>/pass.pkpass")
 def download(serial: str) -> Response:
     """The signed .pkpass behind the card's signed download link."""
-    card = card_by_signed_link("pkpass", serial)
-    view, tag = _view_of(card)
-    return _pass_response(view, tag, download=True)
+    if not links.check_link(
+        "pkpass", serial, request.args.get("sig", ""), services().settings.secret_key
+    ):
+        abort(404)
+
+    def work(session: Session) -> tuple[CardView, int] | None:
+        card = find_card_by_serial(session, serial)
+        return None if card is None else _view_of(session, card)
+
+    found = run_in_transaction(work)
+    if found is None:
+        abort(404)
+    return _pass_response(*found, download=True)

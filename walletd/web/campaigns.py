@@ -16,15 +16,9 @@ from walletd.errors import ValidationError
 from walletd.loyalty.brands import get_program
 from walletd.models import Automation
 from walletd.web.auth import principal, require_role
-from walletd.web.deps import context, json_body, run_in_transaction
+from walletd.web.deps import context, json_body, json_response, run_in_transaction
 
 bp = Blueprint("campaigns", __name__, url_prefix="/api/v1")
-
-
-def _status(body: Any, status: int) -> Response:
-    response = jsonify(body)
-    response.status_code = status
-    return response
 
 
 @bp.post("/campaigns")
@@ -38,7 +32,7 @@ def create_campaign() -> Response:
         campaign = service.create_campaign(session, brand_id, data, context())
         return service.campaign_stats(session, campaign, context().now)
 
-    return _status(run_in_transaction(work), 201)
+    return json_response(run_in_transaction(work), 201)
 
 
 @bp.get("/campaigns")

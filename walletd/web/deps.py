@@ -7,7 +7,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from flask import current_app, request
+from flask import Response, current_app, jsonify, request
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
@@ -45,6 +45,13 @@ def run_in_transaction(work: Callable[[Session], T], *, retries: int = 2) -> T:
             if code not in ("40P01", "40001") or attempt == retries:
                 raise
     raise AssertionError("unreachable")
+
+
+def json_response(body: Any, status: int = 200) -> Response:
+    """A JSON response with a status."""
+    response = jsonify(body)
+    response.status_code = status
+    return response
 
 
 def _reject_constant(name: str) -> Any:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, abort, jsonify, request
-from sqlalchemy import select, text
+from sqlalchemy import text
 
 from walletd.models import Card
+from walletd.passes.cards import find_card_by_serial
 from walletd.passes.qr import qr_png
 from walletd.web import links
 from walletd.web.deps import services
@@ -39,7 +40,7 @@ def card_by_signed_link(purpose: str, serial: str) -> Card:
     if not links.check_link(purpose, serial, request.args.get("sig", ""), svc.settings.secret_key):
         abort(404)
     with svc.db.sessions() as session:
-        card = session.scalar(select(Card).where(Card.serial_number == serial))
+        card = find_card_by_serial(session, serial)
     if card is None:
         abort(404)
     return card

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, redirect, request, url_for
+from flask import Blueprint, Response, current_app, redirect, request, url_for
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from walletd.errors import AuthenticationError, PermissionDeniedError
@@ -12,7 +12,7 @@ from walletd.loyalty import ledger
 from walletd.loyalty.brands import authenticate
 from walletd.loyalty.staff import attempt_login
 from walletd.loyalty.till import redeem_at_till, scan_at_till
-from walletd.web.deps import context, json_body, run_in_transaction, services
+from walletd.web.deps import context, json_body, json_response, run_in_transaction, services
 from walletd.web.pages import security
 from walletd.web.pages.render import _, add_error_pages, render
 from walletd.web.pages.security import Viewer, current_viewer, require_viewer
@@ -122,9 +122,7 @@ def _actor(viewer: Viewer) -> ledger.Actor:
 
 
 def _answer(body: dict[str, Any]) -> Response:
-    response = jsonify(body)
-    response.status_code = 200 if body.get("replayed") else 201
-    return response
+    return json_response(body, 200 if body.get("replayed") else 201)
 
 
 @api.post("/scan")
