@@ -1,0 +1,23 @@
+"""members' phones in E.164 and lookups by indexed equality
+
+Revision ID: 0006
+Revises: 0005
+Create Date: 2026-12-04 03:30:00.000000
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+revision: str = "0006"
+down_revision: str | None = "0005"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
