@@ -6,8 +6,10 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from walletd.errors import ConfigError
+from walletd.passes.certs import production_certificate_problems
 
 DEFAULT_DATABASE_URL = "sqlite:///instance/walletd.db"
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
@@ -24,6 +26,8 @@ class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     base_url: str = DEFAULT_BASE_URL
     secret_key: str = ""
+    # Older keys still accepted when checking sessions, card links and barcodes; never used to sign.
+    secret_key_fallbacks: tuple[str, ...] = ()
     env: str = "development"
     apple_pass_type_id: str = ""
     apple_team_id: str = ""
@@ -50,6 +54,11 @@ class Settings:
     def production(self) -> bool:
         """True when WALLETD_ENV=production: missing secrets are then start-up errors."""
         return self.env == "production"
+
+    @property
+    def secret_keys(self) -> tuple[str, ...]:
+        """The keys a signature may be checked against: the current one first, then fallbacks."""
+        return (self.secret_key, *self.secret_key_fallbacks)
 
     @property
     def google_enabled(self) -> bool:
@@ -80,6 +89,9 @@ class Settings:
             database_url=get("DATABASE_URL", DEFAULT_DATABASE_URL),
             base_url=get("BASE_URL", DEFAULT_BASE_URL).rstrip("/"),
             secret_key=get("SECRET_KEY"),
+            secret_key_fallbacks=tuple(
+                key.strip() for key in get("SECRET_KEY_FALLBACKS").split(",") if key.strip()
+            ),
             env=get("ENV", "development"),
             apple_pass_type_id=get("APPLE_PASS_TYPE_ID"),
             apple_team_id=get("APPLE_TEAM_ID"),
@@ -114,6 +126,7 @@ class Settings:
             settings = replace(settings, secret_key=_development_secret(settings.instance_path))
         elif len(settings.secret_key) < 32:
             raise ConfigError("WALLETD_SECRET_KEY must be at least 32 characters")
+        _check_secret_keys(settings)
         if settings.google_enabled and not Path(settings.google_credentials).is_file():
             raise ConfigError(
                 f"WALLETD_GOOGLE_CREDENTIALS is not a readable file: {settings.google_credentials}"
@@ -121,6 +134,7 @@ class Settings:
         if settings.production:
             if not settings.base_url.startswith("https://"):
                 raise ConfigError("WALLETD_BASE_URL must be https:// in production")
+            _check_base_url(settings.base_url)
             dev_paths = {DEV_CERT_DIR / "pass.pem", DEV_CERT_DIR / "pass.key"}
             if settings.apple_cert in dev_paths or settings.apple_key in dev_paths:
                 raise ConfigError(
@@ -132,7 +146,89 @@ class Settings:
                     "WALLETD_APPLE_PASS_TYPE_ID and WALLETD_APPLE_TEAM_ID are required "
                     "in production"
                 )
+            problems = production_certificate_problems(settings.apple_cert, settings.apple_wwdr)
+            if problems:
+                raise ConfigError(
+                    "; ".join(f"{variable}: {reason}" for variable, reason in problems)
+                )
         return settings
+
+
+# Secrets that appear in walletd's own tests, benchmarks and docs: anyone can read them.
+_PUBLIC_SECRETS = frozenset(
+    {
+        "test-secret-key-that-is-long-enough-0123456789",
+        "bench-secret-key-that-is-long-enough-0123456789",
+        "unit-test-secret-key-0123456789abcdef",
+        "another-secret-key-0123456789abcdef!",
+    }
+)
+# Words a person types into a placeholder; a random key holds none of them.
+_PLACEHOLDER_WORDS = (
+    "changeme",
+    "change-me",
+    "change_me",
+    "placeholder",
+    "example",
+    "secretkey",
+    "secret-key",
+    "secret_key",
+)
+
+
+def _check_secret_keys(settings: Settings) -> None:
+    """Refuse keys that cannot be used to sign and, in production, keys that are not secret."""
+    count = len(settings.secret_key_fallbacks)
+    named = [("WALLETD_SECRET_KEY", settings.secret_key)] + [
+        (f"WALLETD_SECRET_KEY_FALLBACKS (key {n} of {count})", key)
+        for n, key in enumerate(settings.secret_key_fallbacks, start=1)
+    ]
+    for variable, key in named:
+        try:
+            key.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ConfigError(f"{variable} holds bytes that are not UTF-8 text") from exc
+        if not settings.production:
+            continue
+        if len(key) < 32:
+            raise ConfigError(f"{variable} must be at least 32 characters in production")
+        reason = _weak_secret_reason(key, settings.instance_path)
+        if reason:
+            raise ConfigError(f"{variable} {reason}; make one with `openssl rand -base64 48`")
+
+
+def _weak_secret_reason(key: str, instance_path: Path) -> str | None:
+    """Why a key is known or guessable, never quoting the key itself."""
+    if key in _PUBLIC_SECRETS:
+        return "is a key published in walletd's tests or benchmarks"
+    development = instance_path / "secret_key"
+    try:
+        if development.is_file() and development.read_text().strip() == key:
+            return f"is the development key generated into {development}"
+    except OSError:
+        pass  # an unreadable development key cannot be the one configured
+    folded = key.lower()
+    if any(word in folded for word in _PLACEHOLDER_WORDS):
+        return "looks like a placeholder, not a random key"
+    if len(set(key)) < 8:
+        return "repeats too few characters to be a random key"
+    return None
+
+
+def _check_base_url(base_url: str) -> None:
+    """The public origin devices and browsers are sent to must be a plain https:// URL."""
+    try:
+        parts = urlsplit(base_url)
+        parts.port  # noqa: B018 - parsing the port is the check: "https://host:x" raises here
+    except ValueError as exc:
+        raise ConfigError(f"WALLETD_BASE_URL is not a URL: {exc}") from exc
+    if not parts.hostname or parts.query or parts.fragment or parts.username or parts.password:
+        raise ConfigError(
+            "WALLETD_BASE_URL must be https://HOST[:PORT][/PATH] in production, "
+            "without user, query or fragment"
+        )
+    if any(ch.isspace() for ch in base_url):
+        raise ConfigError("WALLETD_BASE_URL must not contain spaces")
 
 
 def _development_secret(instance_path: Path) -> str:

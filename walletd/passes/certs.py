@@ -36,6 +36,12 @@ DEV_ORGANIZATION = "walletd development (not Apple)"
 # and DEV_ORGANIZATION makes it impossible to mistake for the real thing.
 WWDR_COMMON_NAME = "Apple Worldwide Developer Relations Certification Authority"
 IDENTITY_FILE = "dev-certs.json"
+# What Apple's WWDR G4 intermediate says about itself and its issuer (Apple's certificate authority
+# page; the reference's S-03). Names, not a fingerprint: Apple re-issues intermediates under the
+# same names (the first one was renewed in 2016), and a pinned fingerprint would break then.
+APPLE_ORGANIZATION = "Apple Inc."
+APPLE_ROOT_COMMON_NAME = "Apple Root CA"
+WWDR_GENERATION = "G4"
 # Apple's first WWDR intermediate; it expired on 2023-02-07 and many old guides still link it.
 _APPLE_G1_EXPIRY = datetime(2023, 2, 7, 21, 48, 47, tzinfo=UTC)
 
@@ -329,6 +335,105 @@ def is_dev_certificate(certificate: x509.Certificate) -> bool:
     """Tell whether a certificate was issued by walletd's development intermediate."""
     organizations = certificate.issuer.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
     return any("not Apple" in str(attribute.value) for attribute in organizations)
+
+
+def _has_dev_marker(certificate: x509.Certificate) -> bool:
+    # dev-certs writes DEV_ORGANIZATION into every name it makes, subject and issuer alike.
+    for name in (certificate.subject, certificate.issuer):
+        for attribute in name.get_attributes_for_oid(NameOID.ORGANIZATION_NAME):
+            if str(attribute.value) == DEV_ORGANIZATION or "not Apple" in str(attribute.value):
+                return True
+    return False
+
+
+def _values(name: x509.Name, oid: x509.ObjectIdentifier) -> list[str]:
+    return [str(attribute.value) for attribute in name.get_attributes_for_oid(oid)]
+
+
+def _is_ca(certificate: x509.Certificate) -> bool:
+    try:
+        constraints = certificate.extensions.get_extension_for_class(x509.BasicConstraints)
+    except x509.ExtensionNotFound:
+        return False
+    return constraints.value.ca
+
+
+def apple_wwdr_problem(wwdr: x509.Certificate) -> str | None:
+    """Why a certificate is not Apple's WWDR G4 intermediate, or None when it looks like it is."""
+    if _has_dev_marker(wwdr):
+        return "is the walletd development intermediate written by `dev-certs`, not Apple's"
+    subject, issuer = wwdr.subject, wwdr.issuer
+    if _values(subject, NameOID.COMMON_NAME) != [WWDR_COMMON_NAME] or _values(
+        subject, NameOID.ORGANIZATION_NAME
+    ) != [APPLE_ORGANIZATION]:
+        return (
+            f"is not Apple's WWDR intermediate (subject {subject.rfc4514_string()}; expected "
+            f"CN={WWDR_COMMON_NAME}, O={APPLE_ORGANIZATION})"
+        )
+    generations = _values(subject, NameOID.ORGANIZATIONAL_UNIT_NAME)
+    if generations != [WWDR_GENERATION]:
+        return (
+            f"is WWDR {', '.join(generations) or 'without a generation'}, not {WWDR_GENERATION}: "
+            "Apple issues Pass Type ID certificates from WWDR G4 "
+            "(https://www.apple.com/certificateauthority/)"
+        )
+    if _values(issuer, NameOID.COMMON_NAME) != [APPLE_ROOT_COMMON_NAME] or _values(
+        issuer, NameOID.ORGANIZATION_NAME
+    ) != [APPLE_ORGANIZATION]:
+        return f"is not issued by {APPLE_ROOT_COMMON_NAME} (issuer {issuer.rfc4514_string()})"
+    if not _is_ca(wwdr):
+        return "is not a certificate authority (no basicConstraints CA:TRUE)"
+    return None
+
+
+def production_certificate_problems(cert_path: Path, wwdr_path: Path) -> list[tuple[str, str]]:
+    """(variable, reason) for each way the signing certificates are unfit for production.
+
+    Judged by content, whatever the path: walletd's development certificates, a WWDR that is not
+    Apple's G4, and a pass certificate that G4 did not sign are all refused.
+    """
+    problems: list[tuple[str, str]] = []
+    certificate: x509.Certificate | None = None
+    wwdr: x509.Certificate | None = None
+    try:
+        certificate = load_certificate(cert_path)
+    except (OSError, ValueError) as problem:
+        problems.append(("WALLETD_APPLE_CERT", f"cannot read {cert_path}: {problem}"))
+    try:
+        wwdr = load_certificate(wwdr_path)
+    except (OSError, ValueError) as problem:
+        problems.append(("WALLETD_APPLE_WWDR", f"cannot read {wwdr_path}: {problem}"))
+    if certificate is not None and _has_dev_marker(certificate):
+        problems.append(
+            (
+                "WALLETD_APPLE_CERT",
+                f"{cert_path} is a walletd development certificate written by `dev-certs`; "
+                "iPhones refuse passes signed with it",
+            )
+        )
+    if wwdr is not None:
+        reason = apple_wwdr_problem(wwdr)
+        if reason is not None:
+            problems.append(("WALLETD_APPLE_WWDR", f"{wwdr_path} {reason}"))
+    if certificate is not None and wwdr is not None and not _directly_issued(certificate, wwdr):
+        problems.append(
+            (
+                "WALLETD_APPLE_CERT",
+                f"{cert_path} is not issued by the WWDR intermediate in {wwdr_path} "
+                f"(its issuer is {certificate.issuer.rfc4514_string()})",
+            )
+        )
+    return problems
+
+
+def _directly_issued(certificate: x509.Certificate, issuer: x509.Certificate) -> bool:
+    if certificate.issuer != issuer.subject:
+        return False
+    try:
+        certificate.verify_directly_issued_by(issuer)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
 
 
 def _days(delta: timedelta) -> int:
