@@ -5,10 +5,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import secrets
+from collections.abc import Sequence
 
 PREFIX = "WD1"
 _MAC_BYTES = 10  # 80-bit tag: guessing one is hopeless, and the QR code stays small.
+# The only shape a barcode of ours has once trimmed and upper-cased: ASCII serial, base32 tag.
+_BARCODE = re.compile(rf"{PREFIX}\.([A-Z0-9]{{1,64}})\.([A-Z2-7]{{16}})")
 
 
 def new_serial() -> str:
@@ -31,13 +35,23 @@ def make_barcode(serial: str, secret_key: str) -> str:
     return f"{PREFIX}.{serial}.{_mac(serial, secret_key)}"
 
 
-def serial_from_barcode(text: str, secret_key: str) -> str | None:
-    """The serial a barcode names, or None when it is malformed, altered or forged."""
+def serial_from_barcode(text: object, secret_keys: str | Sequence[str]) -> str | None:
+    """The serial a barcode names, or None when it is malformed, altered or forged; never raises.
+
+    A barcode made with any of the keys is accepted: cards printed before a key rotation keep
+    working while the old key is listed as a fallback, and their stored text never changes.
+    """
     if not isinstance(text, str) or len(text) > 128:
         return None
-    parts = text.strip().upper().split(".")
-    if len(parts) != 3 or parts[0] != PREFIX or not parts[1].isalnum():
+    trimmed = text.strip()
+    # ASCII first: upper-casing "ſ" or "ı" would otherwise turn them into a valid "S" or "I".
+    if not trimmed.isascii():
         return None
-    if not hmac.compare_digest(_mac(parts[1], secret_key), parts[2]):
+    match = _BARCODE.fullmatch(trimmed.upper())
+    if match is None:
         return None
-    return parts[1]
+    serial, sent = match.group(1), match.group(2).encode("ascii")
+    keys = (secret_keys,) if isinstance(secret_keys, str) else tuple(secret_keys)
+    # Every key is tried, so the time taken does not tell which one matched.
+    matches = [hmac.compare_digest(_mac(serial, key).encode("ascii"), sent) for key in keys]
+    return serial if any(matches) else None

@@ -4,19 +4,39 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
+from collections.abc import Sequence
 
 from walletd.config import Settings
 
+# What a link can carry: serials are short ASCII tokens (base32 today), signatures are the first
+# 32 hex digits of an HMAC. Anything else cannot be ours and is refused before any comparison.
+_SERIAL = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_SIGNATURE = re.compile(r"[0-9a-f]{32}")
+
 
 def link_signature(purpose: str, serial: str, secret_key: str) -> str:
-    """An HMAC that makes a card link unguessable from its serial."""
+    """An HMAC that makes a card link unguessable from its serial (always the current key)."""
     message = f"link:{purpose}:{serial}".encode()
     return hmac.new(secret_key.encode(), message, hashlib.sha256).hexdigest()[:32]
 
 
-def check_link(purpose: str, serial: str, signature: str, secret_key: str) -> bool:
-    """True when a link signature is the one we issued."""
-    return hmac.compare_digest(link_signature(purpose, serial, secret_key), signature or "")
+def check_link(
+    purpose: str, serial: object, signature: object, secret_keys: str | Sequence[str]
+) -> bool:
+    """True when a link signature is one we issued with any of the keys; never raises."""
+    if not isinstance(serial, str) or not isinstance(signature, str):
+        return False
+    if not _SERIAL.fullmatch(serial) or not _SIGNATURE.fullmatch(signature):
+        return False
+    keys = (secret_keys,) if isinstance(secret_keys, str) else tuple(secret_keys)
+    sent = signature.encode("ascii")
+    # Every key is tried, so the time taken does not tell which one matched.
+    matches = [
+        hmac.compare_digest(link_signature(purpose, serial, key).encode("ascii"), sent)
+        for key in keys
+    ]
+    return any(matches)
 
 
 def qr_url(settings: Settings, serial: str) -> str:
