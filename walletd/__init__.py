@@ -28,6 +28,8 @@ def create_app(
     app = Flask(__name__)
     app.config.update(
         SECRET_KEY=settings.secret_key,
+        # Sessions signed with an older key stay valid while it is listed (key rotation).
+        SECRET_KEY_FALLBACKS=list(settings.secret_key_fallbacks),
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
         JSON_SORT_KEYS=False,
         SESSION_COOKIE_HTTPONLY=True,

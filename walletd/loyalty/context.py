@@ -13,3 +13,10 @@ class Context:
     now: datetime
     secret_key: str
     google_enabled: bool = False
+    # Older keys a barcode may still be signed with (WALLETD_SECRET_KEY_FALLBACKS); never signing.
+    secret_key_fallbacks: tuple[str, ...] = ()
+
+    @property
+    def secret_keys(self) -> tuple[str, ...]:
+        """The keys a barcode is checked against: the current one first, then the fallbacks."""
+        return (self.secret_key, *self.secret_key_fallbacks)

@@ -220,12 +220,12 @@ def _check_key(key: str | None) -> str:
 
 
 def _locked_card(
-    session: Session, brand_id: int, barcode: object, secret_key: str
+    session: Session, brand_id: int, barcode: object, secret_keys: tuple[str, ...]
 ) -> tuple[Card, Member]:
     """The card a barcode names and its member, holding the member's row lock."""
     if not isinstance(barcode, str) or not barcode.strip():
         raise ValidationError("barcode is required and must be a string", field="barcode")
-    if serial_from_barcode(barcode, secret_key) is None:
+    if serial_from_barcode(barcode, secret_keys) is None:
         raise UnknownCardError("this barcode is not a card of this program")
     row = session.execute(
         select(Card, Member)
@@ -270,7 +270,7 @@ def credit_scan(
     ):
         raise ValidationError("location_id must be an integer", field="location_id")
     # Locking first makes a concurrent twin with the same key wait, then find our entry.
-    card, member = _locked_card(session, actor.brand_id, barcode, ctx.secret_key)
+    card, member = _locked_card(session, actor.brand_id, barcode, ctx.secret_keys)
     program, tiers = _program_rules(session, member.program_id)
     if currency is not None and currency.upper() != program.currency:
         raise ValidationError(
@@ -396,7 +396,7 @@ def redeem(
     key = _check_key(idempotency_key)
     if (points is None) == (reward_id is None):
         raise ValidationError("give exactly one of points or reward_id", field="points")
-    card, member = _locked_card(session, actor.brand_id, barcode, ctx.secret_key)
+    card, member = _locked_card(session, actor.brand_id, barcode, ctx.secret_keys)
     reward: Reward | None = None
     if reward_id is not None:
         if isinstance(reward_id, bool) or not isinstance(reward_id, int):

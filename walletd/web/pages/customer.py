@@ -171,7 +171,7 @@ def build_card_page(session: Session, card: Card, lang: str) -> CardPage:
 def card(serial: str) -> Any:
     """A member's card: wallet buttons (the fitting one first), a preview, and the QR code."""
     settings = services().settings
-    if not links.check_link("page", serial, request.args.get("sig", ""), settings.secret_key):
+    if not links.check_link("page", serial, request.args.get("sig", ""), settings.secret_keys):
         abort(404)
     lang = language()
 
