@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -13,25 +14,35 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from walletd.campaigns import policy
+from walletd.campaigns.templates import MEMBER_PLACEHOLDERS, check_template, member_values, render
 from walletd.errors import NotFoundError, ValidationError
 from walletd.loyalty.brands import get_program
 from walletd.loyalty.context import Context
 from walletd.models import Automation, LedgerEntry, Member, MessageLog, Program, Reward, Tier
 from walletd.models.campaign import AUTOMATION_KINDS
-from walletd.push.messages import check_message, set_messages
+from walletd.push.messages import set_messages
 
 log = logging.getLogger(__name__)
 
 CHUNK = 500
+# Ids are 64-bit: a larger number names nothing and would overflow SQLite's integers.
+MAX_ID = 2**63 - 1
 
 
 @dataclass(frozen=True)
 class Kind:
-    """What an automation says by default, when it waits, and whether it is marketing."""
+    """What an automation says by default, when it waits, whether it is marketing, and the
+    placeholders beyond the member's own that its occasion fills."""
 
     message: str
     delay_days: int
     marketing: bool
+    extra: tuple[str, ...] = ()
+
+    @property
+    def placeholders(self) -> tuple[str, ...]:
+        """Every placeholder a text of this kind may use."""
+        return MEMBER_PLACEHOLDERS + self.extra
 
 
 KINDS: dict[str, Kind] = {
@@ -44,8 +55,9 @@ KINDS: dict[str, Kind] = {
                      True),
     "tier_upgrade": Kind("Congratulations, {name}: you are now {tier}!", 0, False),
     "points_expiring": Kind("{expiring} of your points expire on {expiry_date}. Use them soon!",
-                            14, False),
-    "reward_near": Kind("Only {needed} points to go until {reward}!", 0, True),
+                            14, False, ("expiring", "expiry_date")),
+    "reward_near": Kind("Only {needed} points to go until {reward}!", 0, True,
+                        ("reward", "needed")),
 }  # fmt: skip
 assert set(KINDS) == set(AUTOMATION_KINDS)
 
@@ -81,47 +93,41 @@ def set_automation(
     now: datetime | None = None,
 ) -> Automation:
     """Switch an automation on or off and change its text, delay or holdout."""
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:
         raise NotFoundError("unknown automation")
+    if (
+        isinstance(program_id, bool)
+        or not isinstance(program_id, int)
+        or not 0 < program_id <= MAX_ID
+    ):
+        raise NotFoundError("program not found")
+    if not isinstance(enabled, bool):
+        raise ValidationError("enabled must be true or false", field="enabled")
     get_program(session, brand_id, program_id)
+    text = None if message is None else check_template(message, KINDS[kind].placeholders)
+    if delay_days is not None and (
+        isinstance(delay_days, bool)
+        or not isinstance(delay_days, int)
+        or not 0 <= delay_days <= 365
+    ):
+        raise ValidationError("delay_days must be 0 to 365", field="delay_days")
+    if holdout_percent is not None and (
+        isinstance(holdout_percent, bool)
+        or not isinstance(holdout_percent, int)
+        or not 0 <= holdout_percent <= 50
+    ):
+        raise ValidationError("holdout_percent must be 0 to 50", field="holdout_percent")
     automation = next(a for a in list_automations(session, program_id) if a.kind == kind)
-    automation.enabled = bool(enabled)
-    if message is not None:
-        _render(check_message(message), {})  # refuse unknown placeholders now, not at send time
-        automation.message = check_message(message)
+    automation.enabled = enabled
+    if text is not None:
+        automation.message = text
     if delay_days is not None:
-        if (
-            isinstance(delay_days, bool)
-            or not isinstance(delay_days, int)
-            or not (0 <= delay_days <= 365)
-        ):
-            raise ValidationError("delay_days must be 0 to 365", field="delay_days")
         automation.delay_days = delay_days
     if holdout_percent is not None:
-        if (
-            isinstance(holdout_percent, bool)
-            or not isinstance(holdout_percent, int)
-            or not (0 <= holdout_percent <= 50)
-        ):
-            raise ValidationError("holdout_percent must be 0 to 50", field="holdout_percent")
         automation.holdout_percent = holdout_percent
     if now is not None:
         automation.updated_at = now
     return automation
-
-
-class _Blank(dict[str, str]):
-    def __missing__(self, key: str) -> str:
-        raise ValidationError(f"unknown placeholder {{{key}}} in the message", field="message")
-
-
-def _render(template: str, values: dict[str, Any]) -> str:
-    names = ("name", "points", "tier", "reward", "needed", "expiring", "expiry_date")
-    filled = _Blank({n: str(values.get(n, "")) for n in names})
-    try:
-        return template.format_map(filled)
-    except (ValueError, IndexError) as exc:
-        raise ValidationError("the message has a malformed placeholder", field="message") from exc
 
 
 @dataclass(frozen=True)
@@ -153,12 +159,17 @@ def _not_messaged(kind: str, since: Any = None) -> Any:
     return ~exists(select(MessageLog.id).where(*conditions))
 
 
-def _base(member: Member) -> dict[str, Any]:
-    return {"name": member.name.split(" ")[0], "points": f"{member.points:,}"}
+def _base(member: Member, tiers: Mapping[int | None, str]) -> dict[str, Any]:
+    return member_values(member.name, member.points, tiers.get(member.tier_id))
 
 
 def _candidates(
-    session: Session, program: Program, automation: Automation, now: datetime, after_id: int
+    session: Session,
+    program: Program,
+    automation: Automation,
+    now: datetime,
+    after_id: int,
+    tiers: Mapping[int | None, str],
 ) -> tuple[list[Candidate], int]:
     """One page of candidates with member ids above `after_id`, and the last id looked at."""
     kind, days = automation.kind, automation.delay_days
@@ -171,7 +182,7 @@ def _candidates(
             _not_messaged("welcome"),
         ):  # fmt: skip
             seen.append(m.id)
-            found.append(Candidate(m.id, "welcome", _base(m)))
+            found.append(Candidate(m.id, "welcome", _base(m, tiers)))
     elif kind == "birthday":
         for m in _members(
             session, program.id, after_id, Member.birthday.is_not(None),
@@ -179,7 +190,7 @@ def _candidates(
             func.extract("day", Member.birthday) == local_today.day,
         ):  # fmt: skip
             seen.append(m.id)
-            found.append(Candidate(m.id, f"birthday:{local_today.year}", _base(m)))
+            found.append(Candidate(m.id, f"birthday:{local_today.year}", _base(m, tiers)))
     elif kind == "post_purchase":
         lower, upper = now - timedelta(days=days + 1), now - timedelta(days=days)
         for m in _members(
@@ -188,7 +199,7 @@ def _candidates(
         ):  # fmt: skip
             seen.append(m.id)
             visit = m.last_visit_at.date().isoformat() if m.last_visit_at else ""
-            found.append(Candidate(m.id, f"post_purchase:{visit}", _base(m)))
+            found.append(Candidate(m.id, f"post_purchase:{visit}", _base(m, tiers)))
     elif kind == "win_back":
         # Lapsed for N days, or for twice the member's own usual interval when that is shorter
         # (at least a week): a weekly regular is missed sooner than an occasional guest.
@@ -205,7 +216,7 @@ def _candidates(
                 threshold = max(7.0, min(threshold, 2 * usual))
             if (now - m.last_visit_at).days >= threshold:
                 visit = m.last_visit_at.date().isoformat()
-                found.append(Candidate(m.id, f"win_back:{visit}", _base(m)))
+                found.append(Candidate(m.id, f"win_back:{visit}", _base(m, tiers)))
     elif kind == "tier_upgrade":
         tier_rows = session.execute(
             select(Member, Tier)
@@ -222,7 +233,7 @@ def _candidates(
         for m, tier in tier_rows:
             seen.append(m.id)
             found.append(
-                Candidate(m.id, f"tier_upgrade:{tier.id}", {**_base(m), "tier": tier.name})
+                Candidate(m.id, f"tier_upgrade:{tier.id}", {**_base(m, tiers), "tier": tier.name})
             )
     elif kind == "points_expiring":
         rows = session.execute(
@@ -242,7 +253,7 @@ def _candidates(
         for m, expires, remaining in rows:
             seen.append(m.id)
             day = expires.date().isoformat() if expires else ""
-            values = {**_base(m), "expiring": f"{int(remaining or 0):,}", "expiry_date": day}
+            values = {**_base(m, tiers), "expiring": f"{int(remaining or 0):,}", "expiry_date": day}
             found.append(Candidate(m.id, f"points_expiring:{day}", values))
     elif kind == "reward_near":
         reward = session.scalars(
@@ -258,7 +269,7 @@ def _candidates(
                 Member.points < reward.cost_points, Member.last_visit_at > now - timedelta(days=2),
             ):  # fmt: skip
                 seen.append(m.id)
-                values = {**_base(m), "reward": reward.name,
+                values = {**_base(m, tiers), "reward": reward.name,
                           "needed": f"{reward.cost_points - m.points:,}"}  # fmt: skip
                 found.append(Candidate(m.id, f"reward_near:{reward.id}:{now:%Y-%m}", values))
     return found, seen[-1]
@@ -290,10 +301,16 @@ def run_automation(
     log_rows: list[dict[str, Any]] = []
     texts: dict[int, str] = {}
     after_id = 0
+    tiers: dict[int | None, str] = {
+        int(tier_id): str(name)
+        for tier_id, name in session.execute(
+            select(Tier.id, Tier.name).where(Tier.program_id == program.id)
+        ).all()
+    }
     # Page through the candidates in id order until a chunk is due: members already messaged,
     # without consent or at their cap must never keep the ones after them waiting.
     while len(log_rows) < CHUNK:
-        candidates, last_id = _candidates(session, program, automation, ctx.now, after_id)
+        candidates, last_id = _candidates(session, program, automation, ctx.now, after_id, tiers)
         if last_id == after_id:
             break
         after_id = last_id
@@ -336,7 +353,7 @@ def run_automation(
                  "marketing": kind.marketing, "holdout": holdout, "sent_at": ctx.now}
             )  # fmt: skip
             if not holdout:
-                texts[c.member_id] = _render(automation.message, c.values)[:500]
+                texts[c.member_id] = render(automation.message, c.values)
     logged = _claim_log_rows(session, log_rows)
     texts = {member_id: text for member_id, text in texts.items() if member_id in logged}
     stats["holdout"] = len(logged) - len(texts)

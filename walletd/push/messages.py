@@ -9,14 +9,12 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from walletd.errors import ValidationError
+from walletd.campaigns.templates import check_message
 from walletd.loyalty.cards import touch_cards
 from walletd.loyalty.context import Context
 from walletd.loyalty.members import get_member
 from walletd.models import Card
 from walletd.push.outbox import GOOGLE_MESSAGE, enqueue
-
-MAX_MESSAGE_LENGTH = 500
 
 
 @dataclass(frozen=True)
@@ -25,18 +23,6 @@ class QueuedMessage:
 
     member_id: int
     message_id: str
-
-
-def check_message(message: object) -> str:
-    """A message's text, trimmed; refuse empty, non-text and over-long messages."""
-    if not isinstance(message, str) or not message.strip():
-        raise ValidationError("message must be a non-empty string", field="message")
-    text = message.strip()
-    if len(text) > MAX_MESSAGE_LENGTH:
-        raise ValidationError(
-            f"message must be at most {MAX_MESSAGE_LENGTH} characters", field="message"
-        )
-    return text
 
 
 def set_messages(
