@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
@@ -26,8 +28,22 @@ from walletd.loyalty.money import minor_unit_exponent
 from walletd.models import Card, LedgerEntry, Member, Program, Registration, Tier
 
 OPS = ("eq", "ne", "lt", "lte", "gt", "gte", "in")
+# A segment is one SQL WHERE clause built per request: its size is bounded so that one brand's
+# admin cannot make the database (shared by every brand) plan a giant query.
 MAX_DEPTH = 6
 MAX_LEAVES = 50
+MAX_NODES = 100  # conditions, groups and presets together
+MAX_IN = 100
+MAX_DAYS = 36_500  # a hundred years: older than any member, still far from the calendar's end
+MAX_POINTS = 10**12
+MAX_VISITS = 10**9
+MAX_ID = 2**63 - 1
+MAX_TIER_NAME = 64
+# Amounts: under a trillion in the currency's major unit, at most six decimals (no currency has
+# more than three minor digits), so the stored text and the minor-unit integer stay small.
+MAX_AMOUNT_DIGITS = 12
+MAX_AMOUNT_DECIMALS = 6
+_AMOUNT_TEXT = re.compile(rf"[0-9]{{1,{MAX_AMOUNT_DIGITS}}}(\.[0-9]{{1,{MAX_AMOUNT_DECIMALS}}})?")
 
 # RFM groups in plain terms (recency = days since the last visit, frequency = visits):
 # champions came in the last 30 days and 5+ times; loyal came in the last 60 days and 3+ times
@@ -84,26 +100,60 @@ class Segment:
         return self.definition in ({"preset": "all"}, {"and": []})
 
 
-def _fail(message: str) -> ValidationError:
-    return ValidationError(message, field="segment")
+def _fail(message: str, path: str) -> ValidationError:
+    return ValidationError(message, field=path)
 
 
-def _int(value: object, name: str, low: int = 0, high: int = 10**12) -> int:
+def _int(value: object, path: str, name: str, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise _fail(f"{name} takes a whole number between {low} and {high}")
+        raise _fail(f"{name} takes a whole number from {low} to {high}", path)
     return value
 
 
-def _decimal(value: object, name: str) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, int | str | Decimal):
-        raise _fail(f"{name} takes a decimal amount")
-    try:
-        amount = Decimal(str(value))
-    except InvalidOperation as exc:
-        raise _fail(f"{name} takes a decimal amount") from exc
-    if not amount.is_finite() or amount < 0 or amount.adjusted() > 15:
-        raise _fail(f"{name} takes a non-negative amount")
-    return amount
+def _amount(value: object, path: str, name: str) -> str:
+    """A non-negative amount as its decimal text: what is stored is plain JSON, never a Decimal."""
+    refusal = _fail(
+        f"{name} takes an amount from 0 to {10**MAX_AMOUNT_DIGITS - 1} with at most "
+        f'{MAX_AMOUNT_DECIMALS} decimals, as a string such as "25.50" or a number',
+        path,
+    )
+    if isinstance(value, str):
+        if not _AMOUNT_TEXT.fullmatch(value):
+            raise refusal
+        amount = Decimal(value)
+    elif isinstance(value, bool):
+        raise refusal
+    elif isinstance(value, int):
+        if not 0 <= value < 10**MAX_AMOUNT_DIGITS:
+            raise refusal
+        return str(value)
+    elif isinstance(value, Decimal | float):
+        # A float's shortest repr is the number the client wrote (15.5, not 15.4999...).
+        amount = Decimal(repr(value)) if isinstance(value, float) else value
+        if not amount.is_finite():
+            raise refusal
+        exponent = amount.as_tuple().exponent
+        if (
+            amount < 0
+            or (amount and amount.adjusted() >= MAX_AMOUNT_DIGITS)
+            or (isinstance(exponent, int) and exponent < -MAX_AMOUNT_DECIMALS)
+        ):
+            raise refusal
+    else:
+        raise refusal
+    # `+ 0` turns -0 into 0; the exponent checks above keep the fixed-point text short.
+    return format(amount + 0, "f")
+
+
+def _tier_name(value: object, path: str) -> str:
+    if (
+        not isinstance(value, str)
+        or not value.strip()
+        or len(value) > MAX_TIER_NAME
+        or any(unicodedata.category(char) in ("Cc", "Cs") for char in value)
+    ):
+        raise _fail(f"tier takes a tier name of 1 to {MAX_TIER_NAME} characters", path)
+    return value
 
 
 FIELD_OPS: dict[str, tuple[str, ...]] = {
@@ -122,62 +172,91 @@ FIELD_OPS: dict[str, tuple[str, ...]] = {
 WALLETS = ("apple", "google", "any", "none")
 
 
-def _check_value(field: str, value: object) -> None:
+def _check_value(field: str, value: object, path: str) -> Any:
+    """The value in its stored form (amounts as text), or a ValidationError on `path`."""
     if field == "tier":
-        if not isinstance(value, str) or not 0 < len(value) <= 64:
-            raise _fail("tier takes a tier name")
-    elif field in ("points", "visits", "last_visit_days", "enrolled_days", "location"):
-        _int(value, field)
-    elif field in ("spend_12m", "lifetime_spend"):
-        _decimal(value, field)
-    elif field == "birthday_month":
-        if value != "current":
-            _int(value, field, 1, 12)
-    elif field == "marketing_consent":
+        return _tier_name(value, path)
+    if field == "points":
+        return _int(value, path, field, 0, MAX_POINTS)
+    if field == "visits":
+        return _int(value, path, field, 0, MAX_VISITS)
+    if field in ("last_visit_days", "enrolled_days"):
+        return _int(value, path, field, 0, MAX_DAYS)
+    if field == "location":
+        return _int(value, path, "location (a location id)", 1, MAX_ID)
+    if field in ("spend_12m", "lifetime_spend"):
+        return _amount(value, path, field)
+    if field == "birthday_month":
+        if isinstance(value, str) and value == "current":
+            return value
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 12:
+            raise _fail('birthday_month takes "current" or a month number from 1 to 12', path)
+        return value
+    if field == "marketing_consent":
         if not isinstance(value, bool):
-            raise _fail("marketing_consent takes true or false")
-    elif field == "wallet" and value not in WALLETS:
-        raise _fail(f"wallet takes one of {', '.join(WALLETS)}")
+            raise _fail("marketing_consent takes true or false", path)
+        return value
+    # wallet
+    if not isinstance(value, str) or value not in WALLETS:
+        raise _fail(f"wallet takes one of {', '.join(WALLETS)}", path)
+    return value
 
 
-def _validate(node: object, depth: int, leaves: list[int]) -> dict[str, Any]:
+@dataclass
+class _Budget:
+    nodes: int = 0
+    leaves: int = 0
+
+
+def _validate(node: object, path: str, depth: int, budget: _Budget) -> dict[str, Any]:
     if depth > MAX_DEPTH:
-        raise _fail(f"segments nest at most {MAX_DEPTH} levels")
+        raise _fail(f"segments nest at most {MAX_DEPTH} levels", path)
     if not isinstance(node, dict):
-        raise _fail("each segment node must be an object")
+        raise _fail("each segment node must be an object", path)
+    budget.nodes += 1
+    if budget.nodes > MAX_NODES:
+        raise _fail(f"a segment has at most {MAX_NODES} nodes", path)
     if set(node) == {"preset"}:
-        if node["preset"] not in PRESETS:
-            raise _fail(f"unknown preset; use one of {', '.join(PRESETS)}")
-        return {"preset": node["preset"]}
+        preset = node["preset"]
+        if not isinstance(preset, str) or preset not in PRESETS:
+            raise _fail(f"unknown preset; use one of {', '.join(PRESETS)}", f"{path}.preset")
+        return {"preset": preset}
     for key in ("and", "or"):
         if set(node) == {key}:
             children = node[key]
-            if not isinstance(children, list):
-                raise _fail(f"{key} takes a list")
-            return {key: [_validate(child, depth + 1, leaves) for child in children]}
+            if not isinstance(children, list) or len(children) > MAX_NODES:
+                raise _fail(f"{key} takes a list of at most {MAX_NODES} nodes", f"{path}.{key}")
+            return {
+                key: [
+                    _validate(child, f"{path}.{key}[{i}]", depth + 1, budget)
+                    for i, child in enumerate(children)
+                ]
+            }
     if set(node) != {"field", "op", "value"}:
-        raise _fail('a condition is {"field", "op", "value"}; groups are {"and": [...]}')
+        raise _fail('a condition is {"field", "op", "value"}; groups are {"and": [...]}', path)
     field, op, value = node["field"], node["op"], node["value"]
-    if field not in FIELD_OPS:
-        raise _fail(f"unknown field {field!r}; fields: {', '.join(FIELD_OPS)}")
-    if op not in FIELD_OPS[field]:
-        raise _fail(f"{field} takes the operators {', '.join(FIELD_OPS[field])}")
-    leaves.append(1)
-    if len(leaves) > MAX_LEAVES:
-        raise _fail(f"a segment has at most {MAX_LEAVES} conditions")
-    if op == "in":
-        if not isinstance(value, list) or not 0 < len(value) <= 100:
-            raise _fail("in takes a list of 1 to 100 values")
-        for item in value:
-            _check_value(field, item)
-    else:
-        _check_value(field, value)
-    return {"field": field, "op": op, "value": value}
+    if not isinstance(field, str) or field not in FIELD_OPS:
+        raise _fail(f"unknown field; fields: {', '.join(FIELD_OPS)}", f"{path}.field")
+    if not isinstance(op, str) or op not in FIELD_OPS[field]:
+        raise _fail(f"{field} takes the operators {', '.join(FIELD_OPS[field])}", f"{path}.op")
+    budget.leaves += 1
+    if budget.leaves > MAX_LEAVES:
+        raise _fail(f"a segment has at most {MAX_LEAVES} conditions", path)
+    if op != "in":
+        return {"field": field, "op": op, "value": _check_value(field, value, f"{path}.value")}
+    if not isinstance(value, list) or not 0 < len(value) <= MAX_IN:
+        raise _fail(f"in takes a list of 1 to {MAX_IN} values", f"{path}.value")
+    items = [_check_value(field, item, f"{path}.value[{i}]") for i, item in enumerate(value)]
+    return {"field": field, "op": op, "value": items}
 
 
 def parse_segment(data: object) -> Segment:
-    """Validate a segment definition from a request; refuse unknown fields and odd shapes."""
-    return Segment(_validate(data, 0, []))
+    """Validate a segment definition from a request; the definition returned is plain JSON.
+
+    Every refusal is a ValidationError whose field is the path of the bad part, such as
+    `segment.and[1].value`.
+    """
+    return Segment(_validate(data, "segment", 0, _Budget()))
 
 
 @dataclass(frozen=True)
@@ -205,7 +284,8 @@ def _days_ago(column: Any, op: str, days: Any, now: datetime) -> ColumnElement[b
     """`whole days since column` op `days`, as comparisons on the timestamp (NULL never matches)."""
 
     def before(n: int) -> datetime:
-        return now - timedelta(days=n)
+        # Definitions are validated to MAX_DAYS; a stored one from before stays in range too.
+        return now - timedelta(days=min(int(n), MAX_DAYS + 1))
 
     if op == "in":
         return or_(false(), *(_days_ago(column, "eq", d, now) for d in days))
@@ -287,7 +367,7 @@ def _leaf(node: dict[str, Any], env: _Env) -> ColumnElement[bool]:
     if field in ("spend_12m", "lifetime_spend"):
 
         def minor(v: Any) -> int:
-            return int(_decimal(v, field).scaleb(env.exponent))
+            return int(Decimal(str(v)).scaleb(env.exponent))
 
         amount = [minor(v) for v in value] if op == "in" else minor(value)
         if field == "spend_12m":

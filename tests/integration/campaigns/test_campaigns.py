@@ -288,7 +288,7 @@ INVALID_CAMPAIGNS: dict[str, tuple[dict[str, Any], str]] = {
     "negative holdout": ({"holdout_percent": -1}, "holdout_percent"),
     "holdout as text": ({"holdout_percent": "10"}, "holdout_percent"),
     "no segment": ({"segment": None}, "segment"),
-    "a bad segment": ({"segment": {"preset": "whales"}}, "segment"),
+    "a bad segment": ({"segment": {"preset": "whales"}}, "segment.preset"),
     "message over 500 characters": ({"message": "x" * 501}, "message"),
     "blank message": ({"message": "   "}, "message"),
     "no message": ({"message": None}, "message"),

@@ -317,16 +317,39 @@ INVALID: dict[str, str] = {
     "too many conditions": json.dumps({"or": [leaf("points", "gt", n) for n in range(51)]}),
 }
 NOT_JSON: dict[str, str] = {"not JSON": "{preset: all}", "empty": "", "truncated": '{"preset": '}
+# The field of each refusal is the path of the part that is wrong.
+INVALID_PATHS: dict[str, str] = {
+    "unknown preset": "segment.preset",
+    "unknown field": "segment.field",
+    "unknown operator": "segment.op",
+    "operator the field does not take": "segment.op",
+    "text where a number goes": "segment.value",
+    "true where a number goes": "segment.value",
+    "negative number": "segment.value",
+    "fraction of a visit": "segment.value",
+    "amount that is not a number": "segment.value",
+    "negative amount": "segment.value",
+    "month thirteen": "segment.value",
+    "consent as a string": "segment.value",
+    "unknown wallet": "segment.value",
+    "empty tier name": "segment.value",
+    "in without a list": "segment.value",
+    "in with an empty list": "segment.value",
+    "in with a bad item": "segment.value[1]",
+    "and without a list": "segment.and",
+    "too deep": "segment" + ".and[0]" * (MAX_DEPTH + 1),
+    "too many conditions": f"segment.or[{MAX_LEAVES}]",
+}
 
 
-@pytest.mark.parametrize("raw", list(INVALID.values()), ids=list(INVALID))
-def test_a_bad_segment_is_refused_on_the_segment_field(raw: str) -> None:
+@pytest.mark.parametrize("name", list(INVALID))
+def test_a_bad_segment_is_refused_on_the_path_of_the_bad_part(name: str) -> None:
     with pytest.raises(ValidationError) as refused:
-        parse_segment(json.loads(raw, parse_float=Decimal))
-    assert refused.value.field == "segment"
+        parse_segment(json.loads(INVALID[name], parse_float=Decimal))
+    assert refused.value.field == INVALID_PATHS.get(name, "segment")
 
 
-def test_preview_refuses_every_bad_segment_with_422_on_the_segment_field(
+def test_preview_refuses_every_bad_segment_with_422_on_the_path_of_the_bad_part(
     client: FlaskClient, brand: BrandKeys
 ) -> None:
     answers = {}
@@ -337,7 +360,10 @@ def test_preview_refuses_every_bad_segment_with_422_on_the_segment_field(
     missing = client.get("/api/v1/segments/preview", headers=brand.admin)
     answers["no segment at all"] = (missing.status_code, "validation_error",
                                     missing.get_json()["error"]["field"])  # fmt: skip
-    expected = {name: (422, "validation_error", "segment") for name in {**INVALID, **NOT_JSON}}
+    expected = {
+        name: (422, "validation_error", INVALID_PATHS.get(name, "segment"))
+        for name in {**INVALID, **NOT_JSON}
+    }
     assert answers == {**expected, "no segment at all": (422, "validation_error", "segment")}
 
 
