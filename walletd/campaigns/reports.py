@@ -36,11 +36,25 @@ def _currency(session: Session, brand_id: int) -> str:
     return currency or "USD"
 
 
+# Reports cover days walletd can have data for: from the Unix epoch to the end of the 2900s.
+# A bound well inside the calendar keeps "the day after `to`" and every interval from
+# overflowing, and ten years per report keeps one request's scans bounded.
+EARLIEST = date(1970, 1, 1)
+LATEST = date(2999, 12, 31)
+MAX_REPORT_DAYS = 3660
+
+
 def period(start: date, end: date) -> tuple[datetime, datetime]:
-    """[start 00:00 UTC, the day after end 00:00 UTC); refuses reversed or year-long-plus spans."""
+    """[start 00:00 UTC, the day after end 00:00 UTC); refuses odd, reversed or long spans."""
+    for name, day in (("from", start), ("to", end)):
+        if not EARLIEST <= day <= LATEST:
+            raise ValidationError(
+                f"{name} must be a day from {EARLIEST.isoformat()} to {LATEST.isoformat()}",
+                field=name,
+            )
     if end < start:
         raise ValidationError("to must not be before from", field="to")
-    if (end - start).days > 3660:
+    if (end - start).days > MAX_REPORT_DAYS:
         raise ValidationError("a report covers at most ten years", field="to")
     return (
         datetime.combine(start, time(), tzinfo=UTC),
