@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,11 +18,26 @@ from walletd.campaigns.segments import (
     parse_segment,
     segment_condition,
 )
+from walletd.campaigns.templates import (
+    CAMPAIGN_PLACEHOLDERS,
+    check_template,
+    check_text,
+    member_values,
+    placeholders,
+    render,
+)
 from walletd.errors import ConflictError, NotFoundError, ValidationError
 from walletd.loyalty.brands import get_program
 from walletd.loyalty.context import Context
-from walletd.models import Campaign, CampaignRecipient, Member, MessageLog, OutboxMessage
-from walletd.push.messages import check_message, set_messages
+from walletd.models import (
+    Campaign,
+    CampaignRecipient,
+    Member,
+    MessageLog,
+    OutboxMessage,
+    Tier,
+)
+from walletd.push.messages import set_messages
 from walletd.push.outbox import GOOGLE_CLASS_MESSAGE, enqueue
 
 log = logging.getLogger(__name__)
@@ -33,67 +49,80 @@ LEASE = timedelta(minutes=5)
 MAX_BACKLOG = 20_000
 
 
+# Ids are 64-bit: a larger number names nothing and would overflow SQLite's integers.
+MAX_ID = 2**63 - 1
+# A campaign is scheduled at most a year ahead; a time further back than that is a typo, not
+# "send now". Checked before converting to UTC, so a time near the calendar's ends never overflows.
+SEND_AT_WINDOW = timedelta(days=366)
+MAX_NAME_LENGTH = 200
+
+
 def _parse_send_at(value: object, now: datetime) -> datetime:
     if value is None:
         return now
-    if not isinstance(value, str):
-        raise ValidationError("send_at must be an ISO 8601 time with an offset", field="send_at")
-    try:
-        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise ValidationError(
-            "send_at must be an ISO 8601 time with an offset", field="send_at"
-        ) from exc
-    if when.tzinfo is None:
+    refusal = "send_at must be an ISO 8601 time with an offset"
+    if isinstance(value, datetime):
+        when = value
+    elif isinstance(value, str) and len(value) <= 64:
+        try:
+            when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise ValidationError(refusal, field="send_at") from exc
+    else:
+        raise ValidationError(refusal, field="send_at")
+    if when.tzinfo is None or when.utcoffset() is None:
         raise ValidationError("send_at needs a UTC offset such as +08:00", field="send_at")
-    if when > now + timedelta(days=366):
+    if when > now + SEND_AT_WINDOW:
         raise ValidationError("send_at is more than a year away", field="send_at")
+    if when < now - SEND_AT_WINDOW:
+        raise ValidationError("send_at is more than a year ago", field="send_at")
     # Stored and shown in UTC, so the create answer matches every later read.
     return when.astimezone(UTC)
 
 
-def _percent(value: object, name: str, high: int) -> int:
+def _whole(value: object, name: str, low: int, high: int, default: int, refusal: str) -> int:
+    """An optional whole number within bounds (absent or null is the default)."""
     if value is None:
-        return 0
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= high:
-        raise ValidationError(f"{name} must be a whole number from 0 to {high}", field=name)
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValidationError(refusal, field=name)
     return value
 
 
 def create_campaign(
-    session: Session, brand_id: int, data: dict[str, Any], ctx: Context
+    session: Session, brand_id: int, data: Mapping[str, Any], ctx: Context
 ) -> Campaign:
     """A scheduled campaign (or a draft with `"draft": true`)."""
-    name = data.get("name")
-    if not isinstance(name, str) or not name.strip() or len(name) > 200:
-        raise ValidationError("name must be 1 to 200 characters", field="name")
-    message = check_message(data.get("message"))
-    if "segment" not in data:
+    if not isinstance(data, Mapping):
+        raise ValidationError("a campaign is an object with name, message and segment")
+    name = check_text(data.get("name"), field="name", max_length=MAX_NAME_LENGTH)
+    message = check_template(data.get("message"), CAMPAIGN_PLACEHOLDERS)
+    if data.get("segment") is None:
         raise ValidationError("segment is required", field="segment")
     segment = parse_segment(data["segment"])
     program_id = data.get("program_id")
-    if program_id is not None and (isinstance(program_id, bool) or not isinstance(program_id, int)):
-        raise ValidationError("program_id must be an integer", field="program_id")
+    if program_id is not None:
+        program_id = _whole(program_id, "program_id", 1, MAX_ID, 0,
+                            "program_id must be an integer id")  # fmt: skip
     program = get_program(session, brand_id, program_id)
-    draft = data.get("draft", False)
-    if not isinstance(draft, bool):
+    draft = data.get("draft")
+    if draft is not None and not isinstance(draft, bool):
         raise ValidationError("draft must be true or false", field="draft")
-    window = data.get("lift_window_days", 14)
-    if isinstance(window, bool) or not isinstance(window, int) or not 1 <= window <= 90:
-        raise ValidationError("lift_window_days must be 1 to 90", field="lift_window_days")
     campaign = Campaign(
         brand_id=brand_id,
         program_id=program.id,
-        name=name.strip(),
+        name=name,
         message=message,
         segment=segment.definition,
         status="draft" if draft else "scheduled",
         send_at=_parse_send_at(data.get("send_at"), ctx.now),
-        holdout_percent=_percent(data.get("holdout_percent"), "holdout_percent", 50),
-        lift_window_days=window,
+        holdout_percent=_whole(data.get("holdout_percent"), "holdout_percent", 0, 50, 0,
+                               "holdout_percent must be a whole number from 0 to 50"),
+        lift_window_days=_whole(data.get("lift_window_days"), "lift_window_days", 1, 90, 14,
+                                "lift_window_days must be 1 to 90"),
         cursor_member_id=0,
         created_at=ctx.now,
-    )
+    )  # fmt: skip
     session.add(campaign)
     session.flush()
     return campaign
@@ -101,6 +130,10 @@ def create_campaign(
 
 def get_campaign(session: Session, brand_id: int, campaign_id: int) -> Campaign:
     """A brand's campaign; another brand's is not found."""
+    if isinstance(campaign_id, bool) or not isinstance(campaign_id, int):
+        raise NotFoundError("campaign not found")
+    if not 0 < campaign_id <= MAX_ID:
+        raise NotFoundError("campaign not found")
     campaign = session.scalar(
         select(Campaign).where(Campaign.id == campaign_id, Campaign.brand_id == brand_id)
     )
@@ -205,6 +238,24 @@ def _backlog(session: Session, campaign_id: int) -> int:
     )
 
 
+def _one_class_message(campaign: Campaign) -> bool:
+    """True when one Google class-level message reaches everyone: the same text for all."""
+    return (
+        Segment(campaign.segment).is_everyone
+        and campaign.holdout_percent == 0
+        and not placeholders(campaign.message)
+    )
+
+
+def _tier_names(session: Session, program_id: int) -> dict[int | None, str]:
+    return {
+        int(tier_id): str(name)
+        for tier_id, name in session.execute(
+            select(Tier.id, Tier.name).where(Tier.program_id == program_id)
+        ).all()
+    }
+
+
 def fan_out_chunk(session: Session, campaign_id: int, worker_id: str, ctx: Context) -> str:
     """Write the next chunk of recipients and deliveries: "more", "wait" (backlog) or "done".
 
@@ -224,8 +275,7 @@ def fan_out_chunk(session: Session, campaign_id: int, worker_id: str, ctx: Conte
             campaign.claimed_by = None
             return "done"
         campaign.started_at = ctx.now
-        segment = Segment(campaign.segment)
-        if segment.is_everyone and campaign.holdout_percent == 0 and ctx.google_enabled:
+        if _one_class_message(campaign) and ctx.google_enabled:
             # One class-level message reaches every Google holder for one API call.
             enqueue(
                 session,
@@ -236,7 +286,7 @@ def fan_out_chunk(session: Session, campaign_id: int, worker_id: str, ctx: Conte
                         "payload": {
                             "program_id": program.id,
                             "message_id": f"c{campaign.id}",
-                            "text": campaign.message,
+                            "text": render(campaign.message, {}),
                         },
                         "campaign_id": campaign.id,
                     }
@@ -260,12 +310,17 @@ def fan_out_chunk(session: Session, campaign_id: int, worker_id: str, ctx: Conte
         campaign.fanned_out_at = ctx.now
         campaign.claimed_by = None
         return "done"
-    consent: dict[int, bool] = {
-        int(row[0]): bool(row[1])
+    people = {
+        int(row[0]): row
         for row in session.execute(
-            select(Member.id, Member.marketing_consent).where(Member.id.in_(ids))
+            select(
+                Member.id, Member.marketing_consent, Member.name, Member.points, Member.tier_id
+            ).where(Member.id.in_(ids))
         ).all()
     }
+    consent = {member_id: bool(row[1]) for member_id, row in people.items()}
+    personal = bool(placeholders(campaign.message))
+    tiers = _tier_names(session, campaign.program_id) if personal else {}
     installed = policy.members_with_installed_card(session, ids)
     counts = policy.recent_marketing_counts(session, ids, ctx.now)
     rows: list[dict[str, Any]] = []
@@ -284,7 +339,9 @@ def fan_out_chunk(session: Session, campaign_id: int, worker_id: str, ctx: Conte
             group = "holdout"
         else:
             group = "recipient"
-            texts[member_id] = campaign.message
+            _, _, name, points, tier_id = people[member_id]
+            values = member_values(name, points, tiers.get(tier_id)) if personal else {}
+            texts[member_id] = render(campaign.message, values)
         rows.append(
             {"campaign_id": campaign.id, "member_id": member_id, "group": group,
              "skip_reason": reason, "created_at": ctx.now}
@@ -307,7 +364,7 @@ def fan_out_chunk(session: Session, campaign_id: int, worker_id: str, ctx: Conte
         f"c{campaign.id}",
         ctx,
         campaign_id=campaign.id,
-        google_per_object=not (segment.is_everyone and campaign.holdout_percent == 0),
+        google_per_object=not _one_class_message(campaign),
     )
     campaign.cursor_member_id = ids[-1]
     return "more"
