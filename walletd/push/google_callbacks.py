@@ -15,6 +15,10 @@ Construction, as in Tink's PaymentMethodTokenRecipient (Java, Go) and edutap.wal
 
 Then signedMessage's expTimeMillis must be in the future and its classId and objectId must
 belong to our issuer. De-duplicating on the nonce is the caller's job.
+
+The endpoint is public, so everything that costs no cryptography (shape, sizes, JSON, numbers,
+expiries, issuer) is checked first, and one call makes at most MAX_SIGNATURE_CHECKS ECDSA
+verifications: a few intermediate signatures against a few live root keys.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import base64
 import binascii
 import json
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -31,7 +36,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import requests
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_der_public_key
@@ -42,6 +47,20 @@ SENDER_ID = "GooglePayPasses"
 PROTOCOL_VERSION = "ECv2SigningOnly"
 DEFAULT_KEYS_URL = "https://pay.google.com/gp/m/issuer/keys"
 DEFAULT_CLOCK_SKEW = timedelta(seconds=60)
+# Bounds on what an unauthenticated caller can make us parse and verify. Google's callbacks are
+# about 1 KB with one intermediate signature; its key list has one or two live root keys.
+MAX_CALLBACK_BYTES = 16 * 1024
+MAX_SIGNED_MESSAGE_CHARS = 4096
+MAX_SIGNED_KEY_CHARS = 1024
+MAX_SIGNATURE_CHARS = 256  # base64 of a DER P-256 ECDSA signature is at most 96
+MAX_INTERMEDIATE_SIGNATURES = 3
+MAX_ROOT_KEYS = 3
+MAX_ID_CHARS = 256
+MAX_NONCE_CHARS = 200
+# Root signatures tried against the cached keys and once more after a refresh, plus the message.
+MAX_SIGNATURE_CHECKS = 2 * MAX_INTERMEDIATE_SIGNATURES * MAX_ROOT_KEYS + 1
+# Epoch milliseconds past the year 9999 cannot be a date.
+MAX_EPOCH_MS = 253_402_300_799_999
 
 EventType = Literal["save", "del"]
 
@@ -98,10 +117,13 @@ def _b64(value: object, what: str) -> bytes:
 
 
 def _ec_public_key(value: object, what: str) -> ec.EllipticCurvePublicKey:
+    # A P-256 SubjectPublicKeyInfo is 91 bytes; refuse anything far larger before parsing.
+    if isinstance(value, str) and len(value) > 512:
+        raise CallbackVerificationError(f"{what} is too long for a P-256 key")
     der = _b64(value, what)
     try:
         key = load_der_public_key(der)
-    except ValueError as exc:
+    except (ValueError, UnsupportedAlgorithm) as exc:
         raise CallbackVerificationError(f"{what} is not a DER public key") from exc
     if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ec.SECP256R1):
         raise CallbackVerificationError(f"{what} is not a P-256 key")
@@ -109,16 +131,22 @@ def _ec_public_key(value: object, what: str) -> ec.EllipticCurvePublicKey:
 
 
 def _expiry_ms(value: object) -> int | None:
-    # Google writes keyExpiration as a string of epoch milliseconds; accept a number too.
+    """Epoch milliseconds as Google writes them (a string of digits, or a number); None if absent.
+
+    Only ASCII digits count: `str.isdigit()` also accepts "²" and "١", which `int()` refuses
+    or reads as another number.
+    """
     if value is None:
         return None
-    if isinstance(value, bool):
-        raise ValueError("keyExpiration is not a number")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    raise ValueError("keyExpiration is not a number")
+    if type(value) is int:
+        number = value
+    elif isinstance(value, str) and 0 < len(value) <= 15 and value.isascii() and value.isdigit():
+        number = int(value)
+    else:
+        raise ValueError("not a number of milliseconds")
+    if not 0 <= number <= MAX_EPOCH_MS:
+        raise ValueError("milliseconds out of range")
+    return number
 
 
 def parse_root_keys(document: bytes | str) -> list[RootKey]:
@@ -213,8 +241,11 @@ class RootKeyCache:
         return live
 
     def _live(self, now: float) -> list[ec.EllipticCurvePublicKey]:
+        """The unexpired keys, at most MAX_ROOT_KEYS of them, those that expire last first."""
         now_ms = now * 1000
-        return [k.public_key for k in self._keys if k.expires_ms is None or k.expires_ms > now_ms]
+        live = [k for k in self._keys if k.expires_ms is None or k.expires_ms > now_ms]
+        live.sort(key=lambda k: math.inf if k.expires_ms is None else k.expires_ms, reverse=True)
+        return [k.public_key for k in live[:MAX_ROOT_KEYS]]
 
 
 def _verify(key: ec.EllipticCurvePublicKey, signature: bytes, data: bytes) -> bool:
@@ -225,51 +256,83 @@ def _verify(key: ec.EllipticCurvePublicKey, signature: bytes, data: bytes) -> bo
     return True
 
 
-def _str_field(obj: Mapping[str, Any], name: str, what: str) -> str:
-    value = obj.get(name)
+def _text(value: object, what: str, max_chars: int) -> str:
+    """A non-empty string of at most `max_chars` that encodes as UTF-8 (no lone surrogates)."""
     if not isinstance(value, str) or not value:
-        raise CallbackVerificationError(f"{what}.{name} is missing")
+        raise CallbackVerificationError(f"{what} is missing")
+    if len(value) > max_chars:
+        raise CallbackVerificationError(f"{what} is longer than {max_chars} characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise CallbackVerificationError(f"{what} is not UTF-8 text") from exc
+    return value
+
+
+def _str_field(obj: Mapping[str, Any], name: str, what: str, max_chars: int = MAX_ID_CHARS) -> str:
+    return _text(obj.get(name), f"{what}.{name}", max_chars)
+
+
+def _json_object(text: str, what: str) -> Mapping[str, Any]:
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise CallbackVerificationError(f"{what} is not JSON") from exc
+    if not isinstance(value, dict):
+        raise CallbackVerificationError(f"{what} is not a JSON object")
     return value
 
 
 def _parse_body(body: bytes | str | Mapping[str, Any]) -> Mapping[str, Any]:
     if isinstance(body, Mapping):
         return body
+    if not isinstance(body, bytes | str):
+        raise CallbackVerificationError("callback body is not JSON")
+    if len(body) > MAX_CALLBACK_BYTES:
+        raise CallbackVerificationError(f"callback body is larger than {MAX_CALLBACK_BYTES} bytes")
     try:
         payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
         raise CallbackVerificationError("callback body is not JSON") from exc
     if not isinstance(payload, dict):
         raise CallbackVerificationError("callback body is not a JSON object")
     return payload
 
 
-def _intermediate_key(
-    payload: Mapping[str, Any], root_keys: RootKeyCache, now_ms: int
-) -> ec.EllipticCurvePublicKey:
+@dataclass(frozen=True)
+class _Callback:
+    """A callback whose shape has been checked; nothing in it is proven yet."""
+
+    signature: bytes
+    signed_message: str
+    message: Mapping[str, Any]
+    signed_key: str
+    key_signatures: list[bytes]
+    intermediate: ec.EllipticCurvePublicKey
+
+
+def _parse_callback(payload: Mapping[str, Any], now_ms: int) -> _Callback:
+    """Check everything that needs no signature check, so garbage costs no crypto."""
+    if payload.get("protocolVersion") != PROTOCOL_VERSION:
+        raise CallbackVerificationError("protocolVersion is not ECv2SigningOnly")
+    signature = _b64(_text(payload.get("signature"), "signature", MAX_SIGNATURE_CHARS), "signature")
+    signed_message = _text(payload.get("signedMessage"), "signedMessage", MAX_SIGNED_MESSAGE_CHARS)
     isk = payload.get("intermediateSigningKey")
     if not isinstance(isk, Mapping):
         raise CallbackVerificationError("intermediateSigningKey is missing")
-    signed_key = _str_field(isk, "signedKey", "intermediateSigningKey")
+    signed_key = _str_field(isk, "signedKey", "intermediateSigningKey", MAX_SIGNED_KEY_CHARS)
     signatures = isk.get("signatures")
     if not isinstance(signatures, list) or not signatures:
         raise CallbackVerificationError("intermediateSigningKey.signatures is missing")
-    decoded = [_b64(s, "intermediate signature") for s in signatures]
-    data = _lv(SENDER_ID, PROTOCOL_VERSION, signed_key)
-
-    def signed_by(keys: list[ec.EllipticCurvePublicKey]) -> bool:
-        return any(_verify(root, sig, data) for root in keys for sig in decoded)
-
-    if not signed_by(root_keys.keys()):
-        # Google may have rotated its roots since we cached them: look once more.
-        if not signed_by(root_keys.keys(refresh=True)):
-            raise CallbackVerificationError("intermediate key is not signed by a Google root key")
-    try:
-        key_info = json.loads(signed_key)
-    except ValueError as exc:
-        raise CallbackVerificationError("signedKey is not JSON") from exc
-    if not isinstance(key_info, dict):
-        raise CallbackVerificationError("signedKey is not a JSON object")
+    if len(signatures) > MAX_INTERMEDIATE_SIGNATURES:
+        raise CallbackVerificationError(
+            f"intermediateSigningKey has more than {MAX_INTERMEDIATE_SIGNATURES} signatures"
+        )
+    key_signatures = [
+        _b64(_text(s, "intermediate signature", MAX_SIGNATURE_CHARS), "intermediate signature")
+        for s in signatures
+    ]
+    key_info = _json_object(signed_key, "signedKey")
     try:
         expires_ms = _expiry_ms(key_info.get("keyExpiration"))
     except ValueError as exc:
@@ -278,7 +341,35 @@ def _intermediate_key(
         raise CallbackVerificationError("signedKey.keyExpiration is missing")
     if expires_ms <= now_ms:
         raise CallbackVerificationError("intermediate signing key has expired")
-    return _ec_public_key(key_info.get("keyValue"), "signedKey.keyValue")
+    intermediate = _ec_public_key(key_info.get("keyValue"), "signedKey.keyValue")
+    return _Callback(
+        signature=signature,
+        signed_message=signed_message,
+        message=_json_object(signed_message, "signedMessage"),
+        signed_key=signed_key,
+        key_signatures=key_signatures,
+        intermediate=intermediate,
+    )
+
+
+def _check_root_signature(callback: _Callback, root_keys: RootKeyCache) -> None:
+    """One of the intermediate key's signatures verifies with a live Google root key.
+
+    At most MAX_INTERMEDIATE_SIGNATURES x MAX_ROOT_KEYS checks, twice when the roots rotated.
+    """
+    data = _lv(SENDER_ID, PROTOCOL_VERSION, callback.signed_key)
+
+    def signed_by(keys: list[ec.EllipticCurvePublicKey]) -> bool:
+        return any(_verify(root, sig, data) for root in keys for sig in callback.key_signatures)
+
+    tried = root_keys.keys()
+    if signed_by(tried):
+        return
+    # Google may have rotated its roots since we cached them: look once more, at new keys only.
+    known = [key.public_numbers() for key in tried]
+    fresh = [k for k in root_keys.keys(refresh=True) if k.public_numbers() not in known]
+    if not signed_by(fresh):
+        raise CallbackVerificationError("intermediate key is not signed by a Google root key")
 
 
 def verify_callback(
@@ -289,36 +380,26 @@ def verify_callback(
     now: datetime,
     clock_skew: timedelta = DEFAULT_CLOCK_SKEW,
 ) -> CallbackEvent:
-    """Verify a save/delete callback body and return its event; raise if it is not proven."""
+    """Verify a save/delete callback body and return its event; raise if it is not proven.
+
+    Only CallbackVerificationError (or its RootKeysUnavailableError) leaves this function for
+    any body; the shape and sizes are checked before any signature, and at most
+    MAX_SIGNATURE_CHECKS signatures are checked per call.
+    """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     now_ms = int(now.timestamp() * 1000)
-    payload = _parse_body(body)
-    if payload.get("protocolVersion") != PROTOCOL_VERSION:
-        raise CallbackVerificationError("protocolVersion is not ECv2SigningOnly")
-    signature = _b64(payload.get("signature"), "signature")
-    signed_message = _str_field(payload, "signedMessage", "callback")
-
-    intermediate = _intermediate_key(payload, root_keys, now_ms)
-    if not _verify(
-        intermediate, signature, _lv(SENDER_ID, issuer_id, PROTOCOL_VERSION, signed_message)
-    ):
-        # Also what a callback meant for another issuer looks like: the recipient is signed in.
-        raise CallbackVerificationError("message signature does not verify for this issuer")
-
-    try:
-        message = json.loads(signed_message)
-    except ValueError as exc:
-        raise CallbackVerificationError("signedMessage is not JSON") from exc
-    if not isinstance(message, dict):
-        raise CallbackVerificationError("signedMessage is not a JSON object")
+    callback = _parse_callback(_parse_body(body), now_ms)
+    message = callback.message
     event_type = message.get("eventType")
     if event_type not in ("save", "del"):
-        raise CallbackVerificationError(f"unknown eventType {event_type!r}")
-    exp = message.get("expTimeMillis")
-    if isinstance(exp, bool) or not isinstance(exp, int | str) or not str(exp).isdigit():
+        raise CallbackVerificationError(f"unknown eventType {str(event_type)[:40]!r}")
+    try:
+        exp_ms = _expiry_ms(message.get("expTimeMillis"))
+    except ValueError as exc:
+        raise CallbackVerificationError("expTimeMillis is not a number") from exc
+    if exp_ms is None:
         raise CallbackVerificationError("expTimeMillis is missing")
-    exp_ms = int(exp)
     if exp_ms + clock_skew.total_seconds() * 1000 <= now_ms:
         raise CallbackVerificationError("callback message has expired")
     class_id = _str_field(message, "classId", "signedMessage")
@@ -326,7 +407,16 @@ def verify_callback(
     for name, value in (("classId", class_id), ("objectId", object_id)):
         if not value.startswith(f"{issuer_id}."):
             raise CallbackVerificationError(f"{name} does not belong to issuer {issuer_id}")
-    nonce = _str_field(message, "nonce", "signedMessage")
+    nonce = _str_field(message, "nonce", "signedMessage", MAX_NONCE_CHARS)
+    if not nonce.isascii() or not nonce.isprintable():
+        raise CallbackVerificationError("signedMessage.nonce is not printable ASCII")
+
+    _check_root_signature(callback, root_keys)
+    signed = _lv(SENDER_ID, issuer_id, PROTOCOL_VERSION, callback.signed_message)
+    if not _verify(callback.intermediate, callback.signature, signed):
+        # Also what a callback meant for another issuer looks like: the recipient is signed in.
+        raise CallbackVerificationError("message signature does not verify for this issuer")
+
     count = message.get("count")
     return CallbackEvent(
         event_type="save" if event_type == "save" else "del",
@@ -334,6 +424,6 @@ def verify_callback(
         object_id=object_id,
         nonce=nonce,
         expires_at=datetime.fromtimestamp(exp_ms / 1000, UTC),
-        count=count if isinstance(count, int) and not isinstance(count, bool) else None,
-        signed_message=signed_message,
+        count=count if type(count) is int and abs(count) <= MAX_EPOCH_MS else None,
+        signed_message=callback.signed_message,
     )
