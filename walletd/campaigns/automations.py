@@ -14,6 +14,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from walletd.campaigns import policy
+from walletd.campaigns.segments import MAX_ID
 from walletd.campaigns.templates import MEMBER_PLACEHOLDERS, check_template, member_values, render
 from walletd.errors import NotFoundError, ValidationError
 from walletd.loyalty.brands import get_program
@@ -25,8 +26,6 @@ from walletd.push.messages import set_messages
 log = logging.getLogger(__name__)
 
 CHUNK = 500
-# Ids are 64-bit: a larger number names nothing and would overflow SQLite's integers.
-MAX_ID = 2**63 - 1
 
 
 @dataclass(frozen=True)

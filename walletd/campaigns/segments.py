@@ -37,7 +37,9 @@ MAX_IN = 100
 MAX_DAYS = 36_500  # a hundred years: older than any member, still far from the calendar's end
 MAX_POINTS = 10**12
 MAX_VISITS = 10**9
-MAX_ID = 2**63 - 1
+# Primary keys are INTEGER on Postgres, where SQLAlchemy casts each bound id to the column's type:
+# a larger id is an error there (and names nothing anyway).
+MAX_ID = 2**31 - 1
 MAX_TIER_NAME = 64
 # Amounts: under a trillion in the currency's major unit, at most six decimals (no currency has
 # more than three minor digits), so the stored text and the minor-unit integer stay small.

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from walletd.campaigns import policy
 from walletd.campaigns.segments import (
+    MAX_ID,
     Segment,
     count_segment,
     member_ids_after,
@@ -49,8 +50,6 @@ LEASE = timedelta(minutes=5)
 MAX_BACKLOG = 20_000
 
 
-# Ids are 64-bit: a larger number names nothing and would overflow SQLite's integers.
-MAX_ID = 2**63 - 1
 # A campaign is scheduled at most a year ahead; a time further back than that is a typo, not
 # "send now". Checked before converting to UTC, so a time near the calendar's ends never overflows.
 SEND_AT_WINDOW = timedelta(days=366)
