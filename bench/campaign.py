@@ -196,11 +196,12 @@ def seed_campaign_brand(url: str, members: int, pass_type_id: str) -> tuple[int,
                    update_tag, updated_at, created_at)
                SELECT brand_id, id, 'S' || id, md5(id::text), 'B' || id, 0, :now, :now
                FROM members WHERE brand_id = :brand""",
-            """INSERT INTO devices (library_id, push_token, created_at, updated_at)
-               SELECT 'lib' || id, lpad(to_hex(id), 64, '0'), :now, :now
+            """INSERT INTO devices (library_id, created_at, updated_at)
+               SELECT 'lib' || id, :now, :now
                FROM members WHERE brand_id = :brand""",
-            """INSERT INTO registrations (device_id, card_id, pass_type_id, created_at)
-               SELECT d.id, c.id, :ptid, :now
+            """INSERT INTO registrations (device_id, card_id, pass_type_id, push_token,
+                   created_at, updated_at)
+               SELECT d.id, c.id, :ptid, lpad(to_hex(c.member_id), 64, '0'), :now, :now
                FROM cards c JOIN devices d ON d.library_id = 'lib' || c.member_id
                WHERE c.brand_id = :brand""",
             # The wall clock decides quiet hours; a benchmark must run at any hour.
@@ -238,11 +239,12 @@ def seed_segment_brand(url: str, members: int) -> int:
                    update_tag, updated_at, created_at)
                SELECT brand_id, id, 'T' || id, md5(id::text), 'D' || id, 0, :now, :now
                FROM members WHERE brand_id = :brand""",
-            """INSERT INTO devices (library_id, push_token, created_at, updated_at)
-               SELECT 'seg' || id, lpad(to_hex(id), 64, '0'), :now, :now
+            """INSERT INTO devices (library_id, created_at, updated_at)
+               SELECT 'seg' || id, :now, :now
                FROM members WHERE brand_id = :brand AND id % 3 = 0""",
-            """INSERT INTO registrations (device_id, card_id, pass_type_id, created_at)
-               SELECT d.id, c.id, 'pass.bench', :now
+            """INSERT INTO registrations (device_id, card_id, pass_type_id, push_token,
+                   created_at, updated_at)
+               SELECT d.id, c.id, 'pass.bench', lpad(to_hex(c.member_id), 64, '0'), :now, :now
                FROM cards c JOIN devices d ON d.library_id = 'seg' || c.member_id
                WHERE c.brand_id = :brand""",
             """INSERT INTO ledger_entries (brand_id, member_id, kind, points, amount_minor,

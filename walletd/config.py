@@ -48,6 +48,12 @@ class Settings:
     instance_path: Path = Path("instance")
     pass_templates_path: Path = Path("pass_templates")
     max_body_bytes: int = 64 * 1024
+    # Apple registrations kept per card; a new one past the cap evicts the least recently
+    # confirmed, so each card change writes at most this many APNs outbox rows.
+    max_devices_per_card: int = 10
+    # Device log lines (POST /passes/v1/log) kept: the newest rows, none older than the days.
+    device_log_max_rows: int = 10_000
+    device_log_max_days: int = 14
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -85,6 +91,14 @@ class Settings:
             google_rate = float(rate)
         except ValueError as exc:
             raise ConfigError(f"WALLETD_GOOGLE_RATE_PER_SECOND is not a number: {rate!r}") from exc
+
+        def count(name: str, default: int) -> int:
+            value = get(name, str(default))
+            # ASCII digits only: int() would also take "²"-like digits, signs and underscores.
+            if not (value.isascii() and value.isdigit() and len(value) <= 9) or int(value) < 1:
+                raise ConfigError(f"WALLETD_{name} must be a whole number from 1, not {value!r}")
+            return int(value)
+
         return cls(
             database_url=get("DATABASE_URL", DEFAULT_DATABASE_URL),
             base_url=get("BASE_URL", DEFAULT_BASE_URL).rstrip("/"),
@@ -111,6 +125,9 @@ class Settings:
             worker=get("WORKER", "off"),
             instance_path=path("INSTANCE_PATH", Path("instance")),
             pass_templates_path=path("PASS_TEMPLATES", Path("pass_templates")),
+            max_devices_per_card=count("MAX_DEVICES_PER_CARD", 10),
+            device_log_max_rows=count("DEVICE_LOG_MAX_ROWS", 10_000),
+            device_log_max_days=count("DEVICE_LOG_MAX_DAYS", 14),
         )
 
     def finalise(self) -> Settings:

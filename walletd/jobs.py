@@ -14,7 +14,7 @@ from walletd.campaigns import service as campaigns
 from walletd.loyalty import ledger
 from walletd.loyalty.context import Context
 from walletd.models import Program
-from walletd.push import google_sync
+from walletd.push import google_sync, registrations
 from walletd.services import Services
 
 log = logging.getLogger(__name__)
@@ -95,6 +95,30 @@ def prune_google_bookkeeping(svc: Services) -> int:
     return pruned
 
 
+def prune_device_logs(svc: Services) -> int:
+    """Keep device log lines within WALLETD_DEVICE_LOG_MAX_ROWS and _MAX_DAYS."""
+    settings = svc.settings
+    with svc.db.transaction() as session:
+        pruned = registrations.prune_device_logs(
+            session,
+            now=svc.clock(),
+            max_rows=settings.device_log_max_rows,
+            max_days=settings.device_log_max_days,
+        )
+    log.info("prune_device_logs: %d log line(s) removed", pruned)
+    return pruned
+
+
+def cap_registrations(svc: Services) -> int:
+    """Hold every card to WALLETD_MAX_DEVICES_PER_CARD registrations (older data, a lower cap)."""
+    with svc.db.transaction() as session:
+        evicted = registrations.evict_over_cap(
+            session, max_devices=svc.settings.max_devices_per_card
+        )
+    log.info("cap_registrations: %d registration(s) over the cap removed", evicted)
+    return evicted
+
+
 @dataclass(frozen=True)
 class ScheduledJob:
     """A job and when it runs (cron fields, UTC)."""
@@ -110,4 +134,18 @@ DAILY_JOBS = (
     ScheduledJob("reevaluate_tiers", reevaluate_tiers, hour=4),
     ScheduledJob("birthday_bonuses", birthday_bonuses, hour=8),
     ScheduledJob("prune_google_bookkeeping", prune_google_bookkeeping, hour=5),
+    ScheduledJob("cap_registrations", cap_registrations, hour=5, minute=30),
 )
+
+
+@dataclass(frozen=True)
+class IntervalJob:
+    """A job that runs every few minutes."""
+
+    name: str
+    run: Callable[[Services], int]
+    minutes: int
+
+
+# The log endpoint is unauthenticated: prune often so a flood between runs stays small.
+INTERVAL_JOBS = (IntervalJob("prune_device_logs", prune_device_logs, minutes=10),)

@@ -13,7 +13,14 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from walletd.jobs import DAILY_JOBS, ScheduledJob, campaign_step, run_automations
+from walletd.jobs import (
+    DAILY_JOBS,
+    INTERVAL_JOBS,
+    IntervalJob,
+    ScheduledJob,
+    campaign_step,
+    run_automations,
+)
 from walletd.push.apple_channel import ApnsChannel
 from walletd.push.dispatcher import Channel, Dispatcher
 from walletd.services import Services
@@ -70,8 +77,17 @@ class Worker:
                 max_instances=1,
                 coalesce=True,
             )
+            for interval_job in INTERVAL_JOBS:
+                self.scheduler.add_job(
+                    self._run_job,
+                    IntervalTrigger(minutes=interval_job.minutes),
+                    args=[interval_job],
+                    id=interval_job.name,
+                    max_instances=1,
+                    coalesce=True,
+                )
 
-    def _run_job(self, job: ScheduledJob) -> Any:
+    def _run_job(self, job: ScheduledJob | IntervalJob) -> Any:
         try:
             return job.run(self.svc)
         except Exception:

@@ -82,11 +82,12 @@ def seed(app: Flask, brand: BrandKeys, pass_type_id: str) -> None:
                    update_tag, updated_at, created_at)
                SELECT brand_id, id, 'S' || id, md5(id::text), 'B' || id, 0, :now, :now
                FROM members WHERE brand_id = :brand""",
-            """INSERT INTO devices (library_id, push_token, created_at, updated_at)
-               SELECT 'lib' || id, lpad(to_hex(id), 64, '0'), :now, :now
+            """INSERT INTO devices (library_id, created_at, updated_at)
+               SELECT 'lib' || id, :now, :now
                FROM members WHERE brand_id = :brand""",
-            """INSERT INTO registrations (device_id, card_id, pass_type_id, created_at)
-               SELECT d.id, c.id, :ptid, :now
+            """INSERT INTO registrations (device_id, card_id, pass_type_id, push_token,
+                   created_at, updated_at)
+               SELECT d.id, c.id, :ptid, lpad(to_hex(c.member_id), 64, '0'), :now, :now
                FROM cards c JOIN devices d ON d.library_id = 'lib' || c.member_id
                WHERE c.brand_id = :brand""",
         ):

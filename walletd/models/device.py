@@ -11,19 +11,22 @@ from walletd.db import Base, UTCDateTime, utcnow
 
 
 class Device(Base):
-    """An Apple device (its deviceLibraryIdentifier) and its current push token."""
+    """An Apple device, known by its deviceLibraryIdentifier."""
 
     __tablename__ = "devices"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     library_id: Mapped[str] = mapped_column(String(128), unique=True)
-    push_token: Mapped[str] = mapped_column(String(200), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class Registration(Base):
-    """A device's subscription to updates of one card."""
+    """A device's subscription to updates of one card, and where to push them.
+
+    The push token belongs to the registration, not the device: only a request proven by this
+    card's authentication token may set it, so no other pass can redirect this card's pushes.
+    """
 
     __tablename__ = "registrations"
     __table_args__ = (UniqueConstraint("device_id", "card_id"),)
@@ -32,7 +35,11 @@ class Registration(Base):
     device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"), index=True)
     card_id: Mapped[int] = mapped_column(ForeignKey("cards.id", ondelete="CASCADE"), index=True)
     pass_type_id: Mapped[str] = mapped_column(String(128))
+    push_token: Mapped[str] = mapped_column(String(200), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # When the device last confirmed this registration: a later APNs 410 must predate it to
+    # remove it, and the least recently confirmed one goes first when the card is at its cap.
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class DeviceLog(Base):
@@ -42,4 +49,4 @@ class DeviceLog(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     message: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)

@@ -49,7 +49,9 @@ def _is_account_error(result: ApnsResult) -> bool:
 
 def _forget(token: str, result: ApnsResult, session: Session) -> None:
     removed = forget_token(session, token, gone_at=result.gone_at)
-    log.info("APNs says token %s… is %s: removed %d device(s)", token[:8], result.reason, removed)
+    log.info(
+        "APNs says token %s… is %s: removed %d registration(s)", token[:8], result.reason, removed
+    )
 
 
 class ApnsChannel:

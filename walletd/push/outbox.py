@@ -11,7 +11,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from walletd.models import Device, OutboxMessage, Registration
+from walletd.models import OutboxMessage, Registration
 
 APNS = "apns"
 GOOGLE_OBJECT = "google_object"
@@ -61,15 +61,13 @@ def enqueue(
 def card_push_rows(
     session: Session, card_ids: Iterable[int], *, google: bool, serials: Mapping[int, str]
 ) -> list[dict[str, Any]]:
-    """Rows announcing that cards changed: one per distinct device token, one per Google object."""
+    """Rows announcing that cards changed: one per distinct push token, one per Google object."""
     ids = list(card_ids)
     if not ids:
         return []
+    # Each card has at most max_devices_per_card registrations, so this is bounded per card.
     tokens = session.scalars(
-        select(Device.push_token)
-        .join(Registration, Registration.device_id == Device.id)
-        .where(Registration.card_id.in_(ids))
-        .distinct()
+        select(Registration.push_token).where(Registration.card_id.in_(ids)).distinct()
     ).all()
     rows: list[dict[str, Any]] = [
         {"kind": APNS, "dedupe_key": f"{APNS}:{token}", "payload": {"token": token}}

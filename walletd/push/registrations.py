@@ -3,36 +3,64 @@
 from __future__ import annotations
 
 import hmac
+import logging
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import CursorResult, delete, exists, func, select
 from sqlalchemy.orm import Session
 
 from walletd.errors import AuthenticationError, ValidationError
 from walletd.loyalty.cards import current_poll_tag
 from walletd.models import Card, Device, DeviceLog, Registration
 
-MAX_LOG_LINES = 100
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_DEVICES_PER_CARD = 10
+# What one POST /v1/log may store: Wallet sends a handful of lines of a few hundred characters.
+MAX_LOG_LINES = 50
 MAX_LOG_LENGTH = 2000
+MAX_LOG_TOTAL = 16_000
+# Update tags are 64-bit integers; anything larger cannot be one of ours.
+MAX_TAG = 2**63 - 1
+_MAX_TAG_DIGITS = len(str(MAX_TAG))
 # An authentication token that never matches, compared when the serial is unknown so that the
 # time taken does not tell an attacker whether a serial exists.
 _DUMMY_TOKEN = "x" * 43
+# Identifiers Apple sends in paths (device library ids, pass type ids, serials) are printable
+# ASCII; anything else (NUL, surrogates) cannot be ours and must not reach the database.
+_IDENTIFIER = re.compile(r"[\x21-\x7e]{1,128}")
+# APNs device tokens are hexadecimal; not limited to 64 digits, as Apple may lengthen them.
+_PUSH_TOKEN = re.compile(r"[0-9A-Fa-f]{1,200}")
+# Control characters other than tab and newline are dropped from stored log lines.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def _is_identifier(value: object) -> bool:
+    return isinstance(value, str) and _IDENTIFIER.fullmatch(value) is not None
 
 
 def authenticate_pass(session: Session, serial: str, token: str | None) -> Card:
     """The card whose serial and pass authentication token match; one error for every failure."""
-    card = session.scalar(select(Card).where(Card.serial_number == serial)) if serial else None
+    card = None
+    if _is_identifier(serial):
+        card = session.scalar(select(Card).where(Card.serial_number == serial))
     expected = card.auth_token if card is not None else _DUMMY_TOKEN
-    if not token or not hmac.compare_digest(expected.encode(), token.encode()) or card is None:
+    given = token.encode("utf-8", "replace") if token else b""
+    if not given or not hmac.compare_digest(expected.encode(), given) or card is None:
         raise AuthenticationError("unauthorized")
     return card
 
 
 def _check_push_token(push_token: object) -> str:
-    if not isinstance(push_token, str) or not push_token.strip() or len(push_token) > 200:
-        raise ValidationError("pushToken must be a non-empty string", field="pushToken")
-    return push_token.strip()
+    text = push_token.strip() if isinstance(push_token, str) else ""
+    if _PUSH_TOKEN.fullmatch(text) is None:
+        raise ValidationError("pushToken must be a hexadecimal device token", field="pushToken")
+    # One spelling per token, so two registrations of one token share one push.
+    return text.lower()
 
 
 def register_device(
@@ -43,54 +71,110 @@ def register_device(
     card: Card,
     push_token: object,
     now: datetime,
+    max_devices: int = DEFAULT_MAX_DEVICES_PER_CARD,
 ) -> bool:
-    """Register a device for a card's updates; True when the registration is new."""
+    """Register a device for an authenticated card's updates; True when the registration is new.
+
+    The push token is stored on this card's registration only. A new registration past
+    `max_devices` for the card evicts the card's least recently confirmed ones.
+    """
     token = _check_push_token(push_token)
-    if not library_id or len(library_id) > 128:
+    if not _is_identifier(library_id):
         raise ValidationError(
             "deviceLibraryIdentifier is not valid", field="deviceLibraryIdentifier"
         )
+    # Concurrent registrations of one card queue here, so each counts the others for the cap.
+    session.execute(select(Card.id).where(Card.id == card.id).with_for_update())
     device = session.scalar(select(Device).where(Device.library_id == library_id).with_for_update())
     if device is None:
-        device = Device(library_id=library_id, push_token=token, created_at=now, updated_at=now)
+        device = Device(library_id=library_id, created_at=now, updated_at=now)
         session.add(device)
         session.flush()
     else:
-        # A re-registration refreshes the token and marks when it was last confirmed, which
-        # decides whether a later 410 from APNs predates it.
-        device.push_token = token
         device.updated_at = now
-    existing = session.scalar(
+    registration = session.scalar(
         select(Registration).where(
             Registration.device_id == device.id, Registration.card_id == card.id
         )
     )
-    if existing is not None:
+    if registration is not None:
+        # A re-registration refreshes this pass's token and marks when it was last confirmed,
+        # which decides whether a later 410 from APNs predates it.
+        registration.push_token = token
+        registration.updated_at = now
         return False
     session.add(
         Registration(
-            device_id=device.id, card_id=card.id, pass_type_id=pass_type_id, created_at=now
+            device_id=device.id,
+            card_id=card.id,
+            pass_type_id=pass_type_id,
+            push_token=token,
+            created_at=now,
+            updated_at=now,
         )
     )
     session.flush()
+    _evict_beyond_cap(session, card.id, max(max_devices, 1))
     return True
+
+
+def _evict_beyond_cap(session: Session, card_id: int, cap: int) -> int:
+    """Drop a card's registrations past the `cap` most recently confirmed ones."""
+    rows = session.execute(
+        select(Registration.id, Registration.device_id)
+        .where(Registration.card_id == card_id)
+        .order_by(Registration.updated_at.desc(), Registration.id.desc())
+    ).all()
+    evicted = rows[cap:]
+    if not evicted:
+        return 0
+    session.execute(
+        delete(Registration)
+        .where(Registration.id.in_([row.id for row in evicted]))
+        .execution_options(synchronize_session=False)
+    )
+    _drop_unregistered_devices(session, {row.device_id for row in evicted})
+    log.info("card %d is at its cap of %d devices: evicted %d", card_id, cap, len(evicted))
+    return len(evicted)
+
+
+def evict_over_cap(session: Session, *, max_devices: int) -> int:
+    """Apply the per-card cap to every card (registrations made before the cap or the setting)."""
+    cap = max(max_devices, 1)
+    crowded = session.scalars(
+        select(Registration.card_id)
+        .group_by(Registration.card_id)
+        .having(func.count(Registration.id) > cap)
+        .order_by(Registration.card_id)
+    ).all()
+    return sum(_evict_beyond_cap(session, card_id, cap) for card_id in crowded)
+
+
+def _drop_unregistered_devices(session: Session, device_ids: Iterable[int]) -> None:
+    """Delete the given devices that no longer hold any registration."""
+    ids = sorted(set(device_ids))
+    if not ids:
+        return
+    session.execute(
+        delete(Device)
+        .where(Device.id.in_(ids), ~exists().where(Registration.device_id == Device.id))
+        .execution_options(synchronize_session=False)
+    )
 
 
 def unregister_device(session: Session, *, library_id: str, card: Card) -> None:
     """Remove a registration; the device goes too when it was its last one."""
-    device = session.scalar(select(Device).where(Device.library_id == library_id))
-    if device is None:
+    if not _is_identifier(library_id):
+        return
+    device_id = session.scalar(select(Device.id).where(Device.library_id == library_id))
+    if device_id is None:
         return
     session.execute(
-        delete(Registration).where(
-            Registration.device_id == device.id, Registration.card_id == card.id
-        )
+        delete(Registration)
+        .where(Registration.device_id == device_id, Registration.card_id == card.id)
+        .execution_options(synchronize_session=False)
     )
-    left = session.scalar(
-        select(func.count()).select_from(Registration).where(Registration.device_id == device.id)
-    )
-    if not left:
-        session.delete(device)
+    _drop_unregistered_devices(session, [device_id])
 
 
 @dataclass(frozen=True)
@@ -102,10 +186,18 @@ class UpdatedSerials:
 
 
 def parse_tag(value: str | None) -> int | None:
-    """A passesUpdatedSince value, or None when absent or not one of our tags."""
-    if value is None or not value.strip().isdigit() or len(value) > 20:
+    """A passesUpdatedSince value, or None when absent or not one of our tags.
+
+    Only ASCII digits up to 2**63 - 1 count: `str.isdigit()` also accepts "²" or "١", which
+    `int()` refuses or reads as another number.
+    """
+    if value is None:
         return None
-    return int(value)
+    text = value.strip()
+    if not (0 < len(text) <= _MAX_TAG_DIGITS and text.isascii() and text.isdigit()):
+        return None
+    tag = int(text)
+    return tag if tag <= MAX_TAG else None
 
 
 def updated_serials(
@@ -114,6 +206,10 @@ def updated_serials(
     """The device's registered serials changed at or after `since` (all when absent)."""
     # Read the poll tag first: any change committed after this point has a tag >= it.
     tag = current_poll_tag(session)
+    if not (_is_identifier(library_id) and _is_identifier(pass_type_id)):
+        return UpdatedSerials(serials=[], last_updated=str(tag))
+    if since is not None and not 0 <= since <= MAX_TAG:
+        since = None  # not a tag we handed out: answer as to a device without one
     query = (
         select(Card.serial_number)
         .join(Registration, Registration.card_id == Card.id)
@@ -126,24 +222,73 @@ def updated_serials(
     return UpdatedSerials(serials=list(session.scalars(query).all()), last_updated=str(tag))
 
 
-def record_logs(session: Session, logs: object, now: datetime) -> int:
-    """Store the messages a device sent to /v1/log; returns how many were kept."""
+def _storable(line: str) -> str:
+    """A log line the database takes: no lone surrogates, NULs or terminal control codes."""
+    text = line.encode("utf-8", "replace").decode("utf-8")
+    return _CONTROL.sub("", text).strip()
+
+
+def record_device_logs(session: Session, payload: object, now: datetime) -> int:
+    """Store the lines of a /v1/log body `{"logs": [str, ...]}`; returns how many were kept.
+
+    Anything else stores nothing. At most MAX_LOG_LINES entries are read, each line is cut to
+    MAX_LOG_LENGTH characters and a body stores at most MAX_LOG_TOTAL characters in all;
+    entries that are not strings are skipped.
+    """
+    logs = payload.get("logs") if isinstance(payload, Mapping) else None
     if not isinstance(logs, list):
-        raise ValidationError("logs must be a list of strings", field="logs")
-    kept = [str(line)[:MAX_LOG_LENGTH] for line in logs[:MAX_LOG_LINES] if isinstance(line, str)]
-    session.add_all(DeviceLog(message=line, created_at=now) for line in kept)
+        return 0
+    kept: list[str] = []
+    budget = MAX_LOG_TOTAL
+    for line in logs[:MAX_LOG_LINES]:
+        if not isinstance(line, str):
+            continue
+        text = _storable(line[: MAX_LOG_LENGTH * 2])[:MAX_LOG_LENGTH][:budget]
+        if not text:
+            continue
+        kept.append(text)
+        budget -= len(text)
+        if budget <= 0:
+            break
+    session.add_all(DeviceLog(message=text, created_at=now) for text in kept)
     return len(kept)
 
 
-def forget_token(session: Session, token: str, *, gone_at: datetime | None) -> int:
-    """Drop registrations of a push token APNs no longer delivers to.
+def prune_device_logs(session: Session, *, now: datetime, max_rows: int, max_days: int) -> int:
+    """Delete device log lines older than `max_days` and all but the newest `max_rows`."""
+    gone = 0
+    old: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+        delete(DeviceLog).where(DeviceLog.created_at < now - timedelta(days=max_days))
+    )
+    gone += old.rowcount
+    # The newest row past the limit; it and every older one go.
+    boundary = session.scalar(
+        select(DeviceLog.id).order_by(DeviceLog.id.desc()).offset(max(max_rows, 0)).limit(1)
+    )
+    if boundary is not None:
+        excess: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+            delete(DeviceLog).where(DeviceLog.id <= boundary)
+        )
+        gone += excess.rowcount
+    return gone
 
-    A device that re-registered after APNs's 410 timestamp has a live token again: keep it.
+
+def forget_token(session: Session, token: str, *, gone_at: datetime | None) -> int:
+    """Drop the registrations of a push token APNs no longer delivers to; returns how many.
+
+    A registration confirmed again after APNs's 410 timestamp has a live token: keep it. The
+    decision is per registration, so no pass's re-registration keeps another pass's alive.
     """
-    query = select(Device).where(Device.push_token == token)
+    query = select(Registration.id, Registration.device_id).where(Registration.push_token == token)
     if gone_at is not None:
-        query = query.where(Device.updated_at <= gone_at)
-    devices = session.scalars(query).all()
-    for device in devices:
-        session.delete(device)  # registrations cascade
-    return len(devices)
+        query = query.where(Registration.updated_at <= gone_at)
+    rows = session.execute(query).all()
+    if not rows:
+        return 0
+    session.execute(
+        delete(Registration)
+        .where(Registration.id.in_([row.id for row in rows]))
+        .execution_options(synchronize_session=False)
+    )
+    _drop_unregistered_devices(session, {row.device_id for row in rows})
+    return len(rows)

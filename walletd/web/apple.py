@@ -69,6 +69,7 @@ def register(device_id: str, pass_type_id: str, serial: str) -> Response:
         lambda s, card: registrations.register_device(
             s, library_id=device_id, pass_type_id=pass_type_id, card=card,
             push_token=push_token, now=now,
+            max_devices=services().settings.max_devices_per_card,
         ),
     )  # fmt: skip
     return _empty(201 if created else 200)
@@ -138,7 +139,7 @@ def log_messages() -> Response:
         # Apple's protocol knows 200 and 400 here, not the API's 422.
         return _empty(400)
     now = services().clock()
-    run_in_transaction(lambda s: registrations.record_logs(s, logs, now))
+    run_in_transaction(lambda s: registrations.record_device_logs(s, body, now))
     return _empty(200)
 
 

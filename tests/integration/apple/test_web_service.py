@@ -43,7 +43,11 @@ def _bad_authorizations(issued: IssuedPass) -> dict[str, dict[str, str]]:
 
 def _stored_token(app: Flask, library: str) -> str | None:
     with services_of(app).db.transaction() as session:
-        return session.scalar(select(Device.push_token).where(Device.library_id == library))
+        return session.scalar(
+            select(Registration.push_token)
+            .join(Device, Device.id == Registration.device_id)
+            .where(Device.library_id == library)
+        )
 
 
 def _card(app: Flask, serial: str) -> Card:
