@@ -51,6 +51,11 @@ def create_app(
     app.register_blueprint(apple.downloads)
     app.register_blueprint(google.bp)
     pages.init_app(app)
+    # After every blueprint: limits are put on the registered blueprints, and ProxyFix wraps
+    # the finished WSGI app.
+    from walletd.web import limits
+
+    limits.init_app(app, settings)
     cli.init_app(app)
     if settings.worker == "embedded":
         from walletd.worker import start_embedded

@@ -54,6 +54,28 @@ class Settings:
     # Device log lines (POST /passes/v1/log) kept: the newest rows, none older than the days.
     device_log_max_rows: int = 10_000
     device_log_max_days: int = 14
+    # Phones are stored in E.164; a number typed without its country code is read in this region.
+    default_phone_region: str = "TW"
+    # Rate limits (walletd.web.limits). Counters live in this storage: memory:// is per process,
+    # redis://host:port is shared by every process and host.
+    ratelimit_enabled: bool = True
+    ratelimit_storage_uri: str = "memory://"
+    ratelimit_key_prefix: str = "walletd"
+    # Proxies in front of walletd whose X-Forwarded-For/-Proto are believed (0 = trust none).
+    trusted_proxies: int = 0
+    # Limits in the `limits` notation ("5 per 15 minutes; 20 per day"). Login and recovery count
+    # failures only; the others count requests.
+    ratelimit_login_client: str = "10 per 5 minutes; 100 per day"
+    ratelimit_login_account_client: str = "5 per 5 minutes; 20 per day"
+    ratelimit_login_account: str = "30 per hour; 200 per day"
+    ratelimit_login_device: str = "10 per 5 minutes; 50 per day"
+    ratelimit_recover_client: str = "5 per 15 minutes; 20 per day"
+    ratelimit_recover_target: str = "5 per 15 minutes; 10 per day"
+    ratelimit_join: str = "30 per hour; 200 per day"
+    ratelimit_apple_register: str = "60 per minute; 600 per hour"
+    ratelimit_apple_log: str = "20 per minute; 200 per hour"
+    ratelimit_api: str = "3000 per minute"
+    ratelimit_api_auth_failures: str = "30 per minute; 300 per hour"
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -125,6 +147,14 @@ class Settings:
             worker=get("WORKER", "off"),
             instance_path=path("INSTANCE_PATH", Path("instance")),
             pass_templates_path=path("PASS_TEMPLATES", Path("pass_templates")),
+            default_phone_region=get("DEFAULT_PHONE_REGION", "TW").upper(),
+            ratelimit_enabled=_flag(get("RATELIMIT_ENABLED", "true"), "RATELIMIT_ENABLED"),
+            ratelimit_storage_uri=get("RATELIMIT_STORAGE_URI", "memory://"),
+            ratelimit_key_prefix=get("RATELIMIT_KEY_PREFIX", "walletd"),
+            trusted_proxies=_small_count(get("TRUSTED_PROXIES", "0"), "TRUSTED_PROXIES"),
+            **{  # type: ignore[arg-type]
+                name: get(name.upper(), str(getattr(cls, name))) for name in RATE_LIMIT_SETTINGS
+            },
             max_devices_per_card=count("MAX_DEVICES_PER_CARD", 10),
             device_log_max_rows=count("DEVICE_LOG_MAX_ROWS", 10_000),
             device_log_max_days=count("DEVICE_LOG_MAX_DAYS", 14),
@@ -144,6 +174,7 @@ class Settings:
         elif len(settings.secret_key) < 32:
             raise ConfigError("WALLETD_SECRET_KEY must be at least 32 characters")
         _check_secret_keys(settings)
+        _check_rate_limits(settings)
         if settings.google_enabled and not Path(settings.google_credentials).is_file():
             raise ConfigError(
                 f"WALLETD_GOOGLE_CREDENTIALS is not a readable file: {settings.google_credentials}"
@@ -191,6 +222,62 @@ _PLACEHOLDER_WORDS = (
     "secret-key",
     "secret_key",
 )
+
+
+RATE_LIMIT_SETTINGS = (
+    "ratelimit_login_client",
+    "ratelimit_login_account_client",
+    "ratelimit_login_account",
+    "ratelimit_login_device",
+    "ratelimit_recover_client",
+    "ratelimit_recover_target",
+    "ratelimit_join",
+    "ratelimit_apple_register",
+    "ratelimit_apple_log",
+    "ratelimit_api",
+    "ratelimit_api_auth_failures",
+)
+
+
+def _flag(value: str, name: str) -> bool:
+    """A yes/no variable."""
+    folded = value.lower()
+    if folded in ("1", "true", "yes", "on"):
+        return True
+    if folded in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"WALLETD_{name} must be true or false, not {value!r}")
+
+
+def _small_count(value: str, name: str) -> int:
+    """A whole number from 0 to 10 (ASCII digits only)."""
+    if not (value.isascii() and value.isdigit() and int(value) <= 10):
+        raise ConfigError(f"WALLETD_{name} must be a whole number from 0 to 10, not {value!r}")
+    return int(value)
+
+
+def _check_rate_limits(settings: Settings) -> None:
+    """Refuse limits, storages and phone regions that would only fail at the first request."""
+    import phonenumbers
+    from limits import parse_many
+
+    if settings.default_phone_region not in phonenumbers.SUPPORTED_REGIONS:
+        raise ConfigError(
+            "WALLETD_DEFAULT_PHONE_REGION must be a two-letter region such as TW, "
+            f"not {settings.default_phone_region!r}"
+        )
+    if not 0 <= settings.trusted_proxies <= 10:
+        raise ConfigError("WALLETD_TRUSTED_PROXIES must be a whole number from 0 to 10")
+    if not settings.ratelimit_storage_uri.startswith(("memory://", "redis://", "rediss://")):
+        raise ConfigError("WALLETD_RATELIMIT_STORAGE_URI must be memory:// or a redis:// URI")
+    for name in RATE_LIMIT_SETTINGS:
+        value = getattr(settings, name)
+        try:
+            parsed = parse_many(value)
+        except ValueError as exc:
+            raise ConfigError(f"WALLETD_{name.upper()} is not a rate limit: {value!r}") from exc
+        if not parsed:
+            raise ConfigError(f"WALLETD_{name.upper()} is empty")
 
 
 def _check_secret_keys(settings: Settings) -> None:

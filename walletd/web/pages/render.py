@@ -44,6 +44,8 @@ def page_error(status: int, title: str, detail: str) -> tuple[str, int]:
 def add_error_pages(blueprint: Blueprint) -> None:
     """Answer HTTP errors of a blueprint's pages with HTML pages instead of JSON."""
     for status, title, detail in ERROR_PAGES:
+        if status == 429:
+            continue  # walletd.web.limits answers 429s, with their Retry-After, as pages too
 
         def handle(exc: Exception, status: int = status, title: str = title,
                    detail: str = detail) -> tuple[str, int]:  # fmt: skip
