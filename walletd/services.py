@@ -27,6 +27,7 @@ class Services:
             now=self.clock(),
             secret_key=self.settings.secret_key,
             google_enabled=self.settings.google_enabled,
+            phone_region=self.settings.default_phone_region,
             secret_key_fallbacks=self.settings.secret_key_fallbacks,
         )
 

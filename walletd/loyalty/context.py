@@ -13,6 +13,8 @@ class Context:
     now: datetime
     secret_key: str
     google_enabled: bool = False
+    # Where a phone number typed without its country code is read (WALLETD_DEFAULT_PHONE_REGION).
+    phone_region: str = "TW"
     # Older keys a barcode may still be signed with (WALLETD_SECRET_KEY_FALLBACKS); never signing.
     secret_key_fallbacks: tuple[str, ...] = ()
 

@@ -7,6 +7,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import date
 
+import phonenumbers
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -19,7 +20,8 @@ from walletd.models import Card, Member, Tier
 from walletd.push.outbox import card_push_rows, enqueue
 
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
-_PHONE = re.compile(r"^\+?[0-9][0-9 ()-]{5,30}$")
+# Longer than any phone number written with spaces, a prefix and an extension.
+MAX_PHONE_INPUT = 64
 _REFERRAL_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 
 
@@ -36,20 +38,61 @@ class Enrollment:
     program_id: int | None = None
 
 
-def validate_enrollment(enrollment: Enrollment, today: date) -> Enrollment:
+def find_phone(text: str, region: str) -> str | None:
+    """The E.164 form (`+886912345678`) of a phone number as typed, or None when it is none.
+
+    A number without its country code is read in `region`; any spelling of one number (spaces,
+    dashes, brackets, a trunk 0, full-width digits, `tel:`) gives the same E.164 text, so
+    lookups are an equality on the stored column. An extension is not part of E.164 and is
+    dropped.
+    """
+    if len(text) > MAX_PHONE_INPUT:
+        return None
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def normalise_phone(text: str, region: str) -> str:
+    """The E.164 form of a phone number; a text that is no valid number is a field error."""
+    phone = find_phone(text.strip(), region)
+    if phone is None:
+        raise ValidationError("phone is not a valid number", field="phone")
+    return phone
+
+
+def normalise_email(text: str) -> str:
+    """E-mail addresses are stored and compared in lower case without surrounding blanks."""
+    return text.strip().lower()
+
+
+def _has_control_characters(text: str) -> bool:
+    # NUL and other control characters are never part of a name, and Postgres refuses NUL.
+    return any(ord(ch) < 32 or 127 <= ord(ch) < 160 for ch in text)
+
+
+def validate_enrollment(
+    enrollment: Enrollment, today: date, *, phone_region: str = "TW"
+) -> Enrollment:
     """Check every field; the first problem is raised with the field it concerns."""
     name = enrollment.name.strip()
-    if not name or len(name) > 200:
+    if not name or len(name) > 200 or _has_control_characters(name):
         raise ValidationError("name must be 1 to 200 characters", field="name")
-    email = enrollment.email.strip().lower() if enrollment.email else None
-    if email is not None and (len(email) > 320 or not _EMAIL.match(email)):
+    email = normalise_email(enrollment.email) if enrollment.email else None
+    if email is not None and (
+        len(email) > 320 or not _EMAIL.match(email) or _has_control_characters(email)
+    ):
         raise ValidationError("email is not a valid address", field="email")
-    phone = enrollment.phone.strip() if enrollment.phone else None
-    if phone is not None and not _PHONE.match(phone):
-        raise ValidationError("phone is not a valid number", field="phone")
+    phone = normalise_phone(enrollment.phone, phone_region) if enrollment.phone else None
     if enrollment.birthday is not None and not (date(1900, 1, 1) <= enrollment.birthday <= today):
         raise ValidationError("birthday must be a past date", field="birthday")
     code = enrollment.referral_code.strip().upper() if enrollment.referral_code else None
+    if code is not None and (len(code) > 16 or _has_control_characters(code)):
+        raise ValidationError("referral code is not known", field="referral_code")
     return Enrollment(
         name=name,
         email=email,
@@ -69,7 +112,7 @@ def enroll_member(
     session: Session, brand_id: int, enrollment: Enrollment, ctx: Context
 ) -> tuple[Member, Card]:
     """Create a member with a card, the base tier and the welcome bonus."""
-    data = validate_enrollment(enrollment, ctx.now.date())
+    data = validate_enrollment(enrollment, ctx.now.date(), phone_region=ctx.phone_region)
     program = get_program(session, brand_id, data.program_id)
     referrer_id: int | None = None
     if data.referral_code:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Date, ForeignKey, Integer, String, Text
+from sqlalchemy import BigInteger, Date, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from walletd.db import Base, UTCDateTime, utcnow
@@ -14,6 +14,8 @@ class Member(Base):
     """A customer enrolled in a program; `points` is a cached sum of the ledger."""
 
     __tablename__ = "members"
+    # Lost-card recovery looks a phone up by equality within one program.
+    __table_args__ = (Index("ix_members_program_id_phone", "program_id", "phone"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     brand_id: Mapped[int] = mapped_column(ForeignKey("brands.id", ondelete="CASCADE"), index=True)
@@ -22,7 +24,8 @@ class Member(Base):
     )
     name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str | None] = mapped_column(String(320), nullable=True, index=True)
-    phone: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    # E.164 (`+886912345678`); rows from before migration 0006 that did not parse keep their text.
+    phone: Mapped[str | None] = mapped_column(String(32), nullable=True)
     birthday: Mapped[date | None] = mapped_column(Date, nullable=True)
     marketing_consent: Mapped[bool] = mapped_column(default=False)
     referral_code: Mapped[str] = mapped_column(String(16), unique=True)

@@ -6,18 +6,18 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from flask import Blueprint, abort, redirect, request, url_for
+from flask import Blueprint, abort, make_response, redirect, request, url_for
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
 from walletd.errors import ValidationError
 from walletd.loyalty.members import Enrollment, enroll_member
 from walletd.loyalty.programs import find_program, program_brand_name
-from walletd.loyalty.recovery import recover_card
+from walletd.loyalty.recovery import MAX_CONTACT_LENGTH, Contact, parse_contact, recover_card
 from walletd.models import Card, Member
 from walletd.passes.cards import card_view, find_card_by_serial
 from walletd.passes.pkpass import load_template
-from walletd.web import links
+from walletd.web import limits, links
 from walletd.web.deps import context, run_in_transaction, services
 from walletd.web.pages import security
 from walletd.web.pages.preview import AppleCard, GoogleCard, apple_card, google_card
@@ -188,45 +188,48 @@ def card(serial: str) -> Any:
 
 @bp.route("/join/<int:program_id>/recover", methods=["GET", "POST"])
 def recover(program_id: int) -> Any:
-    """Find a lost card by e-mail or phone plus the birthday given when joining."""
+    """Find a lost card by e-mail or phone plus the birthday given when joining.
+
+    Failed attempts are counted per client and per e-mail or phone, in windows a success does
+    not reset, so finding one's own card buys no more guesses at another member's birthday.
+    """
     page = run_in_transaction(lambda s: _join_page(s, program_id))
     values: dict[str, str] = {}
     errors: dict[str, str] = {}
     not_found = False
     if request.method == "POST":
-        from flask import current_app
-
-        limiter = security.throttle(current_app, "recover")
-        key = security.client_key("recover")
-        values = {"contact": request.form.get("contact", "")}
-        if limiter.blocked(key):
-            return render("customer/recover.html", 429, page=page, values=values, errors={},
-                          not_found=False, throttled=True)  # fmt: skip
+        values = {"contact": request.form.get("contact", "")[:MAX_CONTACT_LENGTH]}
+        birthday: date | None = None
+        contact: Contact | None = None
         try:
             birthday = date.fromisoformat(request.form.get("birthday", "").strip())
         except ValueError:
             errors["birthday"] = _("birthday must be a date")
-        if not errors:
-            contact = request.form.get("contact", "")
-            try:
-                serial = run_in_transaction(
-                    lambda s: _recovered_serial(s, program_id, contact, birthday)
-                )
-            except ValidationError as exc:
-                errors[exc.field or "contact"] = error_text(exc)
-            else:
-                if serial is not None:
-                    limiter.reset(key)
-                    return redirect(card_page_url(serial), 303)
-                limiter.fail(key)
-                not_found = True
+        try:
+            contact = parse_contact(request.form.get("contact", ""), context().phone_region)
+        except ValidationError as exc:
+            errors[exc.field or "contact"] = error_text(exc)
+        if contact is not None and birthday is not None:
+            target = limits.recovery_target(program_id, contact.value)
+            wait = limits.recovery_wait(target)
+            if wait is not None:
+                html, status = render("customer/recover.html", 429, page=page, values=values,
+                                      errors={}, not_found=False, throttled=True)  # fmt: skip
+                return limits.with_retry_after(make_response(html, status), wait)
+            serial = run_in_transaction(
+                lambda s: _recovered_serial(s, program_id, contact, birthday)
+            )
+            if serial is not None:
+                return redirect(card_page_url(serial), 303)
+            limits.recovery_failed(target)
+            not_found = True
     status = 422 if errors else 200
     return render("customer/recover.html", status, page=page, values=values, errors=errors,
                   not_found=not_found, throttled=False)  # fmt: skip
 
 
 def _recovered_serial(
-    session: Session, program_id: int, contact: str, birthday: date
+    session: Session, program_id: int, contact: Contact, birthday: date
 ) -> str | None:
     found = recover_card(session, program_id, contact, birthday)
     return found.serial_number if found else None
