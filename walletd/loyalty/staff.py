@@ -1,4 +1,9 @@
-"""Staff accounts of a brand: scrypt-hashed passwords, roles, and lockout after failed logins."""
+"""Staff accounts of a brand: scrypt-hashed passwords and roles.
+
+Wrong passwords never lock an account here: a lockout in the account row lets any stranger keep
+the owner out. Guessing is slowed down by failure limits per client, per account and client, and
+per account (walletd.web.limits), which a correct password from the owner's own browser passes.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -19,9 +24,6 @@ from walletd.models import Brand, StaffUser
 STAFF_ROLES = ("admin", "cashier")
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 1024
-# After this many wrong passwords in a row the account is locked for LOCKOUT.
-MAX_FAILED_LOGINS = 5
-LOCKOUT = timedelta(minutes=15)
 # scrypt cost: 2^15 × 8 × 128 bytes = 32 MiB and ~50 ms per check on one core (OWASP minimum).
 _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**15, 8, 1
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
@@ -106,29 +108,23 @@ def create_staff(
 
 @dataclass(frozen=True)
 class LoginResult:
-    """The outcome of a login attempt; failures are returned, not raised, so they are stored."""
+    """The outcome of a login attempt; a failure never says whether the account exists."""
 
     principal: StaffPrincipal | None
-    failure: str | None = None  # "invalid" or "locked"
+    failure: str | None = None  # "invalid"
 
 
 def attempt_login(session: Session, email: str, password: str, *, now: datetime) -> LoginResult:
-    """Check credentials; wrong passwords count towards a lockout kept in the account row."""
+    """Check credentials; one password hash is computed whether or not the account exists."""
     address = normalise_email(email)
-    user = session.scalar(
-        select(StaffUser).where(func.lower(StaffUser.email) == address).with_for_update()
-    )
+    user = None
+    if len(address) <= 320 and address.isprintable():
+        user = session.scalar(select(StaffUser).where(func.lower(StaffUser.email) == address))
     if user is None or len(password) > MAX_PASSWORD_LENGTH:
+        # Same cost as a real check, so the time taken does not tell which e-mails have accounts.
         check_password(password[:MAX_PASSWORD_LENGTH], _DUMMY_HASH)
         return LoginResult(None, "invalid")
-    if user.locked_until is not None and user.locked_until > now:
-        # The password is not even checked: a locked account is no oracle for guesses.
-        return LoginResult(None, "locked")
     if not check_password(password, user.password_hash):
-        user.failed_logins += 1
-        if user.failed_logins >= MAX_FAILED_LOGINS:
-            user.locked_until = now + LOCKOUT
-            user.failed_logins = 0
         return LoginResult(None, "invalid")
     user.failed_logins = 0
     user.locked_until = None

@@ -48,22 +48,20 @@ def test_staff_accounts_refuse_bad_input_and_duplicates(app: Flask, brand: Brand
                      now=svc.clock())  # fmt: skip
 
 
-def test_five_wrong_passwords_lock_an_account_for_fifteen_minutes(
+def test_wrong_passwords_never_lock_an_account(
     app: Flask, brand: BrandKeys, clock: FrozenClock
 ) -> None:
+    # Deliberately changed (issue 9): a lockout in the account row let strangers keep the owner
+    # out; guessing is now slowed down per client and account by walletd.web.limits instead.
     svc = services_of(app)
     with svc.db.transaction() as session:
         create_staff(session, brand.brand_id, "o@acme.example", "right password", "admin",
                      now=clock())  # fmt: skip
-    for _ in range(5):
+    for _ in range(20):
         with svc.db.transaction() as session:
             assert (
                 attempt_login(session, "o@acme.example", "wrong", now=clock()).failure == "invalid"
             )
-    with svc.db.transaction() as session:
-        result = attempt_login(session, "o@acme.example", "right password", now=clock())
-        assert result.failure == "locked"
-    clock.advance(minutes=15, seconds=1)
     with svc.db.transaction() as session:
         result = attempt_login(session, "O@ACME.example", "right password", now=clock())
         assert result.principal is not None and result.principal.role == "admin"

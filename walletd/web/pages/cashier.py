@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app, redirect, request, url_for
+from flask import Blueprint, Response, make_response, redirect, request, url_for
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from walletd.errors import AuthenticationError, PermissionDeniedError
@@ -12,6 +12,7 @@ from walletd.loyalty import ledger
 from walletd.loyalty.brands import authenticate
 from walletd.loyalty.staff import attempt_login
 from walletd.loyalty.till import redeem_at_till, scan_at_till
+from walletd.web import limits
 from walletd.web.deps import context, json_body, json_response, run_in_transaction, services
 from walletd.web.pages import security
 from walletd.web.pages.render import _, add_error_pages, render
@@ -43,45 +44,54 @@ def login_form(
     )
 
 
+def _throttled(area: str, wait: int, *, email: str = "", method: str = "staff") -> Response:
+    page, status = login_form(area, status=429, error=_("Too many attempts. Wait a few minutes."),
+                              email=email, method=method)  # fmt: skip
+    return limits.with_retry_after(make_response(page, status), wait)
+
+
 def log_in_from_form(area: str, roles: tuple[str, ...], *, allow_key: bool) -> Any:
-    """Check a login form (staff e-mail and password, or an API key) and start a session."""
-    limiter = security.throttle(current_app, "login")
-    client = security.client_key("login")
+    """Check a login form (staff e-mail and password, or an API key) and start a session.
+
+    Only failures are counted (walletd.web.limits). A wrong or unknown e-mail and a wrong
+    password get the same answer, after the same password-hash work.
+    """
     method = request.form.get("method", "staff")
-    email = request.form.get("email", "")
-    if limiter.blocked(client):
-        return login_form(area, status=429, error=_("Too many attempts. Wait a few minutes."),
-                          email=email, method=method)  # fmt: skip
+    email = request.form.get("email", "")[:320]
     now = services().clock()
     if method == "key" and allow_key:
+        wait = limits.key_login_wait()
+        if wait is not None:
+            return _throttled(area, wait, method="key")
         key = request.form.get("api_key", "").strip()
         try:
             principal = run_in_transaction(lambda s: authenticate(s, key))
         except AuthenticationError:
-            limiter.fail(client)
+            limits.key_login_failed()
             # The key is never echoed back into the form.
             return login_form(area, status=401, error=_("That key is not valid."), method="key")
         if principal.role not in roles:
             return login_form(area, status=403, error=_("This key may not use this page."),
                               method="key")  # fmt: skip
         security.log_in_key(principal)
-    else:
-        password = request.form.get("password", "")
-        result = run_in_transaction(lambda s: attempt_login(s, email, password, now=now))
-        if result.principal is None:
-            limiter.fail(client)
-            message = (
-                _("Too many wrong passwords: this account is locked for 15 minutes.")
-                if result.failure == "locked"
-                else _("Wrong e-mail or password.")
-            )
-            return login_form(area, status=401, error=message, email=email)
-        if result.principal.role not in roles:
-            return login_form(area, status=403, error=_("This account may not use this page."),
-                              email=email)  # fmt: skip
-        security.log_in_staff(result.principal)
-    limiter.reset(client)
-    return redirect(security.safe_next(request.form.get("next"), url_for(f"{area}.home")), 303)
+        return redirect(security.safe_next(request.form.get("next"), url_for(f"{area}.home")), 303)
+    account = limits.login_key(email, None).account
+    counted = limits.login_key(email, security.trusted_device(account))
+    wait = limits.login_wait(counted)
+    if wait is not None:
+        return _throttled(area, wait, email=email)
+    password = request.form.get("password", "")
+    result = run_in_transaction(lambda s: attempt_login(s, email, password, now=now))
+    if result.principal is None:
+        limits.login_failed(counted)
+        return login_form(area, status=401, error=_("Wrong e-mail or password."), email=email)
+    if result.principal.role not in roles:
+        return login_form(area, status=403, error=_("This account may not use this page."),
+                          email=email)  # fmt: skip
+    security.log_in_staff(result.principal)
+    response = redirect(security.safe_next(request.form.get("next"), url_for(f"{area}.home")), 303)
+    security.trust_device(response, account)
+    return response
 
 
 @bp.route("/login", methods=["GET", "POST"])

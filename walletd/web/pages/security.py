@@ -1,20 +1,21 @@
-"""Page security: CSRF tokens, security headers with a strict CSP, login throttling and sessions."""
+"""Page security: CSRF tokens, security headers with a strict CSP, sessions, trusted devices."""
 
 from __future__ import annotations
 
 import hmac
 import secrets
-import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import wraps
 from typing import Any, TypeVar, cast
+from urllib.parse import urlsplit
 
-from flask import Flask, Response, abort, g, redirect, request, session, url_for
+from flask import Flask, Response, abort, current_app, g, redirect, request, session, url_for
+from itsdangerous import BadData, URLSafeTimedSerializer
 from sqlalchemy import select
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from walletd.loyalty.brands import Principal
 from walletd.loyalty.staff import StaffPrincipal, find_staff
@@ -143,64 +144,74 @@ def require_viewer(*roles: str, login_endpoint: str) -> Callable[[F], F]:
 
 
 def safe_next(target: str | None, default: str) -> str:
-    """A local path to go back to; anything that could leave the site becomes `default`."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    r"""A path on this site to go back to; anything that could leave the site becomes `default`.
+
+    Browsers drop tabs and newlines inside a URL, skip leading blanks and controls and read `\`
+    as `/`, so `/\t/evil.example` and `/\evil.example` both mean `//evil.example` to them.
+    Such values are refused, not cleaned: no real link back to a page contains them.
+    """
+    if not target or len(target) > 2048:
+        return default
+    if any(ch == "\\" or ch.isspace() or not ch.isprintable() for ch in target):
+        return default
+    if not target.startswith("/") or target.startswith("//"):
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
         return default
     return target
 
 
-# --- throttling ---------------------------------------------------------------------------------
+# --- trusted devices ----------------------------------------------------------------------------
+
+DEVICE_COOKIE = "walletd_device"
+DEVICE_LIFETIME = timedelta(days=180)
+_MAX_DEVICE_ACCOUNTS = 8
 
 
-class Throttle:
-    """Failures per client address in a sliding window, kept in this process's memory.
-
-    Each gunicorn process counts on its own, so the real limit is this times the process count;
-    staff accounts also lock in the database after repeated wrong passwords (see loyalty.staff).
-    """
-
-    def __init__(self, limit: int, window: float) -> None:
-        self.limit = limit
-        self.window = window
-        self._hits: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def _recent(self, key: str, now: float) -> deque[float]:
-        hits = self._hits.setdefault(key, deque())
-        while hits and hits[0] <= now - self.window:
-            hits.popleft()
-        return hits
-
-    def blocked(self, key: str) -> bool:
-        """True when the key used up its failures in the window."""
-        now = time.monotonic()
-        with self._lock:
-            return len(self._recent(key, now)) >= self.limit
-
-    def fail(self, key: str) -> None:
-        """Count one failure of the key."""
-        now = time.monotonic()
-        with self._lock:
-            self._recent(key, now).append(now)
-            if len(self._hits) > 10_000:  # forget idle addresses rather than grow without end
-                for stale in [k for k, v in self._hits.items() if not v]:
-                    del self._hits[stale]
-
-    def reset(self, key: str) -> None:
-        """Forget a key's failures (after a success)."""
-        with self._lock:
-            self._hits.pop(key, None)
+def _device_serializer() -> URLSafeTimedSerializer:
+    # itsdangerous signs with the last key and accepts all: old cookies survive a key rotation.
+    keys = [*current_app.config.get("SECRET_KEY_FALLBACKS", []), current_app.config["SECRET_KEY"]]
+    return URLSafeTimedSerializer(keys, salt="walletd-device")
 
 
-def throttle(app: Flask, name: str) -> Throttle:
-    """The app's throttle of a given purpose."""
-    throttles: dict[str, Throttle] = app.extensions["walletd_throttles"]
-    return throttles[name]
+def _device() -> tuple[str, list[str]] | None:
+    raw = request.cookies.get(DEVICE_COOKIE, "")
+    if not raw or len(raw) > 2048:
+        return None
+    try:
+        data = _device_serializer().loads(raw, max_age=int(DEVICE_LIFETIME.total_seconds()))
+    except BadData:
+        return None
+    if not isinstance(data, dict):
+        return None
+    device, accounts = data.get("d"), data.get("a")
+    if not isinstance(device, str) or not isinstance(accounts, list):
+        return None
+    return device, [a for a in accounts if isinstance(a, str)]
 
 
-def client_key(purpose: str) -> str:
-    """What a throttle counts by: the purpose and the client's address."""
-    return f"{purpose}:{request.remote_addr or '-'}"
+def trusted_device(account: str) -> str | None:
+    """The id of this browser when it logged in to `account` before (its device cookie)."""
+    found = _device()
+    if found is None or account not in found[1]:
+        return None
+    return found[0]
+
+
+def trust_device(response: WerkzeugResponse, account: str) -> None:
+    """After a correct password: remember in a signed cookie that this browser owns `account`."""
+    found = _device()
+    device, accounts = found if found is not None else (secrets.token_urlsafe(16), [])
+    accounts = [a for a in accounts if a != account][-(_MAX_DEVICE_ACCOUNTS - 1) :] + [account]
+    response.set_cookie(
+        DEVICE_COOKIE,
+        _device_serializer().dumps({"d": device, "a": accounts}),
+        max_age=int(DEVICE_LIFETIME.total_seconds()),
+        secure=request.is_secure or bool(current_app.config.get("SESSION_COOKIE_SECURE")),
+        httponly=True,
+        samesite="Lax",
+    )
 
 
 # --- headers ------------------------------------------------------------------------------------
@@ -222,13 +233,9 @@ def _security_headers(response: Response) -> Response:
 
 
 def init_app(app: Flask) -> None:
-    """Session cookie settings, throttles and the security headers of every page."""
+    """Session cookie settings and the security headers of every page."""
     app.config.update(
         PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME,
         SESSION_COOKIE_NAME="walletd_session",
     )
-    app.extensions["walletd_throttles"] = {
-        "login": Throttle(limit=10, window=300),
-        "recover": Throttle(limit=5, window=900),
-    }
     app.after_request(_security_headers)

@@ -149,9 +149,6 @@ ZH_HANT: dict[str, str] = {
     "The camera could not be opened.": "無法開啟相機。",
     "That key is not valid.": "金鑰無效。",
     "This key may not use this page.": "這個金鑰不能使用此頁面。",
-    "Too many wrong passwords: this account is locked for 15 minutes.": (
-        "密碼錯誤次數過多：此帳號已鎖定 15 分鐘。"
-    ),
     "Wrong e-mail or password.": "電子郵件或密碼錯誤。",
     "This account may not use this page.": "此帳號不能使用此頁面。",
     # dashboard
