@@ -92,7 +92,8 @@ def search_members(session: Session, brand_id: int, query: str, *, limit: int = 
             Member.phone.like(pattern),
             func.lower(Member.referral_code).like(pattern),
         ]
-        if text.isdigit():
+        # ASCII digits within 64 bits: str.isdigit() also takes "²", which int() refuses.
+        if text.isascii() and text.isdigit() and len(text) <= 18:
             conditions.append(Member.id == int(text))
         statement = statement.where(or_(*conditions))
     return list(session.scalars(statement.order_by(Member.id.desc()).limit(limit)).all())

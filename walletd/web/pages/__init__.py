@@ -25,6 +25,23 @@ def _asset_version(filename: str) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:12] if path.is_file() else "0"
 
 
+# Control characters other than tab and line breaks are never typed into a form or a link, and
+# Postgres refuses NUL in text: such requests stop here instead of deep inside a service.
+_CONTROL = frozenset(chr(c) for c in (*range(32), *range(127, 160))) - {"\t", "\n", "\r"}
+
+
+def _refuse_control_characters() -> tuple[str, int] | None:
+    if request.blueprint not in HTML_BLUEPRINTS:
+        return None
+    values = [*request.args.items(multi=True)]
+    if request.method == "POST":
+        values += request.form.items(multi=True)
+    for name, value in values:
+        if not _CONTROL.isdisjoint(name) or not _CONTROL.isdisjoint(value):
+            return page_error(400, "Something is wrong with this request", "Go back and try again.")
+    return None
+
+
 def _check_csrf() -> Response | tuple[str, int] | None:
     if request.method != "POST" or request.blueprint not in CSRF_BLUEPRINTS:
         return None
@@ -56,6 +73,7 @@ def init_app(app: Flask) -> None:
 
     security.init_app(app)
     app.add_template_filter(lambda minor, currency: format_minor(int(minor), currency), "money")
+    app.before_request(_refuse_control_characters)
     app.before_request(_check_csrf)
     app.context_processor(_template_context)
     for blueprint in (common.bp, customer.bp, cashier.bp, cashier.api, dashboard.bp):

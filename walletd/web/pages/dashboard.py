@@ -50,6 +50,7 @@ from walletd.web.pages import security
 from walletd.web.pages.cashier import log_in_from_form, login_form
 from walletd.web.pages.charts import BarChart, daily_bars
 from walletd.web.pages.customer import card_page_url
+from walletd.web.pages.forms import MAX_ID, whole_number
 from walletd.web.pages.preview import AppleCard, GoogleCard, apple_card, google_card, qr_data_uri
 from walletd.web.pages.render import _, add_error_pages, error_text, language, render
 from walletd.web.pages.security import Viewer, current_viewer, require_viewer
@@ -216,10 +217,8 @@ def adjust(member_id: int) -> Any:
     """Add or take points with a reason."""
     viewer = me()
     values = {"points": request.form.get("points", ""), "reason": request.form.get("reason", "")}
-    try:
-        points = int(values["points"].strip())
-    except ValueError:
-        points = 0
+    # Not a whole number: 0, which the service refuses with its "non-zero whole number" message.
+    points = whole_number(values["points"], low=-MAX_ID, high=MAX_ID) or 0
     actor = ledger.Actor(viewer.brand_id, None)
     try:
         run_in_transaction(
@@ -326,7 +325,10 @@ def _rows(form: MultiDict[str, str], kind: str) -> int:
 
 
 def _optional_id(text: str) -> int | None:
-    return int(text) if text.strip().isdigit() else None
+    # Blank is a new row; anything but a known id is 0, which update_program reports as unknown.
+    if not text.strip():
+        return None
+    return whole_number(text, low=1, high=MAX_ID) or 0
 
 
 def _program_changes(form: MultiDict[str, str]) -> ProgramChanges:
@@ -424,11 +426,11 @@ def _campaign_data(form: MultiDict[str, str], program: Program) -> dict[str, Any
         except ValueError as exc:
             raise ValidationError("send time must be a date and time", field="send_at") from exc
         data["send_at"] = local.replace(tzinfo=local.tzinfo or _zone(program)).isoformat()
-    holdout = form.get("holdout_percent", "").strip() or "0"
-    if not holdout.isdigit():
+    holdout = whole_number(form.get("holdout_percent", "").strip() or "0", low=0, high=50)
+    if holdout is None:
         raise ValidationError("holdout must be a whole number from 0 to 50",
                               field="holdout_percent")  # fmt: skip
-    data["holdout_percent"] = int(holdout)
+    data["holdout_percent"] = holdout
     return data
 
 
@@ -543,17 +545,18 @@ def set_automation(kind: str) -> Any:
     """Save one automation."""
     viewer = me()
     delay_text = request.form.get("delay_days", "").strip()
+    delay_days = whole_number(delay_text, low=0, high=365) if delay_text else None
     now = context().now
 
     def work(session: Session) -> None:
         program = get_program(session, viewer.brand_id)
-        if delay_text and not delay_text.isdigit():
+        if delay_text and delay_days is None:
             raise ValidationError("delay_days must be 0 to 365", field="delay_days")
         automations.set_automation(
             session, viewer.brand_id, program.id, kind,
             enabled=request.form.get("enabled") == "yes",
             message=request.form.get("message"),
-            delay_days=int(delay_text) if delay_text else None,
+            delay_days=delay_days,
             now=now,
         )  # fmt: skip
 
