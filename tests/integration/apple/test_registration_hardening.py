@@ -92,10 +92,7 @@ def settings(settings: Settings) -> Settings:
     These tests send hundreds of requests from one client, so request rate limits (tested in
     tests/integration/test_rate_limits.py) are off here.
     """
-    changes: dict[str, object] = {"max_devices_per_card": CAP}
-    if hasattr(settings, "ratelimit_enabled"):
-        changes["ratelimit_enabled"] = False
-    return settings.with_changes(**changes)
+    return settings.with_changes(max_devices_per_card=CAP, ratelimit_enabled=False)
 
 
 @pytest.fixture
