@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from walletd.db import Base, UTCDateTime, utcnow
@@ -18,6 +18,7 @@ class LedgerEntry(Base):
     __tablename__ = "ledger_entries"
     __table_args__ = (
         UniqueConstraint("brand_id", "idempotency_key"),
+        UniqueConstraint("brand_id", "internal_key"),
         Index("ix_ledger_entries_member_created", "member_id", "created_at"),
         Index("ix_ledger_entries_lots", "member_id", "expires_at"),
     )
@@ -26,15 +27,19 @@ class LedgerEntry(Base):
     brand_id: Mapped[int] = mapped_column(ForeignKey("brands.id", ondelete="CASCADE"))
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(16))
-    points: Mapped[int] = mapped_column(Integer)
+    points: Mapped[int] = mapped_column(BigInteger)
     amount_minor: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     currency: Mapped[str | None] = mapped_column(String(3), nullable=True)
     reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # The client's Idempotency-Key (scans, redemptions).
     idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # Keys walletd derives itself (welcome:{id}, birthday:…, referral:…) live in their own
+    # column, so no Idempotency-Key a client sends can ever match, block or replay one of them.
+    internal_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
     # SHA-256 of the request that carried the key, so a reused key with another body is refused.
     request_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # The balance and tier right after this entry: what a replayed request answers again.
-    balance_after: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    balance_after: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     tier_after: Mapped[str | None] = mapped_column(String(64), nullable=True)
     location_id: Mapped[int | None] = mapped_column(
         ForeignKey("locations.id", ondelete="SET NULL"), nullable=True
@@ -48,7 +53,12 @@ class LedgerEntry(Base):
     reverses_id: Mapped[int | None] = mapped_column(
         ForeignKey("ledger_entries.id", ondelete="SET NULL"), nullable=True, unique=True
     )
+    # The scan whose purchase earned this entry (a referral bonus), so reversing that scan
+    # claws exactly these bonuses back.
+    earned_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("ledger_entries.id", ondelete="SET NULL"), nullable=True, index=True
+    )
     # Lot bookkeeping: points of this entry not yet redeemed or expired, and when they expire.
-    remaining: Mapped[int] = mapped_column(Integer, default=0)
+    remaining: Mapped[int] = mapped_column(BigInteger, default=0)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -35,7 +35,8 @@ class Member(Base):
     tier_id: Mapped[int | None] = mapped_column(
         ForeignKey("tiers.id", ondelete="SET NULL"), nullable=True
     )
-    points: Mapped[int] = mapped_column(Integer, default=0)
+    # Negative only while a member owes clawed-back referral points (see ledger.reverse_scan).
+    points: Mapped[int] = mapped_column(BigInteger, default=0)
     lifetime_spend_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     visits: Mapped[int] = mapped_column(Integer, default=0)
     first_visit_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -34,6 +34,11 @@ class Program(Base):
     birthday_bonus: Mapped[int] = mapped_column(Integer, default=0)
     referral_bonus_referrer: Mapped[int] = mapped_column(Integer, default=0)
     referral_bonus_referee: Mapped[int] = mapped_column(Integer, default=0)
+    # The smallest purchase (minor units of `currency`) that earns the referral bonuses: the
+    # referred member's first purchase at or above it pays both sides, once.
+    referral_min_purchase_minor: Mapped[int] = mapped_column(
+        BigInteger, default=0, server_default="0"
+    )
     points_expiry_months: Mapped[int | None] = mapped_column(Integer, nullable=True)
     tier_basis: Mapped[str] = mapped_column(String(16), default="spend")
     template: Mapped[str] = mapped_column(String(64), default="default")
