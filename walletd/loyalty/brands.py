@@ -107,6 +107,8 @@ def create_brand(
         birthday_bonus=100,
         referral_bonus_referrer=100,
         referral_bonus_referee=50,
+        # A referral pays on a real purchase, not on a 0.01 one made to farm bonuses.
+        referral_min_purchase_minor=5 * unit,
         points_expiry_months=12,
         tier_basis="spend",
         created_at=now,

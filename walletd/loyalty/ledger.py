@@ -31,6 +31,14 @@ from walletd.loyalty.rules import TierRule, add_months, points_for_purchase, tie
 from walletd.models import Card, LedgerEntry, Member, Program, Reward, Tier
 
 MAX_POINTS_PER_OPERATION = 10_000_000
+# No balance or entry grows past the largest integer every JSON client reads exactly
+# (JavaScript's Number.MAX_SAFE_INTEGER); the 64-bit columns hold far more.
+MAX_BALANCE = 2**53 - 1
+# Lifetime spend in minor units must fit its signed 64-bit column.
+MAX_SPEND_MINOR = 2**63 - 1
+# Ids are 32-bit serials: a larger number names nothing, and must not reach the driver.
+MAX_ID = 2**31 - 1
+MAX_KEY_LENGTH = 200
 
 
 @dataclass(frozen=True)
@@ -80,6 +88,7 @@ def redemption_body(entry: LedgerEntry) -> dict[str, Any]:
 
 
 def _replay(session: Session, brand_id: int, key: str, fingerprint: str) -> Outcome | None:
+    # Only clients' keys are looked at: walletd's own keys live in `internal_key`.
     entry = session.scalar(
         select(LedgerEntry).where(
             LedgerEntry.brand_id == brand_id, LedgerEntry.idempotency_key == key
@@ -124,9 +133,14 @@ def _append(
     points: int,
     ctx: Context,
     program: Program | None = None,
+    allow_debt: bool = False,
     **fields: Any,
 ) -> LedgerEntry:
-    """Append an entry and keep the cached balance and the lots in step with it."""
+    """Append an entry and keep the cached balance and the lots in step with it.
+
+    Unspent lots always hold max(balance, 0) points: a balance below zero is a debt (only a
+    clawback with `allow_debt` makes one), repaid from the next points before they form a lot.
+    """
     entry = LedgerEntry(
         brand_id=member.brand_id,
         member_id=member.id,
@@ -136,15 +150,15 @@ def _append(
         remaining=0,
         **fields,
     )
+    if points < 0 and member.points + points < 0 and not allow_debt:
+        raise InsufficientPointsError("the balance cannot go below zero")
     if points > 0:
         program = program or session.get_one(Program, member.program_id)
-        entry.remaining = points
+        entry.remaining = max(0, points + min(member.points, 0))
         entry.expires_at = _expiry_for(program, ctx.now)
     elif points < 0:
         _consume_lots(session, member.id, -points)
     member.points += points
-    if member.points < 0:
-        raise InsufficientPointsError("the balance cannot go below zero")
     session.add(entry)
     return entry
 
@@ -208,15 +222,29 @@ def _tier_name(tiers: list[TierRule], tier_id: int | None) -> str | None:
     return next((t.name for t in tiers if t.id == tier_id), None)
 
 
-def _check_key(key: str | None) -> str:
-    if key is None or not key.strip():
+def _check_key(key: object) -> str:
+    """A client's Idempotency-Key, trimmed: 1 to 200 visible ASCII characters and spaces."""
+    if key is None or (isinstance(key, str) and not key.strip()):
         raise ValidationError("the Idempotency-Key header is required", field="Idempotency-Key")
+    if not isinstance(key, str):
+        raise ValidationError("Idempotency-Key must be text", field="Idempotency-Key")
     key = key.strip()
-    if len(key) > 200 or not key.isascii() or not key.isprintable():
+    if len(key) > MAX_KEY_LENGTH or not all(" " <= ch <= "~" for ch in key):
         raise ValidationError(
             "Idempotency-Key must be 1 to 200 printable ASCII characters", field="Idempotency-Key"
         )
     return key
+
+
+def _integer(value: object, field: str, message: str) -> int:
+    """A JSON whole number (not a boolean), or a field error."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError(message, field=field)
+    return value
+
+
+def _may_exist(row_id: int) -> bool:
+    return 1 <= row_id <= MAX_ID
 
 
 def _locked_card(
@@ -258,17 +286,16 @@ def credit_scan(
     amount: object,
     currency: object,
     location_id: object,
-    idempotency_key: str | None,
+    idempotency_key: object,
     ctx: Context,
 ) -> Outcome:
     """Credit a checkout scan exactly once: earn points, count the visit, maybe upgrade the tier."""
     key = _check_key(idempotency_key)
     if currency is not None and not isinstance(currency, str):
         raise ValidationError("currency must be a string", field="currency")
-    if location_id is not None and (
-        isinstance(location_id, bool) or not isinstance(location_id, int)
-    ):
-        raise ValidationError("location_id must be an integer", field="location_id")
+    location = None
+    if location_id is not None:
+        location = _integer(location_id, "location_id", "location_id must be an integer")
     # Locking first makes a concurrent twin with the same key wait, then find our entry.
     card, member = _locked_card(session, actor.brand_id, barcode, ctx.secret_keys)
     program, tiers = _program_rules(session, member.program_id)
@@ -283,10 +310,12 @@ def credit_scan(
             f"{format_minor(program.max_amount_minor, program.currency)} {program.currency}",
             field="amount",
         )
-    if location_id is not None and find_location(session, actor.brand_id, location_id) is None:
+    if location is not None and (
+        not _may_exist(location) or find_location(session, actor.brand_id, location) is None
+    ):
         raise ValidationError("location_id is not a location of this brand", field="location_id")
     fingerprint = request_fingerprint(
-        "scan", {"card": card.serial_number, "amount": amount_minor, "location": location_id}
+        "scan", {"card": card.serial_number, "amount": amount_minor, "location": location}
     )
     replay = _replay(session, actor.brand_id, key, fingerprint)
     if replay is not None:
@@ -300,6 +329,14 @@ def credit_scan(
         rounding=program.rounding,
         cap=program.max_points_per_scan,
     )
+    if points > MAX_BALANCE - max(member.points, 0):
+        raise ValidationError(
+            f"this purchase would take the balance above {MAX_BALANCE:,} points", field="amount"
+        )
+    if amount_minor > MAX_SPEND_MINOR - member.lifetime_spend_minor:
+        raise ValidationError("this purchase would overflow the member's lifetime spend",
+                              field="amount")  # fmt: skip
+    pays_referral = _first_qualifying_purchase(session, member, program, amount_minor)
     entry = _append(
         session,
         member,
@@ -311,16 +348,16 @@ def credit_scan(
         currency=program.currency,
         idempotency_key=key,
         request_hash=fingerprint,
-        location_id=location_id,
+        location_id=location,
         api_key_id=actor.api_key_id,
     )
-    first_purchase = member.visits == 0
     member.visits += 1
     member.lifetime_spend_minor += amount_minor
     member.first_visit_at = member.first_visit_at or ctx.now
     member.last_visit_at = ctx.now
-    if first_purchase and member.referred_by_id is not None:
-        _referral_bonuses(session, member, program, ctx)
+    if pays_referral:
+        session.flush()  # the bonuses name this scan, so reversing it claws them back
+        _referral_bonuses(session, member, program, entry, ctx)
     _upgrade_tier(session, member, program, tiers, ctx.now)
     entry.balance_after = member.points
     entry.tier_after = _tier_name(tiers, member.tier_id)
@@ -329,8 +366,36 @@ def credit_scan(
     return Outcome(body=scan_body(entry))
 
 
-def _referral_bonuses(session: Session, member: Member, program: Program, ctx: Context) -> None:
-    """Reward both sides of a referral on the referred member's first purchase."""
+def _first_qualifying_purchase(
+    session: Session, member: Member, program: Program, amount_minor: int
+) -> bool:
+    """True when a referred member's purchase is their first of at least the program's minimum.
+
+    An earlier qualifying purchase counts even if it was refunded: a referral pays once, and
+    the refund of the purchase that earned it forfeits it (see `reverse_scan`).
+    """
+    if member.referred_by_id is None or amount_minor < program.referral_min_purchase_minor:
+        return False
+    if program.referral_bonus_referee <= 0 and program.referral_bonus_referrer <= 0:
+        return False
+    if member.visits == 0:
+        return True
+    earlier = session.scalar(
+        select(LedgerEntry.id)
+        .where(
+            LedgerEntry.member_id == member.id,
+            LedgerEntry.kind == "earn",
+            LedgerEntry.amount_minor >= program.referral_min_purchase_minor,
+        )
+        .limit(1)
+    )
+    return earlier is None
+
+
+def _referral_bonuses(
+    session: Session, member: Member, program: Program, scan: LedgerEntry, ctx: Context
+) -> None:
+    """Reward both sides of a referral on the referred member's first qualifying purchase."""
     if program.referral_bonus_referee > 0:
         grant_bonus(
             session,
@@ -340,6 +405,7 @@ def _referral_bonuses(session: Session, member: Member, program: Program, ctx: C
             idempotency_key=f"referral:referee:{member.id}",
             ctx=ctx,
             touch=False,
+            earned_by_id=scan.id,
         )
     if program.referral_bonus_referrer > 0 and member.referred_by_id is not None:
         referrer = lock_member(session, member.referred_by_id)
@@ -350,6 +416,7 @@ def _referral_bonuses(session: Session, member: Member, program: Program, ctx: C
             reason="referral",
             idempotency_key=f"referral:referrer:{member.id}",
             ctx=ctx,
+            earned_by_id=scan.id,
         )
 
 
@@ -363,19 +430,25 @@ def grant_bonus(
     ctx: Context,
     kind: str = "bonus",
     touch: bool = True,
+    earned_by_id: int | None = None,
 ) -> LedgerEntry | None:
-    """Give bonus points once per idempotency key; None when that key was already used."""
+    """Give bonus points once per walletd-made key; None when that key was already used.
+
+    The key is stored apart from clients' Idempotency-Keys, so no client can spend it first.
+    """
     exists = session.scalar(
         select(LedgerEntry.id).where(
             LedgerEntry.brand_id == member.brand_id,
-            LedgerEntry.idempotency_key == idempotency_key,
+            LedgerEntry.internal_key == idempotency_key,
         )
     )
     if exists is not None:
         return None
+    if points > MAX_BALANCE - max(member.points, 0):
+        return None  # a balance at the ceiling takes no more; a batch job must not fail on it
     entry = _append(
         session, member, kind=kind, points=points, ctx=ctx, reason=reason,
-        idempotency_key=idempotency_key,
+        internal_key=idempotency_key, earned_by_id=earned_by_id,
     )  # fmt: skip
     if touch:
         touch_cards(session, cards_of_member(session, member.id), ctx)
@@ -389,7 +462,7 @@ def redeem(
     barcode: object,
     points: object,
     reward_id: object,
-    idempotency_key: str | None,
+    idempotency_key: object,
     ctx: Context,
 ) -> Outcome:
     """Spend points directly or on a reward; never below a zero balance."""
@@ -399,22 +472,19 @@ def redeem(
     card, member = _locked_card(session, actor.brand_id, barcode, ctx.secret_keys)
     reward: Reward | None = None
     if reward_id is not None:
-        if isinstance(reward_id, bool) or not isinstance(reward_id, int):
-            raise ValidationError("reward_id must be an integer", field="reward_id")
+        wanted = _integer(reward_id, "reward_id", "reward_id must be an integer")
         reward = session.scalar(
             select(Reward).where(
-                Reward.id == reward_id, Reward.program_id == member.program_id, Reward.active
+                Reward.id == wanted, Reward.program_id == member.program_id, Reward.active
             )
-        )
+        ) if _may_exist(wanted) else None  # fmt: skip
         if reward is None:
             raise NotFoundError("reward not found")
         cost = reward.cost_points
     else:
-        if isinstance(points, bool) or not isinstance(points, int):
-            raise ValidationError("points must be a whole number", field="points")
-        if not 0 < points <= MAX_POINTS_PER_OPERATION:
+        cost = _integer(points, "points", "points must be a whole number")
+        if not 0 < cost <= MAX_POINTS_PER_OPERATION:
             raise ValidationError("points must be between 1 and 10,000,000", field="points")
-        cost = points
     fingerprint = request_fingerprint(
         "redeem", {"card": card.serial_number, "points": points, "reward": reward_id}
     )
@@ -441,22 +511,28 @@ def redeem(
     return Outcome(body=redemption_body(entry))
 
 
-def reverse_scan(session: Session, actor: Actor, scan_id: int, ctx: Context) -> Outcome:
-    """Undo a scan (a refund): take its points back as far as the balance allows."""
+def reverse_scan(session: Session, actor: Actor, scan_id: object, ctx: Context) -> Outcome:
+    """Undo a scan (a refund): take its points back as far as the balance allows.
+
+    Bonuses the purchase earned (a referral's, both sides) are clawed back in full: see
+    `_claw_back_bonuses`.
+    """
+    wanted = _integer(scan_id, "scan_id", "scan_id must be an integer")
     original = session.scalar(
         select(LedgerEntry).where(
-            LedgerEntry.id == scan_id,
+            LedgerEntry.id == wanted,
             LedgerEntry.brand_id == actor.brand_id,
             LedgerEntry.kind == "earn",
         )
-    )
+    ) if _may_exist(wanted) else None  # fmt: skip
     if original is None:
         raise NotFoundError("scan not found")
     member = lock_member(session, original.member_id)
+    # The member's row lock serialises two reversals of one scan; the second sees the first.
     already = session.scalar(select(LedgerEntry).where(LedgerEntry.reverses_id == original.id))
     if already is not None:
         raise AlreadyReversedError("this scan was already reversed")
-    taken = min(original.points, member.points)
+    taken = max(0, min(original.points, member.points))
     entry = _append(
         session,
         member,
@@ -470,39 +546,74 @@ def reverse_scan(session: Session, actor: Actor, scan_id: int, ctx: Context) -> 
         api_key_id=actor.api_key_id,
     )
     member.lifetime_spend_minor -= original.amount_minor or 0
+    entry.balance_after = member.points
+    _claw_back_bonuses(session, member, original, ctx)
     body = {
         "scan_id": original.id,
         "member_id": member.id,
         "points_reversed": taken,
         "balance": member.points,
     }
-    entry.balance_after = member.points
     touch_cards(session, cards_of_member(session, member.id), ctx)
     session.flush()
     body["reversal_id"] = entry.id
     return Outcome(body=body)
 
 
+def _claw_back_bonuses(session: Session, member: Member, scan: LedgerEntry, ctx: Context) -> None:
+    """Take back, in full, the bonuses a reversed scan earned, each with its own entry.
+
+    A bonus already spent leaves its owner's balance below zero: a debt repaid from the next
+    points earned before they can be spent (see `_append`), and no redemption meanwhile. This
+    is what card programs do with refunded purchases; stopping at zero instead would let a
+    referrer redeem the bonus at once and keep it after the purchase that paid for it is
+    refunded, which is the farming this closes. Scan points themselves still come back only as
+    far as the balance allows (the long-standing refund rule above).
+    """
+    bonuses = session.scalars(
+        select(LedgerEntry)
+        .where(LedgerEntry.earned_by_id == scan.id, LedgerEntry.kind == "bonus")
+        .order_by(LedgerEntry.id)
+    ).all()
+    for bonus in bonuses:
+        # Same lock order as the scan that paid them: the referred member, then the referrer.
+        owner = member if bonus.member_id == member.id else lock_member(session, bonus.member_id)
+        clawback = _append(
+            session, owner, kind="reversal", points=-bonus.points, ctx=ctx,
+            reason=f"{bonus.reason} clawback", reverses_id=bonus.id, earned_by_id=scan.id,
+            allow_debt=True,
+        )  # fmt: skip
+        clawback.balance_after = owner.points
+        if owner is not member:
+            touch_cards(session, cards_of_member(session, owner.id), ctx)
+
+
 def adjust_points(
-    session: Session, actor: Actor, member_id: int, points: object, reason: object, ctx: Context
+    session: Session, actor: Actor, member_id: object, points: object, reason: object, ctx: Context
 ) -> Outcome:
     """A staff correction with a reason; it may not take the balance below zero."""
+    wanted = _integer(member_id, "member_id", "member_id must be an integer")
     if isinstance(points, bool) or not isinstance(points, int) or points == 0:
         raise ValidationError("points must be a non-zero whole number", field="points")
     if abs(points) > MAX_POINTS_PER_OPERATION:
         raise ValidationError("points must be within ±10,000,000", field="points")
-    if not isinstance(reason, str) or not reason.strip() or len(reason) > 200:
-        raise ValidationError("reason must be 1 to 200 characters", field="reason")
+    # Printable only: control characters (NUL above all, which Postgres refuses) and lone
+    # surrogates (which no encoding stores) never belong in a one-line reason.
+    reason = reason.strip() if isinstance(reason, str) else None
+    if reason is None or not 1 <= len(reason) <= 200 or not reason.isprintable():
+        raise ValidationError("reason must be 1 to 200 printable characters", field="reason")
     member = session.scalar(
-        select(Member.id).where(Member.id == member_id, Member.brand_id == actor.brand_id)
-    )
+        select(Member.id).where(Member.id == wanted, Member.brand_id == actor.brand_id)
+    ) if _may_exist(wanted) else None  # fmt: skip
     if member is None:
         raise NotFoundError("member not found")
-    locked = lock_member(session, member_id)
-    if locked.points + points < 0:
+    locked = lock_member(session, wanted)
+    if points < 0 and locked.points + points < 0:
         raise InsufficientPointsError(f"the member has {locked.points} points")
+    if points > MAX_BALANCE - max(locked.points, 0):
+        raise ValidationError(f"the balance cannot exceed {MAX_BALANCE:,} points", field="points")
     entry = _append(session, locked, kind="adjust", points=points, ctx=ctx,
-                    reason=reason.strip(), api_key_id=actor.api_key_id)  # fmt: skip
+                    reason=reason, api_key_id=actor.api_key_id)  # fmt: skip
     entry.balance_after = locked.points
     touch_cards(session, cards_of_member(session, locked.id), ctx)
     session.flush()

@@ -67,6 +67,8 @@ class ProgramChanges:
     template: str
     tiers: Sequence[TierChange] = field(default_factory=tuple)
     rewards: Sequence[RewardChange] = field(default_factory=tuple)
+    # Smallest purchase paying the referral bonuses, in major units ("5.00"); None keeps it.
+    referral_min_purchase: str | None = None
 
 
 def _whole(text: str, name: str, *, low: int, high: int) -> int:
@@ -98,6 +100,20 @@ def _color(text: str, name: str) -> str:
     return value.upper()
 
 
+def _money(program: Program, text: str, name: str, *, high: Decimal) -> int:
+    """A form amount in the program's major units, as minor units."""
+    exponent = minor_unit_exponent(program.currency)
+    value = _decimal(text, name, low=Decimal(0), high=high)
+    if value.as_tuple().exponent < -exponent:  # type: ignore[operator]
+        raise ValidationError(f"{name} has too many decimals for {program.currency}", field=name)
+    return int(value.scaleb(exponent))
+
+
+def referral_min_purchase_text(program: Program) -> str:
+    """The referral's minimum qualifying purchase as the form shows it ("5.00")."""
+    return format_minor(program.referral_min_purchase_minor, program.currency)
+
+
 def threshold_text(program: Program, threshold: int) -> str:
     """A tier threshold as the form shows it (major units for spend, points otherwise)."""
     if program.tier_basis == "spend":
@@ -108,11 +124,7 @@ def threshold_text(program: Program, threshold: int) -> str:
 def _threshold(program: Program, basis: str, text: str, name: str) -> int:
     if basis == "points":
         return _whole(text, name, low=0, high=100_000_000)
-    exponent = minor_unit_exponent(program.currency)
-    value = _decimal(text, name, low=Decimal(0), high=Decimal(10**9))
-    if value.as_tuple().exponent < -exponent:  # type: ignore[operator]
-        raise ValidationError(f"{name} has too many decimals for {program.currency}", field=name)
-    return int(value.scaleb(exponent))
+    return _money(program, text, name, high=Decimal(10**9))
 
 
 def update_program(
@@ -145,6 +157,11 @@ def update_program(
             "referral_bonus_referee",
         )
     }
+    referral_minimum = (
+        _money(program, changes.referral_min_purchase, "referral_min_purchase", high=Decimal(10**9))
+        if changes.referral_min_purchase is not None and changes.referral_min_purchase.strip()
+        else program.referral_min_purchase_minor
+    )
     expiry_text = changes.points_expiry_months.strip()
     expiry = _whole(expiry_text, "points_expiry_months", low=1, high=120) if expiry_text else None
     colors = {
@@ -158,6 +175,7 @@ def update_program(
     program.rounding = changes.rounding
     program.tier_basis = changes.tier_basis
     program.points_expiry_months = expiry
+    program.referral_min_purchase_minor = referral_minimum
     program.template = changes.template
     for key, value in {**bonuses, **colors}.items():
         setattr(program, key, value)
