@@ -42,7 +42,11 @@ def create_app(
 
     from walletd import cli
     from walletd.web import api, apple, campaigns, errors, google, pages, public
+    from walletd.web.endpoint import IdConverter, TokenConverter
 
+    # Before any blueprint: every `<int:…>` in a route is bounded to the ids a row can have.
+    app.url_map.converters["int"] = IdConverter
+    app.url_map.converters["token"] = TokenConverter
     errors.init_app(app)
     app.register_blueprint(public.bp)
     app.register_blueprint(api.bp)

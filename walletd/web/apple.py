@@ -19,6 +19,14 @@ from walletd.passes.view import CardView
 from walletd.push import registrations
 from walletd.web import links
 from walletd.web.deps import run_in_transaction, services
+from walletd.web.endpoint import endpoint
+from walletd.web.schemas import (
+    DeviceLogs,
+    PassesQuery,
+    PushTokenBody,
+    SignedLinkQuery,
+    UpdatedSerials,
+)
 from walletd.wiring import apple_passes
 
 T = TypeVar("T")
@@ -54,7 +62,16 @@ def _empty(status: int) -> Response:
     return Response(status=status)
 
 
-@bp.post("/devices/<device_id>/registrations/<pass_type_id>/<serial>")
+@bp.post("/devices/<token:device_id>/registrations/<token:pass_type_id>/<token:serial>")
+@endpoint(
+    "Register a device for pass updates (201 new, 200 known)",
+    tag="apple",
+    auth="apple",
+    body_doc=PushTokenBody,
+    status=201,
+    other_responses={200: "already registered"},
+    media_type="",
+)
 def register(device_id: str, pass_type_id: str, serial: str) -> Response:
     """Register a device for a pass: 201 new, 200 already registered, 401 bad token."""
     try:
@@ -75,7 +92,8 @@ def register(device_id: str, pass_type_id: str, serial: str) -> Response:
     return _empty(201 if created else 200)
 
 
-@bp.delete("/devices/<device_id>/registrations/<pass_type_id>/<serial>")
+@bp.delete("/devices/<token:device_id>/registrations/<token:pass_type_id>/<token:serial>")
+@endpoint("Unregister a device from a pass", tag="apple", auth="apple", media_type="")
 def unregister(device_id: str, pass_type_id: str, serial: str) -> Response:
     """Unregister a device from a pass (200 even when it was not registered)."""
     _as_pass_holder(
@@ -86,10 +104,18 @@ def unregister(device_id: str, pass_type_id: str, serial: str) -> Response:
     return _empty(200)
 
 
-@bp.get("/devices/<device_id>/registrations/<pass_type_id>")
-def updated(device_id: str, pass_type_id: str) -> Response:
+@bp.get("/devices/<token:device_id>/registrations/<token:pass_type_id>")
+@endpoint(
+    "Serial numbers changed since passesUpdatedSince (204 when none)",
+    tag="apple",
+    auth="none",
+    query=PassesQuery,
+    response=UpdatedSerials,
+    other_responses={204: "no pass changed"},
+)
+def updated(device_id: str, pass_type_id: str, query: PassesQuery) -> Response:
     """Serials changed since passesUpdatedSince: 200 with a string lastUpdated, or 204."""
-    since = registrations.parse_tag(request.args.get("passesUpdatedSince"))
+    since = registrations.parse_tag(query.passesUpdatedSince)
     result = run_in_transaction(
         lambda s: registrations.updated_serials(
             s, library_id=device_id, pass_type_id=pass_type_id, since=since
@@ -120,7 +146,14 @@ def _view_of(session: Session, card: Card) -> tuple[CardView, int]:
     return card_view(session, card), int(card.update_tag)
 
 
-@bp.get("/passes/<pass_type_id>/<serial>")
+@bp.get("/passes/<token:pass_type_id>/<token:serial>")
+@endpoint(
+    "The latest signed pass (304 with If-Modified-Since)",
+    tag="apple",
+    auth="apple",
+    media_type=PKPASS_MIME,
+    other_responses={304: "not modified"},
+)
 def latest(pass_type_id: str, serial: str) -> Response:
     """The latest signed pass, or 304 when it has not changed since If-Modified-Since."""
     view, tag = _as_pass_holder(pass_type_id, serial, _view_of)
@@ -128,6 +161,7 @@ def latest(pass_type_id: str, serial: str) -> Response:
 
 
 @bp.post("/log")
+@endpoint("Device log messages", tag="apple", auth="none", body_doc=DeviceLogs, media_type="")
 def log_messages() -> Response:
     """Store what devices report about errors with our passes."""
     try:
@@ -143,12 +177,17 @@ def log_messages() -> Response:
     return _empty(200)
 
 
-@downloads.get("/cards/<serial>/pass.pkpass")
-def download(serial: str) -> Response:
+@downloads.get("/cards/<token:serial>/pass.pkpass")
+@endpoint(
+    "The signed Apple Wallet pass (signed link)",
+    tag="cards",
+    auth="none",
+    query=SignedLinkQuery,
+    media_type=PKPASS_MIME,
+)
+def download(serial: str, query: SignedLinkQuery) -> Response:
     """The signed .pkpass behind the card's signed download link."""
-    if not links.check_link(
-        "pkpass", serial, request.args.get("sig", ""), services().settings.secret_key
-    ):
+    if not links.check_link("pkpass", serial, query.sig, services().settings.secret_keys):
         abort(404)
 
     def work(session: Session) -> tuple[CardView, int] | None:

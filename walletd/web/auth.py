@@ -29,16 +29,22 @@ def _authenticate(token: str) -> Principal:
         return authenticate(session, token)
 
 
+def authorize(roles: tuple[str, ...]) -> Principal:
+    """The request's live key, refused unless it has one of `roles`; kept on `g`."""
+    principal = _authenticate(_bearer())
+    if principal.role not in roles:
+        raise PermissionDeniedError(f"a {principal.role} key may not do this")
+    g.principal = principal
+    return principal
+
+
 def require_role(*roles: str) -> Callable[[F], F]:
     """Refuse the view unless the request carries a live key with one of these roles."""
 
     def decorate(view: F) -> F:
         @wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            principal = _authenticate(_bearer())
-            if principal.role not in roles:
-                raise PermissionDeniedError(f"a {principal.role} key may not do this")
-            g.principal = principal
+            authorize(roles)
             return view(*args, **kwargs)
 
         return cast(F, wrapper)

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import json
-from datetime import date
-from decimal import Decimal
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint
 from sqlalchemy.orm import Session
 
 from walletd.campaigns import automations, reports, service
@@ -15,29 +12,54 @@ from walletd.campaigns.segments import count_segment, parse_segment
 from walletd.errors import ValidationError
 from walletd.loyalty.brands import get_program
 from walletd.models import Automation
-from walletd.web.auth import principal, require_role
-from walletd.web.deps import context, json_body, json_response, run_in_transaction
+from walletd.web.auth import principal
+from walletd.web.deps import context, decode_json, run_in_transaction
+from walletd.web.endpoint import endpoint
+from walletd.web.errors import ApiError
+from walletd.web.schemas import (
+    AutomationList,
+    AutomationOut,
+    AutomationUpdate,
+    CampaignCreate,
+    CampaignList,
+    CampaignOut,
+    CampaignReport,
+    ReportQuery,
+    SegmentCount,
+    SegmentQuery,
+    Summary,
+)
 
 bp = Blueprint("campaigns", __name__, url_prefix="/api/v1")
+ADMIN = ("admin",)
 
 
 @bp.post("/campaigns")
-@require_role("admin")
-def create_campaign() -> Response:
+@endpoint(
+    "Create a campaign (scheduled, or a draft)",
+    tag="campaigns",
+    roles=ADMIN,
+    body=CampaignCreate,
+    response=CampaignOut,
+    status=201,
+)
+def create_campaign(body: CampaignCreate) -> dict[str, Any]:
     """Create a scheduled campaign (or a draft)."""
-    data = json_body()
+    data = body.model_dump(exclude_unset=True)
     brand_id = principal().brand_id
 
     def work(session: Session) -> dict[str, Any]:
         campaign = service.create_campaign(session, brand_id, data, context())
         return service.campaign_stats(session, campaign, context().now)
 
-    return json_response(run_in_transaction(work), 201)
+    return run_in_transaction(work)
 
 
 @bp.get("/campaigns")
-@require_role("admin")
-def list_campaigns() -> Response:
+@endpoint(
+    "List the brand's campaigns, newest first", tag="campaigns", roles=ADMIN, response=CampaignList
+)
+def list_campaigns() -> dict[str, Any]:
     """The brand's campaigns, newest first, with their counts."""
     brand_id = principal().brand_id
 
@@ -48,26 +70,31 @@ def list_campaigns() -> Response:
             for c in service.list_campaigns(session, brand_id)
         ]
 
-    return jsonify({"campaigns": run_in_transaction(work)})
+    return {"campaigns": run_in_transaction(work)}
 
 
 @bp.get("/campaigns/<int:campaign_id>")
-@require_role("admin")
-def show_campaign(campaign_id: int) -> Response:
+@endpoint(
+    "A campaign's recipients, deliveries, skips and expected finish",
+    tag="campaigns",
+    roles=ADMIN,
+    response=CampaignOut,
+)
+def show_campaign(campaign_id: int) -> dict[str, Any]:
     """Recipients, delivered, failed, skipped and the expected finish time."""
     brand_id = principal().brand_id
-    return jsonify(
-        run_in_transaction(
-            lambda s: service.campaign_stats(
-                s, service.get_campaign(s, brand_id, campaign_id), context().now
-            )
+    return run_in_transaction(
+        lambda s: service.campaign_stats(
+            s, service.get_campaign(s, brand_id, campaign_id), context().now
         )
     )
 
 
 @bp.post("/campaigns/<int:campaign_id>/cancel")
-@require_role("admin")
-def cancel_campaign(campaign_id: int) -> Response:
+@endpoint(
+    "Cancel a campaign; nothing more is sent", tag="campaigns", roles=ADMIN, response=CampaignOut
+)
+def cancel_campaign(campaign_id: int) -> dict[str, Any]:
     """Cancel before or during sending; nothing more is sent."""
     brand_id = principal().brand_id
 
@@ -75,12 +102,12 @@ def cancel_campaign(campaign_id: int) -> Response:
         campaign = service.cancel_campaign(session, brand_id, campaign_id, context())
         return service.campaign_stats(session, campaign, context().now)
 
-    return jsonify(run_in_transaction(work))
+    return run_in_transaction(work)
 
 
 @bp.post("/campaigns/<int:campaign_id>/schedule")
-@require_role("admin")
-def schedule_campaign(campaign_id: int) -> Response:
+@endpoint("Schedule a draft", tag="campaigns", roles=ADMIN, response=CampaignOut)
+def schedule_campaign(campaign_id: int) -> dict[str, Any]:
     """Schedule a draft."""
     brand_id = principal().brand_id
 
@@ -88,100 +115,100 @@ def schedule_campaign(campaign_id: int) -> Response:
         campaign = service.schedule_campaign(session, brand_id, campaign_id, context())
         return service.campaign_stats(session, campaign, context().now)
 
-    return jsonify(run_in_transaction(work))
+    return run_in_transaction(work)
 
 
 @bp.get("/campaigns/<int:campaign_id>/report")
-@require_role("admin")
-def campaign_report(campaign_id: int) -> Response:
+@endpoint(
+    "Lift of recipients over the holdout group",
+    tag="campaigns",
+    roles=ADMIN,
+    response=CampaignReport,
+)
+def campaign_report(campaign_id: int) -> dict[str, Any]:
     """Visits and spend of recipients against the holdout group: the campaign's lift."""
     brand_id = principal().brand_id
-    return jsonify(
-        run_in_transaction(
-            lambda s: reports.campaign_report(s, service.get_campaign(s, brand_id, campaign_id))
-        )
+    return run_in_transaction(
+        lambda s: reports.campaign_report(s, service.get_campaign(s, brand_id, campaign_id))
     )
 
 
 @bp.get("/segments/preview")
-@require_role("admin")
-def preview_segment() -> Response:
+@endpoint(
+    "Count the members of a segment",
+    tag="segments",
+    roles=ADMIN,
+    query=SegmentQuery,
+    response=SegmentCount,
+)
+def preview_segment(query: SegmentQuery) -> dict[str, Any]:
     """How many members a segment holds now."""
-    raw = request.args.get("segment")
-    if raw is None or len(raw) > 20_000:
-        raise ValidationError("segment is required as a JSON query parameter", field="segment")
     try:
-        data = json.loads(raw, parse_float=Decimal)
-    except ValueError as exc:
-        raise ValidationError("segment is not valid JSON", field="segment") from exc
+        data = decode_json(query.segment, what="segment")
+    except ApiError as exc:
+        raise ValidationError(exc.message, field="segment") from exc
     segment = parse_segment(data)
     brand_id = principal().brand_id
     count = run_in_transaction(lambda s: count_segment(s, brand_id, segment, context().now))
-    return jsonify({"count": count, "segment": segment.definition})
-
-
-def _date(name: str) -> date:
-    value = request.args.get(name)
-    if value is None:
-        raise ValidationError(f"{name} is required (YYYY-MM-DD)", field=name)
-    try:
-        parsed = date.fromisoformat(value)
-    except ValueError as exc:
-        raise ValidationError(f"{name} must be a date as YYYY-MM-DD", field=name) from exc
-    if parsed.isoformat() != value:
-        raise ValidationError(f"{name} must be a date as YYYY-MM-DD", field=name)
-    return parsed
+    return {"count": count, "segment": segment.definition}
 
 
 @bp.get("/reports/summary")
-@require_role("admin")
-def report_summary() -> Response:
+@endpoint(
+    "Members, activity, repeat rate, returning share, AOV, installed cards, message lift",
+    tag="reports",
+    roles=ADMIN,
+    query=ReportQuery,
+    response=Summary,
+)
+def report_summary(query: ReportQuery) -> dict[str, Any]:
     """Members, activity, repeat rate, returning share, AOV, installed cards, message lift."""
-    start, end = _date("from"), _date("to")
     brand_id = principal().brand_id
-    return jsonify(run_in_transaction(lambda s: reports.summary(s, brand_id, start, end)))
+    return run_in_transaction(lambda s: reports.summary(s, brand_id, query.start, query.end))
 
 
-def _automation_body(a: Automation) -> dict[str, Any]:
-    return {
-        "id": a.id,
-        "kind": a.kind,
-        "enabled": a.enabled,
-        "message": a.message,
-        "delay_days": a.delay_days,
-        "holdout_percent": a.holdout_percent,
-    }
+def _automation_body(a: Automation) -> AutomationOut:
+    return AutomationOut(
+        id=a.id,
+        kind=a.kind,
+        enabled=a.enabled,
+        message=a.message,
+        delay_days=a.delay_days,
+        holdout_percent=a.holdout_percent,
+    )
 
 
 @bp.get("/programs/<int:program_id>/automations")
-@require_role("admin")
-def list_automations(program_id: int) -> Response:
+@endpoint("The program's automations", tag="automations", roles=ADMIN, response=AutomationList)
+def list_automations(program_id: int) -> AutomationList:
     """The program's automations and whether each is on."""
     brand_id = principal().brand_id
 
-    def work(session: Session) -> list[dict[str, Any]]:
+    def work(session: Session) -> list[AutomationOut]:
         get_program(session, brand_id, program_id)
         return [_automation_body(a) for a in automations.list_automations(session, program_id)]
 
-    return jsonify({"automations": run_in_transaction(work)})
+    return AutomationList(automations=run_in_transaction(work))
 
 
-@bp.put("/programs/<int:program_id>/automations/<kind>")
-@require_role("admin")
-def update_automation(program_id: int, kind: str) -> Response:
+@bp.put("/programs/<int:program_id>/automations/<token:kind>")
+@endpoint(
+    "Switch an automation on or off, change its message, delay or holdout",
+    tag="automations",
+    roles=ADMIN,
+    body=AutomationUpdate,
+    response=AutomationOut,
+)
+def update_automation(program_id: int, kind: str, body: AutomationUpdate) -> AutomationOut:
     """Switch an automation on or off, change its message, delay or holdout."""
-    data = json_body()
-    enabled = data.get("enabled")
-    if not isinstance(enabled, bool):
-        raise ValidationError("enabled must be true or false", field="enabled")
     brand_id = principal().brand_id
 
-    def work(session: Session) -> dict[str, Any]:
+    def work(session: Session) -> AutomationOut:
         automation = automations.set_automation(
-            session, brand_id, program_id, kind, enabled=enabled,
-            message=data.get("message"), delay_days=data.get("delay_days"),
-            holdout_percent=data.get("holdout_percent"), now=context().now,
+            session, brand_id, program_id, kind, enabled=body.enabled,
+            message=body.message, delay_days=body.delay_days,
+            holdout_percent=body.holdout_percent, now=context().now,
         )  # fmt: skip
         return _automation_body(automation)
 
-    return jsonify(run_in_transaction(work))
+    return run_in_transaction(work)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -54,20 +54,49 @@ def json_response(body: Any, status: int = 200) -> Response:
     return response
 
 
+# JSON bodies deeper than this are refused before any model sees them (RecursionError guard).
+MAX_DEPTH = 32
+
+
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    """Whether a decoded JSON value nests containers more than `limit` deep (iterative)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children: Iterator[Any] = iter(node.values())
+        elif isinstance(node, list):
+            children = iter(node)
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def json_body() -> dict[str, Any]:
-    """The request's JSON object; numbers are Decimals, never floats."""
-    mimetype = request.mimetype
-    if mimetype != "application/json":
-        raise ApiError(415, "unsupported_media_type", "send Content-Type: application/json")
-    raw = request.get_data(cache=True)
+def decode_json(raw: bytes | str, *, what: str = "the body") -> Any:
+    """JSON with numbers as Decimal (never float), no NaN/Infinity, nested at most MAX_DEPTH."""
     try:
         data = json.loads(raw, parse_float=Decimal, parse_constant=_reject_constant)
+    except RecursionError as exc:
+        raise ApiError(400, "malformed_json", f"{what} is nested too deeply") from exc
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(400, "malformed_json", f"the body is not valid JSON: {exc}") from exc
+        raise ApiError(400, "malformed_json", f"{what} is not valid JSON: {exc}") from exc
+    if _depth_exceeds(data, MAX_DEPTH):
+        raise ApiError(400, "malformed_json", f"{what} is nested deeper than {MAX_DEPTH} levels")
+    return data
+
+
+def json_body() -> dict[str, Any]:
+    """The request's JSON object (415 for another media type, 400 when it is not JSON)."""
+    if request.mimetype != "application/json":
+        raise ApiError(415, "unsupported_media_type", "send Content-Type: application/json")
+    data = decode_json(request.get_data(cache=True))
     if not isinstance(data, dict):
         raise ApiError(400, "malformed_json", "the body must be a JSON object")
     return data

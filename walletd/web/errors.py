@@ -30,11 +30,27 @@ class ApiError(Exception):
         self.message = message
 
 
-def error_response(status: int, code: str, message: str, field: str | None = None) -> Response:
-    """The JSON envelope `{"error": {"code", "message"}}` with a status."""
+class RequestValidationError(Exception):
+    """A request that its route's models refuse; every field's problem is reported at once."""
+
+    def __init__(self, problems: list[dict[str, str]]) -> None:
+        super().__init__(problems[0]["message"] if problems else "invalid request")
+        self.problems = problems
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    field: str | None = None,
+    errors: list[dict[str, str]] | None = None,
+) -> Response:
+    """The JSON envelope `{"error": {"code", "message", "field"?, "errors"?}}` with a status."""
     body: dict[str, object] = {"code": code, "message": message}
     if field:
         body["field"] = field
+    if errors:
+        body["errors"] = errors
     response = jsonify({"error": body})
     response.status_code = status
     if status == 401 and request.path.startswith("/api/"):
@@ -60,6 +76,12 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api(exc: ApiError) -> Response:
         return error_response(exc.status, exc.code, exc.message)
+
+    @app.errorhandler(RequestValidationError)
+    def _invalid(exc: RequestValidationError) -> Response:
+        first = exc.problems[0]
+        message = f"{first['field']}: {first['message']}"
+        return error_response(422, "validation_error", message, first["field"], exc.problems)
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Response:

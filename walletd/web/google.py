@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 
 from flask import Blueprint, Response, jsonify, request
@@ -16,8 +15,10 @@ from walletd.push.google_callbacks import (
     verify_callback,
 )
 from walletd.services import Services
-from walletd.web.deps import run_in_transaction, services
+from walletd.web.deps import decode_json, run_in_transaction, services
+from walletd.web.endpoint import endpoint
 from walletd.web.errors import ApiError
+from walletd.web.schemas import GoogleCallback, GoogleCallbackResult
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,14 @@ def root_keys(svc: Services) -> RootKeyCache:
 
 
 @bp.post("/callbacks")
+@endpoint(
+    "Google Wallet save/delete callback (signed by Google, ECv2SigningOnly)",
+    tag="google",
+    auth="google",
+    body_doc=GoogleCallback,
+    response=GoogleCallbackResult,
+    other_responses={503: "Google's signing keys cannot be fetched now"},
+)
 def callbacks() -> Response:
     """Record a holder saving or deleting a pass; duplicates (same nonce) change nothing."""
     svc = services()
@@ -38,11 +47,8 @@ def callbacks() -> Response:
     if not svc.settings.google_enabled:
         raise NotFoundError("Google Wallet is not configured")
     raw = request.get_data()
-    try:
-        if not isinstance(json.loads(raw), dict):
-            raise ValueError("not an object")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(400, "malformed_json", "the body must be a JSON object") from exc
+    if not isinstance(decode_json(raw), dict):
+        raise ApiError(400, "malformed_json", "the body must be a JSON object")
     try:
         event = verify_callback(raw, issuer_id=issuer_id, root_keys=root_keys(svc), now=svc.clock())
     except RootKeysUnavailableError as exc:
@@ -59,6 +65,12 @@ def callbacks() -> Response:
 
 
 @bp.get("/programs/<int:program_id>/logo.png")
+@endpoint(
+    "A program's logo, fetched by Google for its loyalty class",
+    tag="google",
+    auth="none",
+    media_type="image/png",
+)
 def program_logo(program_id: int) -> Response:
     """The program's logo, public because Google's image fetcher has no credentials."""
     svc = services()

@@ -1,404 +1,225 @@
-"""The OpenAPI 3.1 document; a test checks that it names every route the app serves."""
+"""The OpenAPI 3.1 document, generated from the routes and the models that validate them."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+import pydantic
+from flask import Flask
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
+from werkzeug.routing import Rule
+
+from walletd.web.endpoint import MAX_ID, TOKEN_PATTERN, Spec, spec_of
 from walletd.web.pages.openapi import SECURITY_SCHEMES, page_paths
 
+REF = "#/components/schemas/{model}"
 ERROR = {"$ref": "#/components/responses/Error"}
-
-
-def _op(
-    summary: str,
-    *,
-    tag: str,
-    security: bool = True,
-    body: str | None = None,
-    ok: str = "200",
-    schema: str | None = None,
-    headers: tuple[str, ...] = (),
-    params: tuple[dict[str, Any], ...] = (),
-    errors: tuple[str, ...] = ("400", "401", "403", "404", "409", "413", "415", "422"),
-    content_type: str = "application/json",
-) -> dict[str, Any]:
-    operation: dict[str, Any] = {"summary": summary, "tags": [tag]}
-    parameters = [
-        {"name": name, "in": "header", "required": True, "schema": {"type": "string"}}
-        for name in headers
-    ]
-    parameters += list(params)
-    if parameters:
-        operation["parameters"] = parameters
-    if body:
-        operation["requestBody"] = {
-            "required": True,
-            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{body}"}}},
+_ARGUMENT = re.compile(r"<(?:([a-zA-Z_][a-zA-Z0-9_]*)(?:\([^)]*\))?:)?([a-zA-Z_][a-zA-Z0-9_]*)>")
+_STATUS_TEXT = {
+    200: "success",
+    201: "created",
+    202: "accepted",
+    204: "nothing to send",
+    304: "not modified",
+    503: "unavailable",
+}
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "string", "description": "snake_case, stable"},
+                "message": {"type": "string"},
+                "field": {"type": "string", "description": "the field at fault, as a dotted path"},
+                "errors": {
+                    "type": "array",
+                    "description": "every field error of a 422 at once",
+                    "items": {
+                        "type": "object",
+                        "required": ["field", "message"],
+                        "properties": {
+                            "field": {"type": "string"},
+                            "message": {"type": "string"},
+                            "type": {"type": "string"},
+                        },
+                    },
+                },
+            },
         }
-    ok_body: dict[str, Any] = {"description": "success"}
-    if schema:
-        ok_body["content"] = {content_type: {"schema": {"$ref": f"#/components/schemas/{schema}"}}}
-    elif content_type != "application/json":
-        ok_body["content"] = {content_type: {"schema": {"type": "string", "format": "binary"}}}
-    operation["responses"] = {ok: ok_body, **{code: ERROR for code in errors}}
-    if not security:
-        operation["security"] = []
-    return operation
-
-
-def _path_param(name: str, kind: str = "integer") -> dict[str, Any]:
-    return {"name": name, "in": "path", "required": True, "schema": {"type": kind}}
-
-
-def _query(name: str, kind: str = "string", required: bool = False) -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": required, "schema": {"type": kind}}
-
-
-SCHEMAS: dict[str, Any] = {
-    "Error": {
-        "type": "object",
-        "required": ["error"],
-        "properties": {
-            "error": {
-                "type": "object",
-                "required": ["code", "message"],
-                "properties": {
-                    "code": {"type": "string"},
-                    "message": {"type": "string"},
-                    "field": {"type": "string"},
-                },
-            }
-        },
-    },
-    "MemberCreate": {
-        "type": "object",
-        "required": ["name"],
-        "properties": {
-            "name": {"type": "string", "maxLength": 200},
-            "email": {"type": "string", "format": "email"},
-            "phone": {"type": "string"},
-            "birthday": {"type": "string", "format": "date"},
-            "marketing_consent": {"type": "boolean"},
-            "referral_code": {"type": "string"},
-            "program_id": {"type": "integer"},
-        },
-    },
-    "Member": {
-        "type": "object",
-        "required": ["id", "name", "points", "tier", "card"],
-        "properties": {
-            "id": {"type": "integer"},
-            "name": {"type": "string"},
-            "points": {"type": "integer"},
-            "tier": {"type": ["string", "null"]},
-            "referral_code": {"type": "string"},
-            "card": {
-                "type": "object",
-                "required": [
-                    "serial_number",
-                    "barcode",
-                    "qr_url",
-                    "apple_pass_url",
-                    "google_save_url",
-                ],
-                "properties": {
-                    "serial_number": {"type": "string"},
-                    "barcode": {"type": "string"},
-                    "qr_url": {"type": "string", "format": "uri"},
-                    "apple_pass_url": {"type": "string", "format": "uri"},
-                    "google_save_url": {"type": ["string", "null"], "format": "uri"},
-                },
-            },
-        },
-    },
-    "Ledger": {
-        "type": "object",
-        "properties": {"entries": {"type": "array", "items": {"type": "object"}}},
-    },
-    "Adjustment": {
-        "type": "object",
-        "required": ["points", "reason"],
-        "properties": {"points": {"type": "integer"}, "reason": {"type": "string"}},
-    },
-    "ScanCreate": {
-        "type": "object",
-        "required": ["barcode", "amount"],
-        "properties": {
-            "barcode": {"type": "string"},
-            "amount": {"type": ["string", "number"], "description": "decimal, > 0"},
-            "currency": {"type": "string", "minLength": 3, "maxLength": 3},
-            "location_id": {"type": "integer"},
-        },
-    },
-    "Scan": {
-        "type": "object",
-        "required": ["member_id", "points_earned", "balance", "tier"],
-        "properties": {
-            "scan_id": {"type": "integer"},
-            "member_id": {"type": "integer"},
-            "points_earned": {"type": "integer"},
-            "balance": {"type": "integer"},
-            "tier": {"type": ["string", "null"]},
-            "amount": {"type": "string"},
-            "currency": {"type": "string"},
-        },
-    },
-    "Reversal": {"type": "object"},
-    "RedemptionCreate": {
-        "type": "object",
-        "required": ["barcode"],
-        "properties": {
-            "barcode": {"type": "string"},
-            "points": {"type": "integer", "minimum": 1},
-            "reward_id": {"type": "integer"},
-        },
-    },
-    "Redemption": {
-        "type": "object",
-        "required": ["member_id", "points_redeemed", "balance"],
-        "properties": {
-            "member_id": {"type": "integer"},
-            "points_redeemed": {"type": "integer"},
-            "balance": {"type": "integer"},
-        },
-    },
-    "Message": {
-        "type": "object",
-        "required": ["message"],
-        "properties": {"message": {"type": "string", "maxLength": 500}},
-    },
-    "Health": {"type": "object", "properties": {"status": {"type": "string"}}},
-    "GoogleCallback": {
-        "type": "object",
-        "required": ["signature", "intermediateSigningKey", "protocolVersion", "signedMessage"],
-        "properties": {
-            "signature": {"type": "string"},
-            "intermediateSigningKey": {
-                "type": "object",
-                "properties": {
-                    "signedKey": {"type": "string"},
-                    "signatures": {"type": "array", "items": {"type": "string"}},
-                },
-            },
-            "protocolVersion": {"type": "string", "const": "ECv2SigningOnly"},
-            "signedMessage": {"type": "string"},
-        },
-    },
-    "GoogleCallbackResult": {
-        "type": "object",
-        "properties": {
-            "status": {"type": "string", "enum": ["recorded", "duplicate", "unknown_object"]}
-        },
     },
 }
 
-PATHS: dict[str, dict[str, Any]] = {
-    "/api/v1/members": {
-        "post": _op("Enroll a member", tag="members", body="MemberCreate", ok="201",
-                    schema="Member"),
-    },
-    "/api/v1/members/{member_id}": {
-        "get": _op("Show a member", tag="members", schema="Member",
-                   params=(_path_param("member_id"),)),
-    },
-    "/api/v1/members/{member_id}/ledger": {
-        "get": _op("A member's ledger, newest first", tag="members", schema="Ledger",
-                   params=(_path_param("member_id"),)),
-    },
-    "/api/v1/members/{member_id}/adjustments": {
-        "post": _op("Adjust a member's points with a reason", tag="members", body="Adjustment",
-                    ok="201", params=(_path_param("member_id"),)),
-    },
-    "/api/v1/members/{member_id}/message": {
-        "post": _op("Set a member's card message and push it", tag="members", body="Message",
-                    ok="202", params=(_path_param("member_id"),)),
-    },
-    "/api/v1/scans": {
-        "post": _op("Credit a checkout scan (replay answers 200 with the first result)",
-                    tag="scans", body="ScanCreate", ok="201", schema="Scan",
-                    headers=("Idempotency-Key",)),
-    },
-    "/api/v1/scans/{scan_id}/reversal": {
-        "post": _op("Reverse a scan (refund)", tag="scans", ok="201", schema="Reversal",
-                    params=(_path_param("scan_id"),)),
-    },
-    "/api/v1/redemptions": {
-        "post": _op("Redeem points or a reward", tag="scans", body="RedemptionCreate", ok="201",
-                    schema="Redemption", headers=("Idempotency-Key",)),
-    },
-    "/healthz": {
-        "get": _op("Database health", tag="operations", security=False, schema="Health",
-                   errors=("503",)),
-    },
-    "/openapi.json": {
-        "get": _op("This document", tag="operations", security=False, errors=()),
-    },
-    "/cards/{serial}/qr.png": {
-        "get": _op("The card's QR code (signed link)", tag="cards", security=False,
-                   content_type="image/png", errors=("404",),
-                   params=(_path_param("serial", "string"), _query("sig", required=True))),
-    },
-    "/cards/{serial}/pass.pkpass": {
-        "get": _op("The signed Apple Wallet pass (signed link)", tag="cards", security=False,
-                   content_type="application/vnd.apple.pkpass", errors=("404",),
-                   params=(_path_param("serial", "string"), _query("sig", required=True))),
-    },
-    "/google/callbacks": {
-        "post": _op("Google Wallet save/delete callback (signed by Google, ECv2SigningOnly)",
-                    tag="google", security=False, body="GoogleCallback",
-                    schema="GoogleCallbackResult", errors=("400", "401", "404", "413", "503")),
-    },
-    "/google/programs/{program_id}/logo.png": {
-        "get": _op("A program's logo, fetched by Google for its loyalty class", tag="google",
-                   security=False, content_type="image/png", errors=("404",),
-                   params=(_path_param("program_id"),)),
-    },
-}  # fmt: skip
+
+def openapi_path(rule: str) -> str:
+    """`/members/<int:member_id>` as OpenAPI writes it: `/members/{member_id}`."""
+    return _ARGUMENT.sub(lambda m: "{" + m.group(2) + "}", rule)
 
 
-def _apple(summary: str, ok: str, *params: dict[str, Any], auth: bool = True) -> dict[str, Any]:
-    """An Apple Wallet web service operation (ApplePass token auth, not API keys)."""
-    operation = _op(summary, tag="apple", security=False, ok=ok, params=params,
-                    errors=("400", "401") if auth else ("400",))  # fmt: skip
-    if auth:
-        operation["parameters"] = [
-            {"name": "Authorization", "in": "header", "required": True,
-             "schema": {"type": "string", "pattern": "^ApplePass .+"}},
-            *operation.get("parameters", []),
-        ]  # fmt: skip
-    return operation
+def _path_parameters(rule: Rule) -> list[dict[str, Any]]:
+    parameters = []
+    for converter, name in _ARGUMENT.findall(rule.rule):
+        if converter == "int":
+            schema: dict[str, Any] = {"type": "integer", "minimum": 0, "maximum": MAX_ID}
+        elif converter == "token":
+            schema = {"type": "string", "pattern": f"^{TOKEN_PATTERN}$"}
+        else:
+            schema = {"type": "string", "maxLength": 200}
+        parameters.append({"name": name, "in": "path", "required": True, "schema": schema})
+    return parameters
 
 
-_DEVICE = _path_param("device_id", "string")
-_PASS_TYPE = _path_param("pass_type_id", "string")
-_SERIAL = _path_param("serial", "string")
-_CAMPAIGN = _path_param("campaign_id")
-_PROGRAM = _path_param("program_id")
-
-PATHS.update({
-    "/passes/v1/devices/{device_id}/registrations/{pass_type_id}/{serial}": {
-        "post": _apple("Register a device for pass updates (201 new, 200 known)", "201",
-                       _DEVICE, _PASS_TYPE, _SERIAL),
-        "delete": _apple("Unregister a device from a pass", "200", _DEVICE, _PASS_TYPE, _SERIAL),
-    },
-    "/passes/v1/devices/{device_id}/registrations/{pass_type_id}": {
-        "get": _apple("Serial numbers changed since passesUpdatedSince (204 when none)", "200",
-                      _DEVICE, _PASS_TYPE, _query("passesUpdatedSince"), auth=False),
-    },
-    "/passes/v1/passes/{pass_type_id}/{serial}": {
-        "get": _apple("The latest signed pass (304 with If-Modified-Since)", "200",
-                      _PASS_TYPE, _SERIAL),
-    },
-    "/passes/v1/log": {"post": _apple("Device log messages", "200", auth=False)},
-    "/api/v1/campaigns": {
-        "post": _op("Create a campaign (scheduled, or a draft)", tag="campaigns",
-                    body="CampaignCreate", ok="201", schema="Campaign"),
-        "get": _op("List the brand's campaigns", tag="campaigns"),
-    },
-    "/api/v1/campaigns/{campaign_id}": {
-        "get": _op("A campaign's recipients, deliveries, skips and expected finish",
-                   tag="campaigns", schema="Campaign", params=(_CAMPAIGN,)),
-    },
-    "/api/v1/campaigns/{campaign_id}/cancel": {
-        "post": _op("Cancel a campaign", tag="campaigns", schema="Campaign", params=(_CAMPAIGN,)),
-    },
-    "/api/v1/campaigns/{campaign_id}/schedule": {
-        "post": _op("Schedule a draft", tag="campaigns", schema="Campaign", params=(_CAMPAIGN,)),
-    },
-    "/api/v1/campaigns/{campaign_id}/report": {
-        "get": _op("Lift of recipients over the holdout group", tag="campaigns",
-                   params=(_CAMPAIGN,)),
-    },
-    "/api/v1/segments/preview": {
-        "get": _op("Count the members of a segment", tag="segments",
-                   params=(_query("segment", required=True),)),
-    },
-    "/api/v1/reports/summary": {
-        "get": _op("Members, activity, repeat rate, returning share, AOV, installed cards",
-                   tag="reports", params=(_query("from", required=True),
-                                          _query("to", required=True))),
-    },
-    "/api/v1/programs/{program_id}/automations": {
-        "get": _op("The program's automations", tag="automations", params=(_PROGRAM,)),
-    },
-    "/api/v1/programs/{program_id}/automations/{kind}": {
-        "put": _op("Switch an automation on or off, change its message, delay or holdout",
-                   tag="automations", body="AutomationUpdate",
-                   params=(_PROGRAM, _path_param("kind", "string"))),
-    },
-})  # fmt: skip
-
-SCHEMAS.update({
-    "Segment": {
-        "description": 'A preset {"preset": NAME} or a tree of {"and": [...]}, {"or": [...]} '
-                       'and {"field", "op", "value"} conditions',
-        "type": "object",
-    },
-    "CampaignCreate": {
-        "type": "object",
-        "required": ["name", "message", "segment"],
-        "properties": {
-            "name": {"type": "string", "maxLength": 200},
-            "message": {"type": "string", "maxLength": 500},
-            "segment": {"$ref": "#/components/schemas/Segment"},
-            "send_at": {"type": "string", "format": "date-time"},
-            "holdout_percent": {"type": "integer", "minimum": 0, "maximum": 50},
-            "lift_window_days": {"type": "integer", "minimum": 1, "maximum": 90},
-            "program_id": {"type": "integer"},
-            "draft": {"type": "boolean"},
-        },
-    },
-    "Campaign": {
-        "type": "object",
-        "required": ["id", "status", "recipients", "delivered", "failed"],
-        "properties": {
-            "id": {"type": "integer"},
-            "status": {"enum": ["draft", "scheduled", "sending", "sent", "cancelled"]},
-            "recipients": {"type": "integer"},
-            "holdout": {"type": "integer"},
-            "delivered": {"type": "integer"},
-            "failed": {"type": "integer"},
-            "pending": {"type": "integer"},
-            "skipped": {"type": "integer"},
-            "skipped_by_reason": {"type": "object"},
-            "expected_finish_at": {"type": ["string", "null"], "format": "date-time"},
-        },
-    },
-    "AutomationUpdate": {
-        "type": "object",
-        "required": ["enabled"],
-        "properties": {
-            "enabled": {"type": "boolean"},
-            "message": {"type": "string"},
-            "delay_days": {"type": "integer"},
-            "holdout_percent": {"type": "integer"},
-        },
-    },
-})  # fmt: skip
+def _query_parameters(model: type[pydantic.BaseModel]) -> list[dict[str, Any]]:
+    schema = model.model_json_schema(by_alias=True, ref_template=REF)
+    required = set(schema.get("required", []))
+    return [
+        {
+            "name": name,
+            "in": "query",
+            "required": name in required,
+            "schema": {k: v for k, v in prop.items() if k != "title"},
+        }
+        for name, prop in schema.get("properties", {}).items()
+    ]
 
 
-def openapi_document(base_url: str) -> dict[str, Any]:
-    """The whole OpenAPI document for this server."""
-    return {
+def _content(spec: Spec, model_ref: dict[str, Any] | None) -> dict[str, Any]:
+    if not spec.media_type:
+        return {}
+    if spec.media_type != "application/json":
+        return {"content": {spec.media_type: {"schema": {"type": "string", "format": "binary"}}}}
+    return {"content": {"application/json": {"schema": model_ref or {"type": "object"}}}}
+
+
+class _Builder:
+    """Collects the models the operations name, so their schemas are emitted once."""
+
+    def __init__(self) -> None:
+        self.models: set[tuple[type[pydantic.BaseModel], JsonSchemaMode]] = set()
+
+    def ref(self, model: type[pydantic.BaseModel], mode: JsonSchemaMode) -> dict[str, Any]:
+        self.models.add((model, mode))
+        return {"$ref": f"#/$model/{mode}/{model.__module__}.{model.__qualname__}"}
+
+    def operation(self, spec: Spec, rule: Rule, method: str) -> dict[str, Any]:
+        operation: dict[str, Any] = {
+            "operationId": f"{rule.endpoint}.{method}",
+            "summary": spec.summary,
+            "tags": [spec.tag],
+        }
+        if spec.roles:
+            operation["description"] = "API key roles: " + ", ".join(spec.roles)
+        parameters = _path_parameters(rule)
+        if spec.query is not None:
+            parameters += _query_parameters(spec.query)
+        if spec.auth == "apple":
+            parameters.append(
+                {"name": "Authorization", "in": "header", "required": True,
+                 "schema": {"type": "string", "pattern": "^ApplePass [A-Za-z0-9]{16,64}$"}}
+            )  # fmt: skip
+        for header in spec.headers:
+            parameters.append(
+                {"name": header.name, "in": "header", "required": header.required,
+                 "description": header.description,
+                 "schema": {"type": "string", "minLength": 1, "maxLength": header.max_length}}
+            )  # fmt: skip
+        if parameters:
+            operation["parameters"] = parameters
+        body = spec.body or spec.body_doc
+        if body is not None:
+            operation["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": self.ref(body, "validation")}},
+            }
+        reply = self.ref(spec.response, "serialization") if spec.response else None
+        responses: dict[str, Any] = {
+            str(spec.status): {"description": _STATUS_TEXT.get(spec.status, "success"),
+                               **_content(spec, reply)},
+        }  # fmt: skip
+        for status, description in spec.other_responses.items():
+            if status >= 400:
+                responses[str(status)] = {"description": description, **ERROR_CONTENT}
+            elif status in (204, 304):
+                responses[str(status)] = {"description": description}
+            else:
+                responses[str(status)] = {"description": description, **_content(spec, reply)}
+        if spec.auth == "apple" or rule.endpoint == "apple.log_messages":
+            # Apple's web service answers its refusals with a status and no body.
+            responses["4XX"] = {"description": "refused (Apple's protocol: status only)"}
+        else:
+            responses["4XX"] = ERROR
+        operation["responses"] = responses
+        operation["security"] = [{"apiKey": []}] if spec.auth == "api" else []
+        return operation
+
+    def schemas(self) -> tuple[dict[str, str], dict[str, Any]]:
+        """Component schemas and how the placeholder refs map onto them."""
+        ordered = sorted(self.models, key=lambda m: (m[0].__qualname__, m[1]))
+        key_map, definitions = models_json_schema(ordered, ref_template=REF)
+        refs: dict[str, str] = {}
+        for (model, mode), schema in key_map.items():
+            refs[f"#/$model/{mode}/{model.__module__}.{model.__qualname__}"] = schema["$ref"]
+        return refs, definitions.get("$defs", {})
+
+
+ERROR_CONTENT = {
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+}
+
+
+def _replace_refs(node: Any, refs: dict[str, str]) -> Any:
+    if isinstance(node, dict):
+        if set(node) == {"$ref"} and node["$ref"] in refs:
+            return {"$ref": refs[node["$ref"]]}
+        return {k: _replace_refs(v, refs) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_replace_refs(v, refs) for v in node]
+    return node
+
+
+def build_document(app: Flask, base_url: str) -> dict[str, Any]:
+    """The whole OpenAPI document for this app's routes."""
+    builder = _Builder()
+    paths: dict[str, dict[str, Any]] = {}
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+        spec = spec_of(app.view_functions[rule.endpoint])
+        if spec is None:
+            continue
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            paths.setdefault(openapi_path(rule.rule), {})[method.lower()] = builder.operation(
+                spec, rule, method.lower()
+            )
+    for path, item in page_paths().items():
+        for method, operation in item.items():
+            paths.setdefault(path, {}).setdefault(method, operation)
+    refs, schemas = builder.schemas()
+    document = {
         "openapi": "3.1.0",
         "info": {
             "title": "walletd",
             "version": "1",
-            "description": "Self-hosted loyalty cards for Apple Wallet and Google Wallet.",
+            "description": "Self-hosted loyalty cards for Apple Wallet and Google Wallet. "
+            "Errors are always the envelope below; a 422 lists every field error at once.",
         },
         "servers": [{"url": base_url}],
         "security": [{"apiKey": []}],
-        "paths": {**PATHS, **page_paths()},
+        "paths": paths,
         "components": {
             "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer"}, **SECURITY_SCHEMES},
-            "schemas": SCHEMAS,
-            "responses": {
-                "Error": {
-                    "description": "error envelope",
-                    "content": {
-                        "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
-                    },
-                }
-            },
+            "schemas": {"Error": ERROR_SCHEMA, **schemas},
+            "responses": {"Error": {"description": "error envelope", **ERROR_CONTENT}},
         },
     }
+    replaced: dict[str, Any] = _replace_refs(document, refs)
+    return replaced
+
+
+def openapi_document(app: Flask, base_url: str) -> dict[str, Any]:
+    """The document, built once per app (routes and models do not change while it runs)."""
+    cached: dict[str, Any] | None = app.extensions.get("walletd_openapi")
+    if cached is None:
+        cached = app.extensions["walletd_openapi"] = build_document(app, base_url)
+    return cached

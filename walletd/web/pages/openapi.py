@@ -105,8 +105,11 @@ def _operation(method: str, path: str, summary: str, kind: str) -> dict[str, Any
         }
     else:
         operation["responses"] = {"200": {"description": "HTML page", **_HTML}}
-    if kind == "staff":
+    if kind in ("staff", "csv"):
         operation["responses"]["302"] = {"description": "not logged in: to the login page"}
+    operation["responses"].setdefault(
+        "4XX", {"description": "refused: unknown page, stale form, too many attempts"}
+    )
     return operation
 
 
