@@ -8,7 +8,7 @@ export PORT
 WALLETD_BASE_URL ?= http://127.0.0.1:$(PORT)
 export WALLETD_BASE_URL
 
-.PHONY: run test lint pytest bench clean install install-dev
+.PHONY: run test lint pytest fuzz bench clean install install-dev
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,11 @@ pytest: $(VENV)/.dev
 	$(BIN)/pytest
 
 test: lint pytest
+
+# The fuzzer with a large budget (`make test` runs it with a small one): every operation of
+# /openapi.json as an admin key, a cashier key and anonymously, valid and invalid inputs.
+fuzz: $(VENV)/.dev
+	WALLETD_FUZZ_EXAMPLES=$${WALLETD_FUZZ_EXAMPLES:-200} $(BIN)/pytest -q tests/fuzz -o timeout=7200
 
 bench: $(VENV)/.dev
 	$(BIN)/python bench/scan.py
