@@ -30,8 +30,10 @@ def upgrade() -> None:
     # its own, so APNs 410s keep being judged as before.
     op.execute(
         """UPDATE registrations SET
-               push_token = (SELECT d.push_token FROM devices d WHERE d.id = registrations.device_id),
-               updated_at = (SELECT d.updated_at FROM devices d WHERE d.id = registrations.device_id)
+               push_token = (SELECT d.push_token FROM devices d
+                             WHERE d.id = registrations.device_id),
+               updated_at = (SELECT d.updated_at FROM devices d
+                             WHERE d.id = registrations.device_id)
         """
     )
     op.execute("DELETE FROM registrations WHERE push_token IS NULL")  # no device, no token

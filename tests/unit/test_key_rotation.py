@@ -200,11 +200,6 @@ def test_cards_and_sessions_survive_a_rotation_while_the_old_key_is_a_fallback(
     assert later.get("/dashboard").status_code in (302, 303)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="walletd/web/public.py and walletd/web/apple.py (the lead's) still pass "
-    "settings.secret_key to check_link instead of settings.secret_keys",
-)
 def test_qr_and_pass_links_survive_a_rotation_while_the_old_key_is_a_fallback(
     rotation: tuple[Flask, Flask, Flask],
 ) -> None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 
-# Ids are 64-bit signed integers in both databases.
-MAX_ID = 2**63 - 1
+# Primary keys are INTEGER columns, 32-bit signed on Postgres: a larger id names nothing, and
+# binding one would be a database error.
+MAX_ID = 2**31 - 1
 # `[0-9]`, not `\d` or str.isdigit(): those accept "²" and other digits int() then refuses or
 # reads differently, and an unbounded length would reach the database as an overflow.
 _WHOLE = re.compile(r"[+-]?[0-9]{1,19}")
