@@ -6,6 +6,8 @@ import re
 
 from flask import Flask
 from flask.testing import FlaskClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.factories import BrandKeys, enroll
 from tests.integration.pages.conftest import PASSWORD, Staff, csrf_of, log_in, make_staff
@@ -236,3 +238,19 @@ def test_another_brands_member_is_not_found(app: Flask, dashboard: FlaskClient) 
     other = make_brand(app, "Other Brand")
     member = enroll(app.test_client(), other)
     assert dashboard.get(f"/dashboard/members/{member['id']}").status_code == 404
+
+
+@given(token=st.text(min_size=1, max_size=80))
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_any_forged_csrf_token_is_refused_not_a_server_error(
+    client: FlaskClient, brand: BrandKeys, token: str
+) -> None:
+    client.get(f"/join/{brand.program_id}")  # a session with a real token exists
+    form = client.post(f"/join/{brand.program_id}", data={"csrf_token": token, "name": "Eve"})
+    assert form.status_code in (400, 429)  # refused (or, after many tries, throttled)
+    # A header carries Latin-1 without line breaks; the UTF-8 bytes of any text, read so.
+    sent = token.encode("utf-8", "replace").decode("latin-1").replace("\r", "").replace("\n", "")
+    header = client.post("/cashier/api/scan", json={}, headers={"X-CSRF-Token": sent})
+    assert 400 <= header.status_code < 500

@@ -475,7 +475,8 @@ def create_campaign() -> Any:
     try:
         program, found, size, created = run_in_transaction(work)
     except ValidationError as exc:
-        errors[exc.field or "name"] = error_text(exc)
+        # A segment's field is a path ("segment.and[1].value"): shown beside the segment field.
+        errors[(exc.field or "name").split(".")[0].split("[")[0]] = error_text(exc)
         created = None
         program, found = run_in_transaction(
             lambda s: (get_program(s, viewer.brand_id), service.list_campaigns(s, viewer.brand_id))

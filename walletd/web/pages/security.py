@@ -50,7 +50,10 @@ def csrf_valid() -> bool:
     """True when the request carries this session's CSRF token (form field or header)."""
     expected = session.get("csrf")
     sent = request.headers.get(CSRF_HEADER) or request.form.get(CSRF_FIELD, "")
-    return isinstance(expected, str) and hmac.compare_digest(expected, sent)
+    # Bytes: compare_digest refuses str with non-ASCII characters, which a forged form can hold.
+    return isinstance(expected, str) and hmac.compare_digest(
+        expected.encode(), sent.encode("utf-8", "replace")
+    )
 
 
 # --- who is logged in ---------------------------------------------------------------------------
