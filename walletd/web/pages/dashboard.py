@@ -39,6 +39,7 @@ from walletd.loyalty.programs import (
     program_brand_name,
     program_rewards,
     program_tiers,
+    referral_min_purchase_text,
     threshold_text,
     update_program,
 )
@@ -247,6 +248,7 @@ class ProgramPage:
     tiers: list[dict[str, str]]
     rewards: list[dict[str, str]]
     templates: list[str]
+    referral_minimum: str
     apple: AppleCard
     google: GoogleCard
     join_url: str
@@ -308,6 +310,7 @@ def _program_page(
         tiers=tiers + [{"id": "", "name": "", "threshold": "", "multiplier": "1"}],
         rewards=rewards + [{"id": "", "name": "", "cost_points": "", "active": "yes"}],
         templates=list_templates(settings.pass_templates_path),
+        referral_minimum=referral_min_purchase_text(program),
         apple=apple_card(view, template, language=lang, web_service_url=web_service_url(settings)),
         google=google_card(view, issuer_id=settings.google_issuer_id,
                            logo_uri=url_for("pages.template_image", name=program.template,
@@ -355,7 +358,8 @@ def _program_changes(form: MultiDict[str, str]) -> ProgramChanges:
         key: form.get(key, "")
         for key in (
             "name", "points_per_unit", "rounding", "welcome_bonus", "birthday_bonus",
-            "referral_bonus_referrer", "referral_bonus_referee", "points_expiry_months",
+            "referral_bonus_referrer", "referral_bonus_referee", "referral_min_purchase",
+            "points_expiry_months",
             "tier_basis", "background_color", "foreground_color", "label_color", "template",
         )
     }  # fmt: skip
