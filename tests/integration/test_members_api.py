@@ -81,13 +81,13 @@ def test_enrollment_stores_the_optional_fields(client: FlaskClient, brand: Brand
         brand,
         name="  Grace Hopper ",
         email="Grace@Example.COM",
-        phone="+1 555 123 4567",
+        phone="+1 650-253-0000",
         birthday="1990-12-09",
         marketing_consent=True,
     )
     assert body["name"] == "Grace Hopper"
     assert body["email"] == "grace@example.com"
-    assert body["phone"] == "+1 555 123 4567"
+    assert body["phone"] == "+16502530000"  # stored in E.164 (issue 9)
     assert body["birthday"] == "1990-12-09"
     assert body["marketing_consent"] is True
 
