@@ -12,6 +12,7 @@ from walletd.models.device import Device, DeviceLog, Registration
 from walletd.models.google import GoogleCallbackNonce, GoogleNotification
 from walletd.models.ledger import LedgerEntry
 from walletd.models.member import Card, Member
+from walletd.models.offer import Coupon, Offer, OfferIssue, Promotion
 from walletd.models.outbox import OutboxMessage
 from walletd.models.program import Program, Reward, Tier
 
@@ -24,6 +25,10 @@ __all__ = [
     "StaffUser",
     "Brand",
     "Card",
+    "Coupon",
+    "Offer",
+    "OfferIssue",
+    "Promotion",
     "Device",
     "GoogleCallbackNonce",
     "GoogleNotification",

@@ -78,6 +78,9 @@ class Automation(Base):
     message: Mapped[str] = mapped_column(Text)
     delay_days: Mapped[int] = mapped_column(Integer, default=0)
     holdout_percent: Mapped[int] = mapped_column(Integer, default=0)
+    # An offer issued with the message (the birthday coupon with the birthday wish); an id of
+    # `offers`, checked by the service.
+    offer_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 

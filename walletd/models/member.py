@@ -42,6 +42,8 @@ class Member(Base):
     first_visit_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     last_visit_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     last_birthday_bonus_year: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Stamps on the program's stamp card since the last completed one.
+    stamps: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
@@ -53,6 +55,8 @@ class Card(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     brand_id: Mapped[int] = mapped_column(ForeignKey("brands.id", ondelete="CASCADE"), index=True)
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
+    # "loyalty": the member's card; "coupon": the Apple pass of one coupon (see Coupon.card_id).
+    kind: Mapped[str] = mapped_column(String(16), default="loyalty", server_default="loyalty")
     serial_number: Mapped[str] = mapped_column(String(64), unique=True)
     auth_token: Mapped[str] = mapped_column(String(64))
     barcode: Mapped[str] = mapped_column(String(128), unique=True)

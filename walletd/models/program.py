@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import BigInteger, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from walletd.db import Base, UTCDateTime, utcnow
@@ -52,6 +52,12 @@ class Program(Base):
     quiet_hours_start: Mapped[int] = mapped_column(Integer, default=21)
     quiet_hours_end: Mapped[int] = mapped_column(Integer, default=9)
     google_class_synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # A stamp card: one stamp per qualifying visit; `stamps_per_reward` stamps issue the offer
+    # `stamps_offer_id` (an id of `offers`, checked by the service) and start the card again.
+    stamps_enabled: Mapped[bool] = mapped_column(default=False, server_default="0")
+    stamps_per_reward: Mapped[int] = mapped_column(Integer, default=10, server_default="10")
+    stamps_min_spend_minor: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    stamps_offer_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
@@ -69,6 +75,11 @@ class Tier(Base):
     name: Mapped[str] = mapped_column(String(64))
     threshold: Mapped[int] = mapped_column(BigInteger, default=0)
     multiplier: Mapped[Decimal] = mapped_column(DecimalType(), default=Decimal("1"))
+    # Member prices: the discount a POS applies for this tier (0..100), and what the card says.
+    member_discount_percent: Mapped[Decimal] = mapped_column(
+        DecimalType(), default=Decimal("0"), server_default="0"
+    )
+    benefits: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class Reward(Base):
