@@ -145,6 +145,7 @@ def upgrade() -> None:
         sa.Column("redeemed_at", walletd.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("redeem_key", sa.String(length=200), nullable=True),
         sa.Column("redeem_fingerprint", sa.String(length=64), nullable=True),
+        sa.Column("redeemed_scan_id", sa.Integer(), nullable=True),
         sa.Column("purchase_minor", sa.BigInteger(), nullable=True),
         sa.Column("discount_minor", sa.BigInteger(), nullable=True),
         sa.Column("points_awarded", sa.BigInteger(), nullable=True),
@@ -179,6 +180,9 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_coupons_card_id"), ["card_id"], unique=False)
         batch_op.create_index("ix_coupons_member_status", ["member_id", "status"], unique=False)
         batch_op.create_index(batch_op.f("ix_coupons_offer_id"), ["offer_id"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_coupons_redeemed_scan_id"), ["redeemed_scan_id"], unique=False
+        )
         batch_op.create_index(
             "ix_coupons_status_expires_at", ["status", "expires_at"], unique=False
         )
@@ -230,6 +234,7 @@ def downgrade() -> None:
 
     with op.batch_alter_table("coupons", schema=None) as batch_op:
         batch_op.drop_index("ix_coupons_status_expires_at")
+        batch_op.drop_index(batch_op.f("ix_coupons_redeemed_scan_id"))
         batch_op.drop_index(batch_op.f("ix_coupons_offer_id"))
         batch_op.drop_index("ix_coupons_member_status")
         batch_op.drop_index(batch_op.f("ix_coupons_card_id"))

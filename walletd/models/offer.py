@@ -95,6 +95,9 @@ class Coupon(Base):
     # The till's Idempotency-Key and a fingerprint of its request: a replay answers the same.
     redeem_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
     redeem_fingerprint: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Redeemed with a scan (`POST /api/v1/scans` with "coupons"): that scan's ledger entry id;
+    # the scan's own Idempotency-Key then covers the coupon, and `redeem_key` stays empty.
+    redeemed_scan_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
     purchase_minor: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     discount_minor: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     points_awarded: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
