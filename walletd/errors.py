@@ -72,3 +72,39 @@ class PermissionDeniedError(WalletdError):
     """Valid credentials whose role may not do this."""
 
     code = "forbidden"
+
+
+class UnknownCouponError(NotFoundError):
+    """A coupon barcode that is not one of this brand's: forged, guessed or another brand's."""
+
+    code = "unknown_coupon"
+
+
+class CouponRedeemedError(ConflictError):
+    """The coupon was already redeemed (with another Idempotency-Key or another scan)."""
+
+    code = "coupon_redeemed"
+
+
+class CouponExpiredError(ConflictError):
+    """The coupon is past its expiry, or void: it gives nothing any more."""
+
+    code = "coupon_expired"
+
+
+class BelowMinSpendError(ValidationError):
+    """The purchase is below the offer's minimum spend."""
+
+    code = "below_min_spend"
+
+
+class CouponVoidError(ConflictError):
+    """The brand voided the coupon: it gives nothing."""
+
+    code = "coupon_void"
+
+
+class CouponNotYetValidError(ConflictError):
+    """The offer's validity window has not started yet."""
+
+    code = "coupon_not_yet_valid"

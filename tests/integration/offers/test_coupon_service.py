@@ -1,0 +1,169 @@
+"""Coupons through the service layer: issue once per occasion, redeem once, expire, scan."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select
+
+from tests.factories import BrandKeys, FrozenClock, enroll, services_of
+from walletd.errors import (
+    CouponExpiredError,
+    CouponRedeemedError,
+    IdempotencyConflictError,
+    UnknownCouponError,
+)
+from walletd.loyalty.barcodes import make_barcode
+from walletd.loyalty.ledger import Actor
+from walletd.models import Card, Coupon, Member
+from walletd.offers.catalog import OfferInput, create_offer
+from walletd.offers.codes import (
+    coupon_serial_from_barcode,
+    make_coupon_barcode,
+    new_coupon_code,
+)
+from walletd.offers.coupons import (
+    coupons_of_scan,
+    expire_due_coupons,
+    issue_coupon,
+    list_member_coupons,
+    redeem_coupon,
+    redeem_coupons_in_scan,
+)
+
+
+def _offer(app: Flask, brand: BrandKeys, **fields: object) -> int:
+    svc = services_of(app)
+    data = OfferInput(
+        program_id=brand.program_id,
+        **{"name": "Ten off", "kind": "percent_off", "value": "10", **fields},
+    )  # type: ignore[arg-type]
+    with svc.db.transaction() as session:
+        return create_offer(session, brand.brand_id, data, svc.context()).id
+
+
+def _issue(app: Flask, offer_id: int, member_id: int, occasion: str = "manual:1") -> Coupon | None:
+    svc = services_of(app)
+    from walletd.models import Offer
+
+    with svc.db.transaction() as session:
+        offer = session.get_one(Offer, offer_id)
+        member = session.get_one(Member, member_id)
+        coupon = issue_coupon(session, offer, member, source="manual", occasion=occasion,
+                              ctx=svc.context())  # fmt: skip
+        if coupon is not None:
+            session.expunge(coupon)
+        return coupon
+
+
+def test_codes_round_trip_and_refuse_card_barcodes() -> None:
+    barcode = make_coupon_barcode("ABC123", "k1")
+    assert coupon_serial_from_barcode(barcode, "k1") == "ABC123"
+    assert coupon_serial_from_barcode(barcode.lower(), ["k0", "k1"]) == "ABC123"
+    assert coupon_serial_from_barcode(barcode, "k2") is None
+    # A loyalty card's barcode with the same serial and key is not a coupon.
+    assert coupon_serial_from_barcode(make_barcode("ABC123", "k1"), "k1") is None
+    assert len(new_coupon_code()) == 10
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(st.text(max_size=200), st.binary().map(repr), st.integers(), st.none()))
+def test_barcode_parser_never_raises_and_never_accepts_noise(text: object) -> None:
+    assert coupon_serial_from_barcode(text, ("k1", "k2")) is None
+
+
+def test_issue_is_once_per_occasion_and_touches_both_cards(
+    app: Flask, client: FlaskClient, brand: BrandKeys
+) -> None:
+    member = enroll(client, brand)
+    offer_id = _offer(app, brand, valid_days=30)
+    first = _issue(app, offer_id, member["id"])
+    assert first is not None and first.status == "active" and first.value == Decimal("10")
+    assert _issue(app, offer_id, member["id"]) is None
+    svc = services_of(app)
+    with svc.db.transaction() as session:
+        card = session.get_one(Card, first.card_id)
+        assert card.kind == "coupon" and card.barcode == first.barcode
+        assert first.expires_at == svc.clock() + timedelta(days=30)
+        coupons = list_member_coupons(session, brand.brand_id, member["id"])
+        assert [c.id for c in coupons] == [first.id]
+        loyalty = session.scalars(
+            select(Card).where(Card.member_id == member["id"], Card.kind == "loyalty")
+        ).one()
+        assert loyalty.update_tag > 0 and card.update_tag > 0
+
+
+def test_per_member_limit(app: Flask, client: FlaskClient, brand: BrandKeys) -> None:
+    member = enroll(client, brand)
+    offer_id = _offer(app, brand, per_member_limit=2)
+    assert _issue(app, offer_id, member["id"], "a") is not None
+    assert _issue(app, offer_id, member["id"], "b") is not None
+    assert _issue(app, offer_id, member["id"], "c") is None
+
+
+def test_redeem_once_replay_and_conflicts(
+    app: Flask, client: FlaskClient, brand: BrandKeys
+) -> None:
+    member = enroll(client, brand)
+    coupon = _issue(app, _offer(app, brand), member["id"])
+    assert coupon is not None
+    svc = services_of(app)
+    actor = Actor(brand.brand_id)
+    with svc.db.transaction() as session:
+        out = redeem_coupon(session, actor, barcode=coupon.barcode, amount="33.35",
+                            idempotency_key="k1", ctx=svc.context())  # fmt: skip
+    assert out.body == {"coupon_id": coupon.id, "member_id": member["id"],
+                        "kind": "percent_off", "discount": "3.34"}  # fmt: skip
+    with svc.db.transaction() as session:
+        again = redeem_coupon(session, actor, barcode=coupon.barcode, amount="33.35",
+                              idempotency_key="k1", ctx=svc.context())  # fmt: skip
+    assert again.replayed and again.body == out.body
+    with pytest.raises(IdempotencyConflictError), svc.db.transaction() as session:
+        redeem_coupon(session, actor, barcode=coupon.barcode, amount="40",
+                      idempotency_key="k1", ctx=svc.context())  # fmt: skip
+    with pytest.raises(CouponRedeemedError), svc.db.transaction() as session:
+        redeem_coupon(session, actor, barcode=coupon.barcode, amount="33.35",
+                      idempotency_key="k2", ctx=svc.context())  # fmt: skip
+    with pytest.raises(UnknownCouponError), svc.db.transaction() as session:
+        redeem_coupon(session, Actor(brand.brand_id + 1000), barcode=coupon.barcode,
+                      amount="1", idempotency_key="k3", ctx=svc.context())  # fmt: skip
+
+
+def test_expired_before_the_job_runs_and_after(
+    app: Flask, client: FlaskClient, brand: BrandKeys, clock: FrozenClock
+) -> None:
+    member = enroll(client, brand)
+    coupon = _issue(app, _offer(app, brand, kind="amount_off", value="5", valid_days=1),
+                    member["id"])  # fmt: skip
+    assert coupon is not None
+    clock.advance(days=1)
+    svc = services_of(app)
+    with pytest.raises(CouponExpiredError), svc.db.transaction() as session:
+        redeem_coupon(session, Actor(brand.brand_id), barcode=coupon.barcode, amount=None,
+                      idempotency_key="k", ctx=svc.context())  # fmt: skip
+    with svc.db.transaction() as session:
+        assert expire_due_coupons(session, svc.context()) == 1
+        assert session.get_one(Coupon, coupon.id).status == "expired"
+
+
+def test_redeem_in_scan_and_rebuild(app: Flask, client: FlaskClient, brand: BrandKeys) -> None:
+    member = enroll(client, brand)
+    coupon = _issue(app, _offer(app, brand, kind="bonus_points", value="50"), member["id"])
+    assert coupon is not None
+    svc = services_of(app)
+    with svc.db.transaction() as session:
+        m = session.get_one(Member, member["id"])
+        before = m.points
+        bodies = redeem_coupons_in_scan(session, Actor(brand.brand_id), m, [coupon.barcode],
+                                        1000, 4242, svc.context())  # fmt: skip
+        assert bodies == [{"coupon_id": coupon.id, "member_id": m.id, "kind": "bonus_points",
+                           "points_awarded": 50}]  # fmt: skip
+        assert m.points == before + 50
+    with svc.db.transaction() as session:
+        assert coupons_of_scan(session, 4242) == bodies
