@@ -87,7 +87,7 @@ class CouponRedeemedError(ConflictError):
 
 
 class CouponExpiredError(ConflictError):
-    """The coupon is past its expiry, or void: it gives nothing any more."""
+    """The coupon is past its expiry: it gives nothing any more."""
 
     code = "coupon_expired"
 

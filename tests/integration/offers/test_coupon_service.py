@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -38,12 +39,10 @@ from walletd.offers.coupons import (
 )
 
 
-def _offer(app: Flask, brand: BrandKeys, **fields: object) -> int:
+def _offer(app: Flask, brand: BrandKeys, **fields: Any) -> int:
     svc = services_of(app)
-    data = OfferInput(
-        program_id=brand.program_id,
-        **{"name": "Ten off", "kind": "percent_off", "value": "10", **fields},
-    )  # type: ignore[arg-type]
+    described: dict[str, Any] = {"name": "Ten off", "kind": "percent_off", "value": "10", **fields}
+    data = OfferInput(program_id=brand.program_id, **described)
     with svc.db.transaction() as session:
         return create_offer(session, brand.brand_id, data, svc.context()).id
 
