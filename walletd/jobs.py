@@ -14,6 +14,7 @@ from walletd.campaigns import service as campaigns
 from walletd.loyalty import ledger
 from walletd.loyalty.context import Context
 from walletd.models import Program
+from walletd.offers import coupons, issues
 from walletd.push import google_sync, registrations
 from walletd.services import Services
 
@@ -76,6 +77,18 @@ def campaign_step(svc: Services, worker_id: str, held: set[int], *, max_chunks: 
                 held.discard(campaign_id)
             break
     return chunks
+
+
+def offer_issue_step(svc: Services, worker_id: str, held: set[int]) -> int:
+    """Issue up to ten chunks of the offer issues this worker holds or can claim."""
+    return issues.run_issue_step(svc.db, worker_id, held, svc.context)
+
+
+def expire_coupons(svc: Services) -> int:
+    """Expire coupons past their expiry, in batches, updating their passes."""
+    total = _in_batches(svc, coupons.expire_due_coupons)
+    log.info("expire_coupons: %d coupon(s) expired", total)
+    return total
 
 
 def run_automations(svc: Services) -> int:
@@ -148,4 +161,8 @@ class IntervalJob:
 
 
 # The log endpoint is unauthenticated: prune often so a flood between runs stays small.
-INTERVAL_JOBS = (IntervalJob("prune_device_logs", prune_device_logs, minutes=10),)
+INTERVAL_JOBS = (
+    IntervalJob("prune_device_logs", prune_device_logs, minutes=10),
+    # Hourly, so a coupon's pass shows it expired soon after its time, not up to a day later.
+    IntervalJob("expire_coupons", expire_coupons, minutes=60),
+)

@@ -19,6 +19,7 @@ from walletd.jobs import (
     IntervalJob,
     ScheduledJob,
     campaign_step,
+    offer_issue_step,
     run_automations,
 )
 from walletd.push.apple_channel import ApnsChannel
@@ -55,6 +56,7 @@ class Worker:
         self.stop_event = threading.Event()
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.held: set[int] = set()
+        self.held_issues: set[int] = set()
         self.dispatcher = build_dispatcher(svc)
         self.scheduler: BackgroundScheduler | None = None
         if schedule:
@@ -103,6 +105,7 @@ class Worker:
             while not self.stop_event.is_set():
                 try:
                     handled = campaign_step(self.svc, self.worker_id, self.held)
+                    handled += offer_issue_step(self.svc, self.worker_id, self.held_issues)
                     handled += self.dispatcher.run_once()
                 except Exception:
                     log.exception("worker round failed; trying again shortly")
