@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,8 +19,9 @@ from walletd.campaigns.templates import MEMBER_PLACEHOLDERS, check_template, mem
 from walletd.errors import NotFoundError, ValidationError
 from walletd.loyalty.brands import get_program
 from walletd.loyalty.context import Context
-from walletd.models import Automation, LedgerEntry, Member, MessageLog, Program, Reward, Tier
+from walletd.models import Automation, LedgerEntry, Member, MessageLog, Offer, Program, Reward, Tier
 from walletd.models.campaign import AUTOMATION_KINDS
+from walletd.offers.coupons import issue_coupon
 from walletd.push.messages import set_messages
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,23 @@ KINDS: dict[str, Kind] = {
 }  # fmt: skip
 assert set(KINDS) == set(AUTOMATION_KINDS)
 
+# Automations that may carry an offer, and the coupon source they issue it as. The occasion of
+# each coupon (one per member per occasion) comes from the candidate: "welcome",
+# f"birthday:{year}", f"tier:{tier name}", f"win_back:{last visit date}".
+OFFER_SOURCES = {
+    "welcome": "enrollment",
+    "birthday": "birthday",
+    "tier_upgrade": "tier_upgrade",
+    "win_back": "win_back",
+}
+
+
+class _Unset:
+    """An argument not given (apart from null, which clears)."""
+
+
+UNSET = _Unset()
+
 
 def list_automations(session: Session, program_id: int) -> list[Automation]:
     """The program's automations, creating switched-off defaults for kinds not yet configured."""
@@ -89,9 +107,13 @@ def set_automation(
     message: object = None,
     delay_days: object = None,
     holdout_percent: object = None,
+    offer_id: object = UNSET,
     now: datetime | None = None,
 ) -> Automation:
-    """Switch an automation on or off and change its text, delay or holdout."""
+    """Switch an automation on or off and change its text, delay, holdout or offer.
+
+    `offer_id` null takes the offer off; left out, the offer stays as it was.
+    """
     if not isinstance(kind, str) or kind not in KINDS:
         raise NotFoundError("unknown automation")
     if (
@@ -116,6 +138,8 @@ def set_automation(
         or not 0 <= holdout_percent <= 50
     ):
         raise ValidationError("holdout_percent must be 0 to 50", field="holdout_percent")
+    if offer_id is not UNSET and offer_id is not None:
+        _check_offer(session, brand_id, program_id, kind, offer_id)
     automation = next(a for a in list_automations(session, program_id) if a.kind == kind)
     automation.enabled = enabled
     if text is not None:
@@ -124,9 +148,29 @@ def set_automation(
         automation.delay_days = delay_days
     if holdout_percent is not None:
         automation.holdout_percent = holdout_percent
+    if offer_id is not UNSET:
+        automation.offer_id = offer_id if isinstance(offer_id, int) else None
     if now is not None:
         automation.updated_at = now
     return automation
+
+
+def _check_offer(
+    session: Session, brand_id: int, program_id: int, kind: str, offer_id: object
+) -> None:
+    """An offer an automation of this program may carry: active, of the same program."""
+    if kind not in OFFER_SOURCES:
+        raise ValidationError(f"a {kind} automation cannot carry an offer", field="offer_id")
+    refusal = ValidationError("offer_id must be an active offer of this program", field="offer_id")
+    if isinstance(offer_id, bool) or not isinstance(offer_id, int) or not 0 < offer_id <= MAX_ID:
+        raise refusal
+    offer = session.scalar(
+        select(Offer).where(
+            Offer.id == offer_id, Offer.brand_id == brand_id, Offer.program_id == program_id
+        )
+    )
+    if offer is None or offer.status != "active":
+        raise refusal
 
 
 @dataclass(frozen=True)
@@ -136,6 +180,8 @@ class Candidate:
     member_id: int
     dedupe_key: str
     values: dict[str, Any]
+    # The coupon occasion when the automation carries an offer (once per member per occasion).
+    occasion: str = ""
 
 
 def _members(session: Session, program_id: int, after_id: int, *conditions: Any) -> list[Member]:
@@ -181,7 +227,7 @@ def _candidates(
             _not_messaged("welcome"),
         ):  # fmt: skip
             seen.append(m.id)
-            found.append(Candidate(m.id, "welcome", _base(m, tiers)))
+            found.append(Candidate(m.id, "welcome", _base(m, tiers), "welcome"))
     elif kind == "birthday":
         for m in _members(
             session, program.id, after_id, Member.birthday.is_not(None),
@@ -189,7 +235,8 @@ def _candidates(
             func.extract("day", Member.birthday) == local_today.day,
         ):  # fmt: skip
             seen.append(m.id)
-            found.append(Candidate(m.id, f"birthday:{local_today.year}", _base(m, tiers)))
+            year = f"birthday:{local_today.year}"
+            found.append(Candidate(m.id, year, _base(m, tiers), year))
     elif kind == "post_purchase":
         lower, upper = now - timedelta(days=days + 1), now - timedelta(days=days)
         for m in _members(
@@ -215,7 +262,8 @@ def _candidates(
                 threshold = max(7.0, min(threshold, 2 * usual))
             if (now - m.last_visit_at).days >= threshold:
                 visit = m.last_visit_at.date().isoformat()
-                found.append(Candidate(m.id, f"win_back:{visit}", _base(m, tiers)))
+                key = f"win_back:{visit}"
+                found.append(Candidate(m.id, key, _base(m, tiers), key))
     elif kind == "tier_upgrade":
         tier_rows = session.execute(
             select(Member, Tier)
@@ -231,9 +279,8 @@ def _candidates(
         ).all()
         for m, tier in tier_rows:
             seen.append(m.id)
-            found.append(
-                Candidate(m.id, f"tier_upgrade:{tier.id}", {**_base(m, tiers), "tier": tier.name})
-            )
+            values = {**_base(m, tiers), "tier": tier.name}
+            found.append(Candidate(m.id, f"tier_upgrade:{tier.id}", values, f"tier:{tier.name}"))
     elif kind == "points_expiring":
         rows = session.execute(
             select(Member, func.min(LedgerEntry.expires_at), func.sum(LedgerEntry.remaining))
@@ -299,6 +346,7 @@ def run_automation(
     stats = {"sent": 0, "holdout": 0, "no_consent": 0, "frequency_cap": 0}
     log_rows: list[dict[str, Any]] = []
     texts: dict[int, str] = {}
+    occasions: dict[int, str] = {}
     after_id = 0
     tiers: dict[int | None, str] = {
         int(tier_id): str(name)
@@ -353,14 +401,49 @@ def run_automation(
             )  # fmt: skip
             if not holdout:
                 texts[c.member_id] = render(automation.message, c.values)
+                occasions[c.member_id] = c.occasion
     logged = _claim_log_rows(session, log_rows)
     texts = {member_id: text for member_id, text in texts.items() if member_id in logged}
     stats["holdout"] = len(logged) - len(texts)
     stats["sent"] = len(texts)
+    coupons = _issue_offer(session, program, automation, texts.keys(), occasions, ctx)
+    if coupons:
+        stats["coupons"] = coupons
     for member_id, text in texts.items():
         set_messages(session, {member_id: text}, f"a{automation.id}-{member_id}-{ctx.now:%Y%m%d}",
                      ctx)  # fmt: skip
     return stats
+
+
+def _issue_offer(
+    session: Session,
+    program: Program,
+    automation: Automation,
+    member_ids: Iterable[int],
+    occasions: Mapping[int, str],
+    ctx: Context,
+) -> int:
+    """Issue the automation's offer to the members it just messaged; how many got a coupon.
+
+    The coupon goes with the message (the birthday wish arrives with the birthday coupon), so a
+    member held out or not messaged gets none; an offer archived since is skipped.
+    """
+    source = OFFER_SOURCES.get(automation.kind)
+    if automation.offer_id is None or source is None:
+        return 0
+    offer = session.get(Offer, automation.offer_id)
+    if offer is None or offer.status != "active" or offer.program_id != program.id:
+        return 0
+    ids = sorted(member_ids)
+    if not ids:
+        return 0
+    members = session.scalars(select(Member).where(Member.id.in_(ids)).order_by(Member.id)).all()
+    issued = 0
+    for member in members:
+        occasion = occasions.get(member.id) or automation.kind
+        coupon = issue_coupon(session, offer, member, source=source, occasion=occasion, ctx=ctx)
+        issued += coupon is not None
+    return issued
 
 
 def run_automations(session: Session, ctx: Context) -> dict[str, int]:

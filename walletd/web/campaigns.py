@@ -175,6 +175,7 @@ def _automation_body(a: Automation) -> AutomationOut:
         message=a.message,
         delay_days=a.delay_days,
         holdout_percent=a.holdout_percent,
+        offer_id=a.offer_id,
     )
 
 
@@ -193,7 +194,7 @@ def list_automations(program_id: int) -> AutomationList:
 
 @bp.put("/programs/<int:program_id>/automations/<token:kind>")
 @endpoint(
-    "Switch an automation on or off, change its message, delay or holdout",
+    "Switch an automation on or off, change its message, delay, holdout or offer",
     tag="automations",
     roles=ADMIN,
     body=AutomationUpdate,
@@ -208,6 +209,7 @@ def update_automation(program_id: int, kind: str, body: AutomationUpdate) -> Aut
             session, brand_id, program_id, kind, enabled=body.enabled,
             message=body.message, delay_days=body.delay_days,
             holdout_percent=body.holdout_percent, now=context().now,
+            offer_id=body.offer_id if "offer_id" in body.model_fields_set else automations.UNSET,
         )  # fmt: skip
         return _automation_body(automation)
 

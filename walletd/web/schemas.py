@@ -439,6 +439,8 @@ class AutomationUpdate(Request):
     message: Text(500) | None = None  # type: ignore[valid-type]
     delay_days: Annotated[StrictInt, Field(ge=0, le=365)] | None = None
     holdout_percent: Annotated[StrictInt, Field(ge=0, le=50)] | None = None
+    # An active offer of the program issued with the message; null takes it off, absent keeps it.
+    offer_id: Id | None = None
 
 
 class AutomationOut(Reply):
@@ -450,6 +452,7 @@ class AutomationOut(Reply):
     message: str | None
     delay_days: int | None
     holdout_percent: int
+    offer_id: int | None
 
 
 class AutomationList(Reply):
