@@ -1,4 +1,4 @@
-"""A Google Wallet protocol fake on loopback: OAuth token endpoint, loyalty REST, callback keys.
+"""A Google Wallet protocol fake on loopback: OAuth token endpoint, loyalty and offer REST, keys.
 
 Strict on purpose. Every request body is checked against the discovery document shipped in
 google-api-python-client (types, enums, unknown names), plus the rules Google states only in
@@ -11,6 +11,11 @@ undocumented the fake picks the stricter reading and says so:
 - An 11th message is refused with 400 (``message_overflow="drop_oldest"`` keeps the newest 10).
 - Deprecated fields and legacy enum aliases are refused (``strict=False`` accepts them).
 - addMessage with an id already on the resource replaces that message.
+- Offer classes and objects follow the loyalty rules (review status, class must exist).
+  loyaltyObject.modifyLinkedOfferObjects (deprecated in the discovery document, still served)
+  treats `linkedOfferIds` as a set: adding a linked id or removing an unlinked one changes
+  nothing, and adding an offer object that does not exist is refused with 400 (Google: "The offer
+  objects must already exist").
 - Notifications (TEXT_AND_NOTIFY messages, NOTIFY_ON_UPDATE patches that change a balance) are
   counted per object (and per class) over a rolling 24 h; beyond 3 a TEXT_AND_NOTIFY message is
   refused with 403 quotaExceeded and a notifying PATCH is applied silently (recorded with
@@ -117,6 +122,16 @@ class DiscoveryValidator:
     REQUIRED: Mapping[str, tuple[str, ...]] = {
         "LoyaltyClass": ("id", "issuerName", "programName", "programLogo", "reviewStatus"),
         "LoyaltyObject": ("id", "classId", "state"),
+        "OfferClass": (
+            "id",
+            "issuerName",
+            "provider",
+            "redemptionChannel",
+            "reviewStatus",
+            "title",
+        ),
+        "OfferObject": ("id", "classId", "state"),
+        "ModifyLinkedOfferObjectsRequest": ("linkedOfferObjectIds",),
         "LoyaltyPoints": ("balance",),
         "AddMessageRequest": ("message",),
         "Message": ("header", "body"),
@@ -136,6 +151,10 @@ class DiscoveryValidator:
         ("LoyaltyObject", "id"): _ID_RE,
         ("LoyaltyObject", "classId"): _ID_RE,
         ("LoyaltyClass", "hexBackgroundColor"): _COLOR_RE,
+        ("OfferClass", "id"): _ID_RE,
+        ("OfferObject", "id"): _ID_RE,
+        ("OfferObject", "classId"): _ID_RE,
+        ("OfferClass", "hexBackgroundColor"): _COLOR_RE,
     }
     MAX_ITEMS: Mapping[str, int] = {
         "messages": 10,
@@ -147,6 +166,9 @@ class DiscoveryValidator:
             ("LoyaltyObject", "classReference"),
             ("LoyaltyObject", "hasUsers"),
             ("LoyaltyClass", "review"),
+            ("OfferObject", "classReference"),
+            ("OfferObject", "hasUsers"),
+            ("OfferClass", "review"),
         }
     )
     URIS: frozenset[tuple[str, str]] = frozenset({("ImageUri", "uri"), ("Uri", "uri")})
@@ -440,6 +462,7 @@ class _Failure:
     reason: str
     message: str
     retry_after: float | None
+    path_suffix: str | None = None  # only requests whose path ends with this fail
 
 
 @dataclass
@@ -518,11 +541,22 @@ class _Server(ThreadingHTTPServer):
 
 
 _ROUTE = re.compile(
-    r"^/walletobjects/v1/(?P<kind>loyaltyClass|loyaltyObject)"
-    r"(?:/(?P<rid>[^/]+))?(?:/(?P<action>addMessage))?$"
+    r"^/walletobjects/v1/(?P<kind>loyaltyClass|loyaltyObject|offerClass|offerObject)"
+    r"(?:/(?P<rid>[^/]+))?(?:/(?P<action>addMessage|modifyLinkedOfferObjects))?$"
 )
-_SCHEMAS = {"loyaltyClass": "LoyaltyClass", "loyaltyObject": "LoyaltyObject"}
-_NOUNS = {"loyaltyClass": "Wallet Object Class", "loyaltyObject": "Wallet Object"}
+_SCHEMAS = {
+    "loyaltyClass": "LoyaltyClass",
+    "loyaltyObject": "LoyaltyObject",
+    "offerClass": "OfferClass",
+    "offerObject": "OfferObject",
+}
+_NOUNS = {
+    "loyaltyClass": "Wallet Object Class",
+    "loyaltyObject": "Wallet Object",
+    "offerClass": "Wallet Object Class",
+    "offerObject": "Wallet Object",
+}
+_CLASS_OF = {"loyaltyObject": "loyaltyClass", "offerObject": "offerClass"}
 # Fields whose change can notify under NOTIFY_ON_UPDATE; Google's full allowlist is unpublished.
 _NOTIFYING_FIELDS = ("loyaltyPoints", "secondaryLoyaltyPoints")
 
@@ -561,6 +595,8 @@ class GoogleWalletFake:
         self.callbacks = CallbackSigner(issuer_id)
         self.classes: dict[str, JsonDict] = {}
         self.objects: dict[str, JsonDict] = {}
+        self.offer_classes: dict[str, JsonDict] = {}
+        self.offer_objects: dict[str, JsonDict] = {}
         self.has_users: set[str] = set()
         self.requests: list[RecordedRequest] = []
         self.notifications: list[Notification] = []
@@ -670,8 +706,9 @@ class GoogleWalletFake:
         reason: str | None = None,
         message: str = "injected failure",
         retry_after: float | None = None,
+        path_suffix: str | None = None,
     ) -> None:
-        """Answer the next count authenticated API requests with this error."""
+        """Answer the next count authenticated API requests (ending with path_suffix) with this."""
         with self._lock:
             for _ in range(count):
                 self._failures.append(
@@ -680,6 +717,7 @@ class GoogleWalletFake:
                         reason or _DEFAULT_REASONS.get(status, "error"),
                         message,
                         retry_after,
+                        path_suffix,
                     )
                 )
 
@@ -688,6 +726,8 @@ class GoogleWalletFake:
         with self._lock:
             self.classes.clear()
             self.objects.clear()
+            self.offer_classes.clear()
+            self.offer_objects.clear()
             self.has_users.clear()
             self.requests.clear()
             self.notifications.clear()
@@ -854,8 +894,12 @@ class GoogleWalletFake:
                 return raw.decode("utf-8", "replace"), _Reply(
                     400, google_error(400, "Invalid JSON payload received.", "parseError")
                 )
-        if self._failures:
-            failure = self._failures.popleft()
+        failure = next(
+            (f for f in self._failures if f.path_suffix is None or path.endswith(f.path_suffix)),
+            None,
+        )
+        if failure is not None:
+            self._failures.remove(failure)
             extra = (
                 {} if failure.retry_after is None else {"Retry-After": f"{failure.retry_after:g}"}
             )
@@ -887,12 +931,24 @@ class GoogleWalletFake:
             return body, self._update(kind, rid, body, replace=method == "PUT")
         if rid is not None and action == "addMessage" and method == "POST":
             return body, self._add_message(kind, rid, body)
+        if (
+            rid is not None
+            and action == "modifyLinkedOfferObjects"
+            and kind == "loyaltyObject"
+            and method == "POST"
+        ):
+            return body, self._modify_linked_offers(rid, body)
         return body, _Reply(404, google_error(404, f"Method not found: {method} {path}"))
 
     # -- resources ---------------------------------------------------------------------------
 
     def _store(self, kind: str) -> dict[str, JsonDict]:
-        return self.classes if kind == "loyaltyClass" else self.objects
+        return {
+            "loyaltyClass": self.classes,
+            "loyaltyObject": self.objects,
+            "offerClass": self.offer_classes,
+            "offerObject": self.offer_objects,
+        }[kind]
 
     def _invalid(self, issues: list[Issue]) -> _Reply:
         return _Reply(
@@ -940,8 +996,8 @@ class GoogleWalletFake:
 
     def _render(self, kind: str, stored: JsonDict) -> JsonDict:
         out = copy.deepcopy(stored)
-        if kind == "loyaltyObject":
-            cls = self.classes.get(stored["classId"])
+        if kind in _CLASS_OF:
+            cls = self._store(_CLASS_OF[kind]).get(stored["classId"])
             if cls is not None:
                 out["classReference"] = copy.deepcopy(cls)
             out["hasUsers"] = stored["id"] in self.has_users
@@ -951,7 +1007,7 @@ class GoogleWalletFake:
         self, kind: str, resource: JsonDict, previous: JsonDict | None, sent: JsonDict
     ) -> _Reply | None:
         """Rules beyond the schema that Google enforces on the whole resource."""
-        if kind == "loyaltyClass":
+        if kind not in _CLASS_OF:
             status = sent.get("reviewStatus")
             if status in ("APPROVED", "approved", "REJECTED", "rejected"):
                 return self._invalid(
@@ -978,12 +1034,13 @@ class GoogleWalletFake:
                     ]
                 )
         else:
-            problem = self._check_id("loyaltyClass", resource["classId"])
+            class_kind = _CLASS_OF[kind]
+            problem = self._check_id(class_kind, resource["classId"])
             if problem is not None:
                 return problem
-            cls = self.classes.get(resource["classId"])
+            cls = self._store(class_kind).get(resource["classId"])
             if cls is None:
-                return self._not_found("loyaltyClass", resource["classId"])
+                return self._not_found(class_kind, resource["classId"])
             if cls.get("reviewStatus") == "DRAFT":
                 return self._invalid(
                     [Issue("resource.classId", "invalid", "A DRAFT class cannot have objects")]
@@ -992,7 +1049,7 @@ class GoogleWalletFake:
 
     def _settle(self, kind: str, resource: JsonDict) -> JsonDict:
         stored = {k: v for k, v in resource.items() if v is not None and k != "notifyPreference"}
-        if kind == "loyaltyClass" and stored.get("reviewStatus") in ("UNDER_REVIEW", "underReview"):
+        if kind not in _CLASS_OF and stored.get("reviewStatus") in ("UNDER_REVIEW", "underReview"):
             # The platform approves UNDER_REVIEW classes at once.
             stored["reviewStatus"] = "APPROVED"
         return copy.deepcopy(stored)
@@ -1114,7 +1171,7 @@ class GoogleWalletFake:
         if message_type == "TEXT_AND_NOTIFY":
             if not self._budget_left(rid):
                 self.notifications.append(Notification(rid, "message", self._now(), False))
-                noun = "class" if kind == "loyaltyClass" else "object"
+                noun = "object" if kind in _CLASS_OF else "class"
                 return _Reply(
                     403,
                     google_error(
@@ -1128,6 +1185,42 @@ class GoogleWalletFake:
             self._notify(rid, "message")
         stored["messages"] = messages
         return _Reply(200, {"resource": self._render(kind, stored)})
+
+    def _modify_linked_offers(self, rid: str, body: JsonDict) -> _Reply:
+        issues = self.validator.validate("ModifyLinkedOfferObjectsRequest", body)
+        if issues:
+            return self._invalid(issues)
+        problem = self._check_id("loyaltyObject", rid)
+        if problem is not None:
+            return problem
+        stored = self.objects.get(rid)
+        if stored is None:
+            return self._not_found("loyaltyObject", rid)
+        changes = body["linkedOfferObjectIds"]
+        add = list(changes.get("addLinkedOfferObjectIds") or [])
+        remove = set(changes.get("removeLinkedOfferObjectIds") or [])
+        for offer_id in [*add, *remove]:
+            problem = self._check_id("offerObject", offer_id)
+            if problem is not None:
+                return problem
+        missing = [offer_id for offer_id in add if offer_id not in self.offer_objects]
+        if missing:
+            return self._invalid(
+                [
+                    Issue(
+                        "resource.linkedOfferObjectIds.addLinkedOfferObjectIds",
+                        "invalid",
+                        f"Offer object {missing[0]} does not exist; insert it before linking",
+                    )
+                ]
+            )
+        linked = [i for i in stored.get("linkedOfferIds", []) if i not in remove]
+        linked += [i for i in dict.fromkeys(add) if i not in linked]
+        if linked:
+            stored["linkedOfferIds"] = linked
+        else:
+            stored.pop("linkedOfferIds", None)
+        return _Reply(200, self._render("loyaltyObject", stored))
 
 
 def _merge(base: JsonDict, patch: Mapping[str, Any]) -> JsonDict:

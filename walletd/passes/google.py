@@ -258,3 +258,113 @@ def save_jwt(
 def save_url(token: str) -> str:
     """Return the "Add to Google Wallet" link for a signed save JWT."""
     return f"{SAVE_URL_PREFIX}{token}"
+
+
+# -- offers: one offerClass per offer, one offerObject per coupon, linked into the loyalty card --
+
+# Google's OfferObject.state for each Coupon.status: a finished coupon leaves the loyalty card and
+# moves to the holder's "Expired passes" list.
+OFFER_STATES: Mapping[str, str] = {
+    "active": "ACTIVE",
+    "redeemed": "COMPLETED",
+    "expired": "EXPIRED",
+    "void": "INACTIVE",
+}
+
+
+def offer_class_id(issuer_id: str, offer_id: int) -> str:
+    """Return the deterministic Google offerClass id of one offer."""
+    _check_issuer(issuer_id)
+    if offer_id < 0:
+        raise ValueError("offer_id must not be negative")
+    return f"{issuer_id}.offer-{offer_id}"
+
+
+def offer_object_id(issuer_id: str, coupon_id: int) -> str:
+    """Return the deterministic Google offerObject id of one coupon (no member data)."""
+    _check_issuer(issuer_id)
+    if coupon_id < 0:
+        raise ValueError("coupon_id must not be negative")
+    return f"{issuer_id}.coupon-{coupon_id}"
+
+
+def offer_state(coupon_status: str) -> str:
+    """Return the OfferObject state of a coupon status (KeyError for an unknown status)."""
+    return OFFER_STATES[coupon_status]
+
+
+def _google_datetime(value: datetime) -> str:
+    if value.tzinfo is None:
+        raise ValueError("datetimes sent to Google must be timezone-aware")
+    # With an explicit offset the instant is the same for every holder, wherever they are.
+    return value.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def build_offer_class(
+    *,
+    issuer_id: str,
+    offer_id: int,
+    title: str,
+    provider: str,
+    background_color: str,
+    logo_uri: str,
+    fine_print: str | None = None,
+    language: str = "en-US",
+) -> JsonDict:
+    """Return the OfferClass body shared by every coupon of one offer."""
+    body: JsonDict = {
+        "id": offer_class_id(issuer_id, offer_id),
+        "issuerName": provider,
+        "title": title,
+        "provider": provider,
+        "redemptionChannel": "INSTORE",
+        # As for loyalty classes: usable at once, and required on every update of an approved one.
+        "reviewStatus": "UNDER_REVIEW",
+        "hexBackgroundColor": _color(background_color),
+        "titleImage": {
+            "sourceUri": {"uri": logo_uri},
+            "contentDescription": _localized(provider, language),
+        },
+        # A coupon is one member's: once saved, other Google accounts cannot take it.
+        "multipleDevicesAndHoldersAllowedStatus": "ONE_USER_ALL_DEVICES",
+    }
+    if fine_print:
+        body["finePrint"] = fine_print
+    return body
+
+
+def build_offer_object(
+    *,
+    issuer_id: str,
+    offer_id: int,
+    coupon_id: int,
+    status: str,
+    barcode: str,
+    code: str,
+    expires_at: datetime | None,
+    value_text: str | None = None,
+) -> JsonDict:
+    """Return the OfferObject body of one coupon, in the state its status maps to."""
+    body: JsonDict = {
+        "id": offer_object_id(issuer_id, coupon_id),
+        "classId": offer_class_id(issuer_id, offer_id),
+        "state": offer_state(status),
+        "barcode": {"type": "QR_CODE", "value": barcode, "alternateText": code},
+    }
+    if expires_at is not None:
+        # Google also moves the object to EXPIRED itself once `end` passes.
+        body["validTimeInterval"] = {"end": {"date": _google_datetime(expires_at)}}
+    if value_text:
+        # The value resolved for the member's tier can differ from the class's title.
+        body["textModulesData"] = [{"id": "value", "header": "Your offer", "body": value_text}]
+    return body
+
+
+def modify_linked_offers_body(*, add: Sequence[str] = (), remove: Sequence[str] = ()) -> JsonDict:
+    """Return a loyaltyObject.modifyLinkedOfferObjects request adding and removing offer ids."""
+    changes: JsonDict = {}
+    if add:
+        changes["addLinkedOfferObjectIds"] = list(add)
+    if remove:
+        changes["removeLinkedOfferObjectIds"] = list(remove)
+    return {"linkedOfferObjectIds": changes}

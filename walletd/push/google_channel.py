@@ -14,6 +14,16 @@ in the dispatcher's recording transaction.
 - google_class_message: the same on the program's class, reaching every holder with one call.
 - The class is created or patched (always reviewStatus UNDER_REVIEW) before the first object of a
   program, and again whenever the program changed after the last class sync.
+- google_coupon: the coupon's offerObject is inserted (409: patched whole) or patched whole with
+  the state its status maps to (ACTIVE, COMPLETED, EXPIRED, INACTIVE), after its offer's
+  offerClass (created or patched like a program's class). Then the member's loyalty object gets
+  it linked (ACTIVE) or unlinked (any other state) with modifyLinkedOfferObjects, so the coupon
+  shows inside the loyalty card without a save of its own. The link call names only this coupon's
+  id and follows the coupon's state as read for this delivery, so retries and reordered rows
+  converge; a PATCH of `linkedOfferIds` would replace the whole list and let two workers undo each
+  other, and `linkedObjectIds` (Google's suggested successor) can never be unlinked.
+- google_object rows for a coupon's own Apple card (Card.kind "coupon") are dropped: on Google a
+  coupon is its offer object, never a second loyalty object.
 - Errors: 5xx and throttling outliving the client's own retries -> retry the row later; 429 or
   rateLimitExceeded -> pause the whole channel (the limit is per issuer); 401, 403 permission and
   403 quotaExceeded outside a notification -> pause and log loudly (an operator must act);
@@ -33,15 +43,19 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from walletd.db import Database
-from walletd.models import Brand, Card, Program
+from walletd.models import Brand, Card, Coupon, Offer, Program
 from walletd.passes.cards import card_view
 from walletd.passes.google import (
     DEFAULT_LABELS,
     LoyaltyLabels,
     add_message_body,
     build_loyalty_object,
+    build_offer_object,
     class_id,
+    modify_linked_offers_body,
     object_id,
+    offer_class_id,
+    offer_object_id,
     points_patch,
 )
 from walletd.passes.view import CardView
@@ -58,7 +72,7 @@ from walletd.push.google_client import (
     GoogleWallet,
     GoogleWalletClient,
 )
-from walletd.push.outbox import GOOGLE_CLASS_MESSAGE, GOOGLE_MESSAGE, GOOGLE_OBJECT
+from walletd.push.outbox import GOOGLE_CLASS_MESSAGE, GOOGLE_COUPON, GOOGLE_MESSAGE, GOOGLE_OBJECT
 from walletd.services import Services
 
 log = logging.getLogger(__name__)
@@ -127,6 +141,25 @@ class _ProgramState:
     known: bool  # the class was created at Google before (PATCH, not insert, first)
 
 
+@dataclass(frozen=True)
+class _OfferState:
+    offer_id: int
+    class_id: str
+    body: JsonDict
+    stale: bool
+    known: bool  # the offer class was created at Google before
+
+
+@dataclass(frozen=True)
+class _CouponState:
+    coupon_id: int
+    offer_id: int
+    object_id: str
+    body: JsonDict  # the whole OfferObject, in the coupon's current state
+    synced: bool  # Google has the offer object (google_synced_at is set)
+    loyalty_card_ids: tuple[int, ...]  # the member's loyalty cards, whose objects link it
+
+
 @dataclass
 class _Batch:
     """What one deliver() call read, plus what it did to Google so far."""
@@ -140,6 +173,11 @@ class _Batch:
     notified_balance: set[int] = field(default_factory=set)
     classes_done: set[int] = field(default_factory=set)
     class_errors: dict[int, GoogleApiError] = field(default_factory=dict)
+    coupons: dict[int, _CouponState] = field(default_factory=dict)
+    offers: dict[int, _OfferState] = field(default_factory=dict)
+    offers_done: set[int] = field(default_factory=set)
+    offer_errors: dict[int, GoogleApiError] = field(default_factory=dict)
+    coupon_cards: set[int] = field(default_factory=set)
 
     def budget_left(self, card: _CardState) -> bool:
         used = card.notifications + self.spent.get(card.card_id, 0)
@@ -172,7 +210,7 @@ def _message_fields(message: Mapping[str, Any]) -> JsonDict:
 class GoogleChannel:
     """Delivers Google outbox rows through one GoogleWalletClient kept for the worker's life."""
 
-    kinds: tuple[str, ...] = (GOOGLE_OBJECT, GOOGLE_MESSAGE, GOOGLE_CLASS_MESSAGE)
+    kinds: tuple[str, ...] = (GOOGLE_OBJECT, GOOGLE_MESSAGE, GOOGLE_CLASS_MESSAGE, GOOGLE_COUPON)
 
     def __init__(
         self,
@@ -253,6 +291,8 @@ class GoogleChannel:
                 return self._message(row, batch)
             if row.kind == GOOGLE_CLASS_MESSAGE:
                 return self._class_message(row, batch)
+            if row.kind == GOOGLE_COUPON:
+                return self._coupon(row, batch)
             return Delivery(row.id, "failed", f"unknown kind {row.kind!r}")
         except GoogleRetryableError as exc:
             if exc.status == 429 or exc.reason in ("rateLimitExceeded", "userRateLimitExceeded"):
@@ -296,9 +336,21 @@ class GoogleChannel:
             for r in rows
             if r.kind == GOOGLE_CLASS_MESSAGE and isinstance(r.payload.get("program_id"), int)
         }
+        coupon_ids = {
+            int(r.payload["coupon_id"])
+            for r in rows
+            if r.kind == GOOGLE_COUPON and isinstance(r.payload.get("coupon_id"), int)
+        }
         cards: dict[int, _CardState] = {}
         with db.transaction() as session:
-            found = session.scalars(select(Card).where(Card.id.in_(card_ids))).all()
+            coupons, offers, linked = self._coupons(session, coupon_ids)
+            card_ids |= linked
+            found = [
+                card
+                for card in session.scalars(select(Card).where(Card.id.in_(card_ids))).all()
+                if card.kind == "loyalty"
+            ]
+            coupon_cards = card_ids - {card.id for card in found} - linked
             views = {card.id: card_view(session, card) for card in found}
             members = {card.id: card.member_id for card in found}
             spent = google_sync.notifications_sent(session, list(views), now)
@@ -322,7 +374,77 @@ class GoogleChannel:
                 )
                 program_ids.add(view.program_id)
             programs = self._programs(session, program_ids)
-        return _Batch(db=db, now=now, cards=cards, programs=programs)
+            if coupon_cards:
+                coupon_cards = set(
+                    session.scalars(
+                        select(Card.id).where(Card.id.in_(coupon_cards), Card.kind == "coupon")
+                    ).all()
+                )
+        return _Batch(
+            db=db,
+            now=now,
+            cards=cards,
+            programs=programs,
+            coupons=coupons,
+            offers=offers,
+            coupon_cards=coupon_cards,
+        )
+
+    def _coupons(
+        self, session: Session, coupon_ids: set[int]
+    ) -> tuple[dict[int, _CouponState], dict[int, _OfferState], set[int]]:
+        """The coupons of a batch, their offers' classes, and the loyalty cards to link them in."""
+        if not coupon_ids:
+            return {}, {}, set()
+        found = session.execute(
+            select(Coupon, Offer, Program, Brand)
+            .join(Offer, Offer.id == Coupon.offer_id)
+            .join(Program, Program.id == Offer.program_id)
+            .join(Brand, Brand.id == Offer.brand_id)
+            .where(Coupon.id.in_(coupon_ids))
+        ).all()
+        member_ids = {coupon.member_id for coupon, _, _, _ in found}
+        loyalty: dict[int, list[int]] = {}
+        for card_id, member_id in session.execute(
+            select(Card.id, Card.member_id)
+            .where(Card.member_id.in_(member_ids), Card.kind == "loyalty")
+            .order_by(Card.id)
+        ).all():
+            loyalty.setdefault(member_id, []).append(card_id)
+        coupons: dict[int, _CouponState] = {}
+        offers: dict[int, _OfferState] = {}
+        for coupon, offer, program, brand in found:
+            if offer.id not in offers:
+                offers[offer.id] = _OfferState(
+                    offer_id=offer.id,
+                    class_id=offer_class_id(self.issuer_id, offer.id),
+                    body=google_sync.offer_class_body(
+                        offer, program, brand, issuer_id=self.issuer_id, base_url=self.base_url
+                    ),
+                    stale=google_sync.offer_class_is_stale(offer),
+                    known=offer.google_class_synced_at is not None,
+                )
+            coupons[coupon.id] = _CouponState(
+                coupon_id=coupon.id,
+                offer_id=offer.id,
+                object_id=offer_object_id(self.issuer_id, coupon.id),
+                body=build_offer_object(
+                    issuer_id=self.issuer_id,
+                    offer_id=offer.id,
+                    coupon_id=coupon.id,
+                    status=coupon.status,
+                    barcode=coupon.barcode,
+                    code=coupon.code,
+                    expires_at=coupon.expires_at,
+                    value_text=google_sync.coupon_value_text(
+                        offer.kind, coupon.value, offer.item, program.currency
+                    ),
+                ),
+                synced=coupon.google_synced_at is not None,
+                loyalty_card_ids=tuple(loyalty.get(coupon.member_id, ())),
+            )
+        linked = {card_id for ids in loyalty.values() for card_id in ids}
+        return coupons, offers, linked
 
     def _programs(self, session: Session, program_ids: Iterable[int]) -> dict[int, _ProgramState]:
         rows = session.execute(
@@ -406,6 +528,8 @@ class GoogleChannel:
     def _object(self, row: ClaimedRow, batch: _Batch) -> Delivery:
         card = self._card(row, batch)
         if card is None:
+            if row.payload.get("card_id") in batch.coupon_cards:
+                return Delivery(row.id, "gone", "a coupon reaches Google as its offer object")
             return Delivery(row.id, "gone", "the card no longer exists")
         self._ensure_class(batch, card.view.program_id)
         if not batch.is_synced(card):
@@ -430,6 +554,83 @@ class GoogleChannel:
         return Delivery(
             row.id, "sent", after=_after(card.card_id, batch.now, synced=True, notified=notify)
         )
+
+    # -- coupons ---------------------------------------------------------------------------------
+
+    def _ensure_offer_class(self, batch: _Batch, offer_id: int, *, force: bool = False) -> None:
+        state = batch.offers[offer_id]
+        if offer_id in batch.offer_errors:
+            raise batch.offer_errors[offer_id]
+        if not force and (offer_id in batch.offers_done or not state.stale):
+            return
+        try:
+            if state.known:
+                try:
+                    self.client.patch_offer_class(state.class_id, state.body)
+                except GoogleNotFoundError:
+                    self.client.upsert_offer_class(state.body)
+            else:
+                self.client.upsert_offer_class(state.body)
+        except GoogleBadRequestError as exc:
+            batch.offer_errors[offer_id] = exc
+            raise
+        batch.offers_done.add(offer_id)
+        with batch.db.transaction() as session:
+            google_sync.mark_offer_class_synced(session, offer_id, batch.now)
+        log.info("Google offer class %s is up to date", state.class_id)
+
+    def _put_offer_object(self, batch: _Batch, coupon: _CouponState) -> None:
+        if coupon.synced:
+            try:
+                # The whole body: state, barcode and validity all follow the coupon.
+                self.client.patch_offer_object(coupon.object_id, coupon.body)
+                return
+            except GoogleNotFoundError:
+                log.warning("Google offer object %s was missing; inserting it", coupon.object_id)
+        try:
+            self.client.upsert_offer_object(coupon.body)
+        except GoogleNotFoundError:
+            # Our records say the offer class exists but Google lost it.
+            self._ensure_offer_class(batch, coupon.offer_id, force=True)
+            self.client.upsert_offer_object(coupon.body)
+
+    def _coupon(self, row: ClaimedRow, batch: _Batch) -> Delivery:
+        coupon_id = row.payload.get("coupon_id")
+        coupon = batch.coupons.get(coupon_id) if isinstance(coupon_id, int) else None
+        if coupon is None:
+            return Delivery(row.id, "gone", "the coupon no longer exists")
+        self._ensure_offer_class(batch, coupon.offer_id)
+        # The offer object must exist before a loyalty object may link it.
+        self._put_offer_object(batch, coupon)
+        active = coupon.body["state"] == "ACTIVE"
+        link = modify_linked_offers_body(
+            add=[coupon.object_id] if active else [],
+            remove=[] if active else [coupon.object_id],
+        )
+        created: list[int] = []
+        for card_id in coupon.loyalty_card_ids:
+            card = batch.cards.get(card_id)
+            if card is None:
+                continue
+            self._ensure_class(batch, card.view.program_id)
+            if not batch.is_synced(card):
+                self._create_object(batch, card)
+                created.append(card.card_id)
+            try:
+                self.client.modify_linked_offers(card.object_id, link)
+            except GoogleNotFoundError:
+                log.warning("Google object %s was missing; inserting it again", card.object_id)
+                self._create_object(batch, card)
+                created.append(card.card_id)
+                self.client.modify_linked_offers(card.object_id, link)
+        at = batch.now
+
+        def record(session: Session) -> None:
+            google_sync.mark_coupon_synced(session, coupon.coupon_id, at)
+            for card_id in created:
+                google_sync.mark_card_synced(session, card_id, at)
+
+        return Delivery(row.id, "sent", after=record)
 
     # -- messages --------------------------------------------------------------------------------
 

@@ -124,6 +124,26 @@ class GoogleWallet(Protocol):
         """Add a message to every card of a class; returns the class."""
         ...
 
+    def upsert_offer_class(self, cls: Mapping[str, Any]) -> JsonDict:
+        """Create an offer class, or patch it when it exists."""
+        ...
+
+    def patch_offer_class(self, class_id: str, patch: Mapping[str, Any]) -> JsonDict:
+        """Merge fields into an offer class."""
+        ...
+
+    def upsert_offer_object(self, obj: Mapping[str, Any]) -> JsonDict:
+        """Create an offer object, or patch it when it exists."""
+        ...
+
+    def patch_offer_object(self, object_id: str, patch: Mapping[str, Any]) -> JsonDict:
+        """Merge fields into an offer object."""
+        ...
+
+    def modify_linked_offers(self, object_id: str, body: Mapping[str, Any]) -> JsonDict:
+        """Add or remove offer objects linked into a loyalty object; returns the object."""
+        ...
+
     def close(self) -> None:
         """Release connections."""
         ...
@@ -439,6 +459,33 @@ class GoogleWalletClient:
         path = f"/loyaltyClass/{_quote(class_id)}/addMessage"
         return _resource(self._call("POST", path, body))
 
+    def upsert_offer_class(self, cls: Mapping[str, Any]) -> JsonDict:
+        """Create an offer class, or patch it with the same body when it exists."""
+        try:
+            return self._call("POST", "/offerClass", cls)
+        except GoogleConflictError:
+            return self.patch_offer_class(str(cls["id"]), cls)
+
+    def patch_offer_class(self, class_id: str, patch: Mapping[str, Any]) -> JsonDict:
+        """Merge fields into an offer class (send reviewStatus UNDER_REVIEW with it)."""
+        return self._call("PATCH", f"/offerClass/{_quote(class_id)}", patch)
+
+    def upsert_offer_object(self, obj: Mapping[str, Any]) -> JsonDict:
+        """Create an offer object, or patch it with the same body when it exists."""
+        try:
+            return self._call("POST", "/offerObject", obj)
+        except GoogleConflictError:
+            return self.patch_offer_object(str(obj["id"]), obj)
+
+    def patch_offer_object(self, object_id: str, patch: Mapping[str, Any]) -> JsonDict:
+        """Merge fields into an offer object."""
+        return self._call("PATCH", f"/offerObject/{_quote(object_id)}", patch)
+
+    def modify_linked_offers(self, object_id: str, body: Mapping[str, Any]) -> JsonDict:
+        """Add or remove offer objects linked into a loyalty object; returns the object."""
+        path = f"/loyaltyObject/{_quote(object_id)}/modifyLinkedOfferObjects"
+        return self._call("POST", path, body)
+
 
 def _quote(resource_id: str) -> str:
     return quote(resource_id, safe="")
@@ -504,6 +551,26 @@ class NullGoogleWallet:
     def add_class_message(self, class_id: str, body: Mapping[str, Any]) -> JsonDict:
         """Pretend to add a message to a class."""
         return {"id": class_id, "messages": [body.get("message", {})]}
+
+    def upsert_offer_class(self, cls: Mapping[str, Any]) -> JsonDict:
+        """Pretend to create an offer class."""
+        return dict(cls)
+
+    def patch_offer_class(self, class_id: str, patch: Mapping[str, Any]) -> JsonDict:
+        """Pretend to patch an offer class."""
+        return {"id": class_id, **patch}
+
+    def upsert_offer_object(self, obj: Mapping[str, Any]) -> JsonDict:
+        """Pretend to create an offer object."""
+        return dict(obj)
+
+    def patch_offer_object(self, object_id: str, patch: Mapping[str, Any]) -> JsonDict:
+        """Pretend to patch an offer object."""
+        return {"id": object_id, **patch}
+
+    def modify_linked_offers(self, object_id: str, body: Mapping[str, Any]) -> JsonDict:
+        """Pretend to link offers into a loyalty object."""
+        return {"id": object_id}
 
     def close(self) -> None:
         """Nothing to release."""

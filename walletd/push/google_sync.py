@@ -7,6 +7,7 @@ import logging
 import re
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
@@ -14,18 +15,26 @@ from sqlalchemy import CursorResult, delete, func, or_, select, update
 from sqlalchemy.orm import Session, object_session
 
 from walletd.errors import ConfigError, NotFoundError
+from walletd.loyalty.context import Context
 from walletd.models import (
     Brand,
     Card,
+    Coupon,
     GoogleCallbackNonce,
     GoogleNotification,
     LedgerEntry,
     Member,
+    Offer,
     Program,
 )
-from walletd.passes.google import DEFAULT_LABELS, LoyaltyLabels, build_loyalty_class
+from walletd.passes.google import (
+    DEFAULT_LABELS,
+    LoyaltyLabels,
+    build_loyalty_class,
+    build_offer_class,
+)
 from walletd.push.google_callbacks import CallbackEvent
-from walletd.push.outbox import GOOGLE_OBJECT, enqueue
+from walletd.push.outbox import GOOGLE_OBJECT, enqueue, google_coupon_row
 
 log = logging.getLogger(__name__)
 
@@ -267,3 +276,65 @@ def program_logo(session: Session, templates_root: Path, program_id: int) -> Pat
         if path.is_file():
             return path
     raise NotFoundError("the program's template has no logo")
+
+
+# -- offers ------------------------------------------------------------------------------------
+
+
+def offer_class_body(
+    offer: Offer, program: Program, brand: Brand, *, issuer_id: str, base_url: str
+) -> dict[str, Any]:
+    """The OfferClass of one offer: the brand as provider, the program's colour and logo."""
+    return build_offer_class(
+        issuer_id=issuer_id,
+        offer_id=offer.id,
+        title=offer.name,
+        provider=brand.name,
+        background_color=program.background_color,
+        logo_uri=logo_url(base_url, program.id),
+        fine_print=offer.terms,
+    )
+
+
+def offer_class_is_stale(offer: Offer) -> bool:
+    """True when Google's copy of the offer's class is missing or older than the offer."""
+    synced = offer.google_class_synced_at
+    return synced is None or synced < offer.updated_at
+
+
+def mark_offer_class_synced(session: Session, offer_id: int, at: datetime) -> None:
+    """Remember that Google has the offer's class as it was at `at`."""
+    session.execute(update(Offer).where(Offer.id == offer_id).values(google_class_synced_at=at))
+
+
+def mark_coupon_synced(session: Session, coupon_id: int, at: datetime) -> None:
+    """Remember that Google has the coupon's offer object as it was at `at` (never moves back)."""
+    session.execute(
+        update(Coupon)
+        .where(
+            Coupon.id == coupon_id,
+            or_(Coupon.google_synced_at.is_(None), Coupon.google_synced_at < at),
+        )
+        .values(google_synced_at=at)
+    )
+
+
+def coupon_value_text(kind: str, value: Decimal | None, item: str | None, currency: str) -> str:
+    """What a coupon gives, in a few words for the Google offer object."""
+    amount = "" if value is None else format(value.normalize(), "f")
+    if kind == "percent_off":
+        return f"{amount}% off"
+    if kind == "amount_off":
+        return f"{amount} {currency} off"
+    if kind == "bonus_points":
+        return f"{amount} bonus points"
+    return f"Free {item}" if item else "Free item"
+
+
+def queue_google_coupon(session: Session, coupon: Coupon, ctx: Context) -> None:
+    """Queue the sync of a coupon's offer object and its link into the member's loyalty card."""
+    if not ctx.google_enabled:
+        return
+    if coupon.id is None:
+        session.flush()  # a coupon issued in this transaction needs its id for the row
+    enqueue(session, [google_coupon_row(coupon.id)], now=ctx.now)

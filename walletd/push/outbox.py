@@ -17,6 +17,8 @@ APNS = "apns"
 GOOGLE_OBJECT = "google_object"
 GOOGLE_MESSAGE = "google_message"
 GOOGLE_CLASS_MESSAGE = "google_class_message"
+# One coupon's offerObject (and its offerClass) plus its link into the member's loyalty object.
+GOOGLE_COUPON = "google_coupon"
 
 
 def enqueue(
@@ -83,3 +85,12 @@ def card_push_rows(
             for card_id in ids
         )
     return rows
+
+
+def google_coupon_row(coupon_id: int) -> dict[str, Any]:
+    """The row that brings one coupon's Google offer object and link up to date."""
+    return {
+        "kind": GOOGLE_COUPON,
+        "dedupe_key": f"{GOOGLE_COUPON}:{coupon_id}",
+        "payload": {"coupon_id": coupon_id},
+    }
