@@ -54,6 +54,9 @@ def create_app(
     app.register_blueprint(apple.bp)
     app.register_blueprint(apple.downloads)
     app.register_blueprint(google.bp)
+    from walletd.web import offers as offers_api
+
+    app.register_blueprint(offers_api.bp)
     pages.init_app(app)
     # After every blueprint: limits are put on the registered blueprints, and ProxyFix wraps
     # the finished WSGI app.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -29,7 +29,7 @@ _FIELDS = (
 class OfferInput:
     """An offer as a client describes it; values are checked by `create_offer`/`update_offer`."""
 
-    program_id: int
+    program_id: int | None
     name: str
     kind: str
     value: object = None
@@ -41,6 +41,11 @@ class OfferInput:
     valid_days: int | None = None
     per_member_limit: int | None = None
     terms: str | None = None
+
+
+def decimal_text(value: Decimal) -> str:
+    """A decimal without exponent or trailing zeros: "10", "12.5"."""
+    return format(value.normalize(), "f")
 
 
 def _decimal(value: object, field: str) -> Decimal:
@@ -69,7 +74,7 @@ def check_value(kind: str, value: object, currency: str, field: str = "value") -
             raise ValidationError("a percentage must be above 0 and at most 100", field=field)
         if number.as_tuple().exponent < -2:  # type: ignore[operator]
             raise ValidationError("a percentage has at most 2 decimals", field=field)
-        return number.normalize() if number == number.to_integral_value() else number
+        return Decimal(decimal_text(number))
     if kind == "amount_off":
         minor = parse_amount(value, currency, field=field)
         return Decimal(format_minor(minor, currency))
@@ -82,11 +87,31 @@ def check_value(kind: str, value: object, currency: str, field: str = "value") -
     return Decimal(int(number))
 
 
+def _utc(value: datetime | None, field: str) -> datetime | None:
+    """A time zone-aware time in UTC, within the years a database column holds."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValidationError(f"{field} needs a time zone offset", field=field)
+    try:
+        moment = value.astimezone(UTC)
+    except (OverflowError, ValueError) as exc:
+        raise ValidationError(f"{field} is out of range", field=field) from exc
+    if not 2000 <= moment.year <= 9000:
+        raise ValidationError(f"{field} must be between the years 2000 and 9000", field=field)
+    return moment
+
+
 def _checked(session: Session, brand_id: int, data: OfferInput) -> dict[str, Any]:
     """Every column of an offer from a full description, or the first field error."""
-    if isinstance(data.program_id, bool) or not isinstance(data.program_id, int):
+    if data.program_id is None:
+        program = session.scalars(
+            select(Program).where(Program.brand_id == brand_id).order_by(Program.id).limit(1)
+        ).first()
+    elif isinstance(data.program_id, bool) or not isinstance(data.program_id, int):
         raise ValidationError("program_id must be an integer", field="program_id")
-    program = session.get(Program, data.program_id) if 1 <= data.program_id <= MAX_ID else None
+    else:
+        program = session.get(Program, data.program_id) if 1 <= data.program_id <= MAX_ID else None
     if program is None or program.brand_id != brand_id:
         raise ValidationError("program_id is not a program of this brand", field="program_id")
     name = (data.name or "").strip() if isinstance(data.name, str) else ""
@@ -111,11 +136,13 @@ def _checked(session: Session, brand_id: int, data: OfferInput) -> dict[str, Any
                 raise ValidationError(f"{tier!r} is not a tier of this program",
                                       field="tier_values")  # fmt: skip
             checked = check_value(data.kind, tier_value, program.currency, "tier_values")
-            tier_values[tier] = str(checked)
+            tier_values[tier] = decimal_text(checked) if checked is not None else ""
     min_spend = None
     if data.min_spend is not None:
         min_spend = parse_amount(data.min_spend, program.currency, field="min_spend")
-    if data.valid_from and data.valid_until and data.valid_from >= data.valid_until:
+    valid_from = _utc(data.valid_from, "valid_from")
+    valid_until = _utc(data.valid_until, "valid_until")
+    if valid_from and valid_until and valid_from >= valid_until:
         raise ValidationError("valid_until must be after valid_from", field="valid_until")
     for field, number, high in (
         ("valid_days", data.valid_days, MAX_VALID_DAYS),
@@ -136,8 +163,8 @@ def _checked(session: Session, brand_id: int, data: OfferInput) -> dict[str, Any
         "item": item,
         "tier_values": tier_values,
         "min_spend_minor": min_spend,
-        "valid_from": data.valid_from,
-        "valid_until": data.valid_until,
+        "valid_from": valid_from,
+        "valid_until": valid_until,
         "valid_days": data.valid_days,
         "per_member_limit": data.per_member_limit,
         "terms": terms,
