@@ -18,7 +18,9 @@ from tests.factories import BrandKeys, FrozenClock, enroll, services_of
 from tests.fakes.google_wallet import GoogleWalletFake, iter_issues, validate_body
 from tests.integration.google.conftest import calls, object_id_of, outbox_rows
 from walletd.loyalty.context import Context
-from walletd.models import Card, Coupon, Offer, OutboxMessage
+from walletd.loyalty.ledger import Actor
+from walletd.models import Card, Coupon, Member, Offer, OutboxMessage
+from walletd.offers.coupons import issue_coupon, redeem_coupon
 from walletd.offers.wallets import coupon_changed
 from walletd.passes.google import (
     OFFER_STATES,
@@ -441,3 +443,47 @@ def test_naive_expiry_is_refused() -> None:
             code="c",
             expires_at=datetime(2030, 1, 1),
         )
+
+
+def test_issue_and_redeem_through_the_coupon_services(
+    app: Flask,
+    client: FlaskClient,
+    brand: BrandKeys,
+    fake: GoogleWalletFake,
+    dispatcher: Dispatcher,
+    clock: FrozenClock,
+) -> None:
+    member = enroll(client, brand)
+    loyalty_oid = object_id_of(fake, member["card"]["serial_number"])
+    offer_id = _offer(app, brand, valid_days=14)
+    svc = services_of(app)
+    with svc.db.transaction() as session:
+        offer, holder = session.get(Offer, offer_id), session.get(Member, member["id"])
+        assert offer is not None and holder is not None
+        coupon = issue_coupon(
+            session, offer, holder, source="manual", occasion="t", ctx=svc.context()
+        )
+        assert coupon is not None
+        coupon_id, barcode = coupon.id, coupon.barcode
+    dispatcher.drain()
+    _, oid = _ids(fake, offer_id, coupon_id)
+    assert fake.offer_objects[oid]["state"] == "ACTIVE"
+    assert fake.offer_objects[oid]["barcode"]["value"] == barcode
+    assert fake.objects[loyalty_oid]["linkedOfferIds"] == [oid]
+
+    clock.advance(minutes=3)
+    for _ in range(2):  # the replay of the same key changes nothing more
+        with svc.db.transaction() as session:
+            redeem_coupon(
+                session,
+                Actor(brand.brand_id),
+                barcode=barcode,
+                amount="12.00",
+                idempotency_key="till-1",
+                ctx=svc.context(),
+            )
+        dispatcher.drain()
+    assert fake.offer_objects[oid]["state"] == "COMPLETED"
+    assert "linkedOfferIds" not in fake.objects[loyalty_oid]
+    assert len(calls(fake, "PATCH", oid)) == 1
+    _assert_offer_bodies_valid(fake)
