@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
@@ -17,13 +17,15 @@ from tests.factories import BrandKeys, FrozenClock, enroll, services_of
 from walletd.errors import (
     CouponExpiredError,
     CouponRedeemedError,
+    CouponVoidError,
     IdempotencyConflictError,
     UnknownCouponError,
+    ValidationError,
 )
 from walletd.loyalty.barcodes import make_barcode
 from walletd.loyalty.ledger import Actor
 from walletd.models import Card, Coupon, Member
-from walletd.offers.catalog import OfferInput, create_offer
+from walletd.offers.catalog import OfferInput, check_value, create_offer
 from walletd.offers.codes import (
     coupon_serial_from_barcode,
     make_coupon_barcode,
@@ -36,6 +38,7 @@ from walletd.offers.coupons import (
     list_member_coupons,
     redeem_coupon,
     redeem_coupons_in_scan,
+    void_coupon,
 )
 
 
@@ -166,3 +169,73 @@ def test_redeem_in_scan_and_rebuild(app: Flask, client: FlaskClient, brand: Bran
         assert m.points == before + 50
     with svc.db.transaction() as session:
         assert coupons_of_scan(session, 4242) == bodies
+
+
+def test_scan_redemption_refuses_another_members_coupon_and_duplicates(
+    app: Flask, client: FlaskClient, brand: BrandKeys
+) -> None:
+    owner, other = enroll(client, brand), enroll(client, brand, name="Grace")
+    offer_id = _offer(app, brand)
+    coupon = _issue(app, offer_id, owner["id"])
+    assert coupon is not None
+    svc = services_of(app)
+    actor = Actor(brand.brand_id)
+    with pytest.raises(UnknownCouponError), svc.db.transaction() as session:
+        stranger = session.get_one(Member, other["id"])
+        redeem_coupons_in_scan(session, actor, stranger, [coupon.barcode], 1000, 1, svc.context())
+    with pytest.raises(ValidationError), svc.db.transaction() as session:
+        member = session.get_one(Member, owner["id"])
+        redeem_coupons_in_scan(session, actor, member, [coupon.barcode, coupon.code], 1000, 1,
+                               svc.context())  # fmt: skip
+
+
+def test_void_and_expire_job_leave_redeemed_coupons_alone(
+    app: Flask, client: FlaskClient, brand: BrandKeys, clock: FrozenClock
+) -> None:
+    member = enroll(client, brand)
+    offer_id = _offer(app, brand, valid_days=2)
+    kept, voided = (
+        _issue(app, offer_id, member["id"], "a"),
+        _issue(app, offer_id, member["id"], "b"),
+    )
+    assert kept is not None and voided is not None
+    svc = services_of(app)
+    with svc.db.transaction() as session:
+        redeem_coupon(session, Actor(brand.brand_id), barcode=kept.barcode, amount="10",
+                      idempotency_key="k", ctx=svc.context())  # fmt: skip
+        assert void_coupon(session, brand.brand_id, voided.id, svc.context()).status == "void"
+    with pytest.raises(CouponVoidError), svc.db.transaction() as session:
+        redeem_coupon(session, Actor(brand.brand_id), barcode=voided.barcode, amount="10",
+                      idempotency_key="k2", ctx=svc.context())  # fmt: skip
+    clock.advance(days=3)
+    with svc.db.transaction() as session:
+        assert expire_due_coupons(session, svc.context()) == 0
+        assert session.get_one(Coupon, kept.id).status == "redeemed"
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    kind=st.sampled_from(["percent_off", "amount_off", "bonus_points", "free_item"]),
+    value=st.one_of(
+        st.none(), st.integers(-10, 10**8).map(str), st.decimals(allow_nan=True).map(str),
+        st.text(max_size=12),
+    ),
+)  # fmt: skip
+def test_offer_values_are_accepted_only_within_their_kinds_bounds(
+    kind: str, value: str | None
+) -> None:
+    try:
+        checked = check_value(kind, value, "USD")
+    except ValidationError as exc:
+        assert exc.field == "value"
+        return
+    if kind == "free_item":
+        assert checked is None
+        return
+    assert checked is not None and checked.is_finite()
+    if kind == "percent_off":
+        assert Decimal(0) < checked <= Decimal(100)
+    elif kind == "amount_off":
+        assert checked > 0 and checked == checked.quantize(Decimal("0.01"))
+    else:
+        assert 1 <= checked <= 10_000_000 and checked == checked.to_integral_value()
