@@ -70,11 +70,12 @@ def members_with_installed_card(session: Session, member_ids: Iterable[int]) -> 
     apple = session.scalars(
         select(Card.member_id)
         .join(Registration, Registration.card_id == Card.id)
-        .where(Card.member_id.in_(ids))
+        .where(Card.member_id.in_(ids), Card.kind == "loyalty")
     ).all()
     google = session.scalars(
         select(Card.member_id).where(
             Card.member_id.in_(ids),
+            Card.kind == "loyalty",
             Card.google_saved_at.is_not(None),
             or_(Card.google_deleted_at.is_(None), Card.google_deleted_at < Card.google_saved_at),
         )

@@ -126,13 +126,14 @@ def summary(session: Session, brand_id: int, start: date, end: date) -> dict[str
     apple = session.scalar(
         select(func.count(func.distinct(Registration.card_id)))
         .join(Card, Card.id == Registration.card_id)
-        .where(Card.brand_id == brand_id)
+        .where(Card.brand_id == brand_id, Card.kind == "loyalty")
     )
     google = session.scalar(
         select(func.count())
         .select_from(Card)
         .where(
             Card.brand_id == brand_id,
+            Card.kind == "loyalty",
             Card.google_saved_at.is_not(None),
             or_(Card.google_deleted_at.is_(None), Card.google_deleted_at < Card.google_saved_at),
         )

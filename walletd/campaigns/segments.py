@@ -340,11 +340,12 @@ def _wallet(value: str) -> ColumnElement[bool]:
     apple = exists(
         select(Registration.id)
         .join(Card, Card.id == Registration.card_id)
-        .where(Card.member_id == Member.id)
+        .where(Card.member_id == Member.id, Card.kind == "loyalty")
     )
     google = exists(
         select(Card.id).where(
             Card.member_id == Member.id,
+            Card.kind == "loyalty",
             Card.google_saved_at.is_not(None),
             or_(Card.google_deleted_at.is_(None), Card.google_deleted_at < Card.google_saved_at),
         )

@@ -69,5 +69,12 @@ def touch_cards(
 
 
 def cards_of_member(session: Session, member_id: int) -> list[Card]:
-    """A member's cards (one today; the model allows a replacement card)."""
-    return list(session.scalars(select(Card).where(Card.member_id == member_id)).all())
+    """A member's loyalty cards (one today; the model allows a replacement card).
+
+    Coupon passes (kind "coupon") are not among them: a balance change does not touch them.
+    """
+    return list(
+        session.scalars(
+            select(Card).where(Card.member_id == member_id, Card.kind == "loyalty")
+        ).all()
+    )

@@ -185,9 +185,12 @@ def get_member(session: Session, brand_id: int, member_id: int) -> Member:
 
 
 def get_card_of(session: Session, member: Member) -> Card:
-    """The member's current card."""
+    """The member's current loyalty card (never one of their coupon passes)."""
     card = session.scalars(
-        select(Card).where(Card.member_id == member.id).order_by(Card.id.desc()).limit(1)
+        select(Card)
+        .where(Card.member_id == member.id, Card.kind == "loyalty")
+        .order_by(Card.id.desc())
+        .limit(1)
     ).first()
     if card is None:
         raise NotFoundError("card not found")

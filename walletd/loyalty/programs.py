@@ -258,7 +258,10 @@ def _apply_rewards(session: Session, program: Program, rows: Sequence[RewardChan
 def touch_program_cards(
     session: Session, program_id: int, ctx: Context, *, chunk: int = TOUCH_CHUNK
 ) -> int:
-    """Mark every card of a program changed, a chunk at a time; returns how many."""
+    """Mark every card of a program changed, a chunk at a time; returns how many.
+
+    Coupon passes too (every kind): they wear the program's name, colours and template.
+    """
     last_id = 0
     total = 0
     while True:

@@ -42,7 +42,10 @@ def set_messages(
         return []
     cards = list(
         session.scalars(
-            select(Card).where(Card.member_id.in_(list(member_texts))).order_by(Card.id)
+            # Messages go on loyalty cards only: a coupon pass shows its offer, not campaigns.
+            select(Card)
+            .where(Card.member_id.in_(list(member_texts)), Card.kind == "loyalty")
+            .order_by(Card.id)
         ).all()
     )
     for card in cards:
