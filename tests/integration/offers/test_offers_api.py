@@ -220,3 +220,19 @@ def test_tier_values_bonus_points_and_report(client: FlaskClient, brand: BrandKe
     assert (bonus["issued"], bonus["redeemed"], bonus["redemption_rate"]) == (2, 1, 0.5)
     assert bonus["revenue"] == "12.00" and bonus["points_awarded"] == 100
     assert scan(client, brand, member["card"]["barcode"], "5", "s").status_code == 201
+
+
+def test_issue_to_a_segment_is_queued_for_the_worker(client: FlaskClient, brand: BrandKeys) -> None:
+    offer = _offer(client, brand)
+    response = client.post(
+        f"/api/v1/offers/{offer['id']}/issue", json={"segment": {"preset": "all"}},
+        headers=brand.admin,
+    )  # fmt: skip
+    assert response.status_code == 202, response.get_data(as_text=True)
+    body = response.get_json()
+    assert body["issued"] is False and body["issue_id"] >= 1 and body["status"] == "pending"
+    both = client.post(
+        f"/api/v1/offers/{offer['id']}/issue", json={"segment": {"preset": "all"}, "member_id": 1},
+        headers=brand.admin,
+    )  # fmt: skip
+    assert both.status_code == 422
