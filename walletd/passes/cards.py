@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from dataclasses import replace
+from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from walletd.models import Brand, Card, Member, Program, Tier
-from walletd.passes.view import CardView
+from walletd.db import utcnow
+from walletd.loyalty.money import format_minor
+from walletd.models import Brand, Card, Coupon, Member, Offer, Program, Promotion, Tier
+from walletd.passes.view import CardView, CouponLine, CouponView
+
+# The loyalty card lists this many active coupons at most (the pass renders ten).
+LISTED_COUPONS = 10
 
 
-def card_view(session: Session, card: Card) -> CardView:
-    """The neutral view of one card, from its member, program, tier and brand."""
+def card_view(session: Session, card: Card, *, now: datetime | None = None) -> CardView:
+    """The neutral view of one card, from its member, program, tier and brand.
+
+    A coupon card (kind "coupon") carries its coupon; a loyalty card carries the stamp card,
+    the tier's benefits, a promotion running `now` and the member's active coupons.
+    """
+    moment = now or utcnow()
     member, program, brand = session.execute(
         select(Member, Program, Brand)
         .join(Program, Program.id == Member.program_id)
@@ -18,7 +32,7 @@ def card_view(session: Session, card: Card) -> CardView:
         .where(Member.id == card.member_id)
     ).one()
     tier = session.get(Tier, member.tier_id) if member.tier_id is not None else None
-    return CardView(
+    view = CardView(
         serial_number=card.serial_number,
         authentication_token=card.auth_token,
         barcode_message=card.barcode,
@@ -38,6 +52,110 @@ def card_view(session: Session, card: Card) -> CardView:
         member_since=member.created_at.date().isoformat(),
         program_id=program.id,
         brand_id=brand.id,
+    )
+    if card.kind == "coupon":
+        return _coupon_view(session, card, view, program)
+    return replace(
+        view,
+        stamps=(member.stamps, program.stamps_per_reward) if program.stamps_enabled else None,
+        benefits=(tier.benefits or None) if tier else None,
+        promotion=_running_promotion(session, program, view.tier, moment),
+        coupons=_active_coupons(session, member.id, program, moment),
+    )
+
+
+def _zone(program: Program) -> ZoneInfo:
+    try:
+        return ZoneInfo(program.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def _coupon_view(session: Session, card: Card, view: CardView, program: Program) -> CardView:
+    """The view of a coupon's own pass: the program's look, the offer's words."""
+    row = session.execute(
+        select(Coupon, Offer)
+        .join(Offer, Offer.id == Coupon.offer_id)
+        .where(Coupon.card_id == card.id)
+    ).first()
+    if row is None:
+        raise LookupError(f"card {card.serial_number} is of kind coupon but has no coupon")
+    coupon, offer = row
+    min_spend = (
+        format_minor(offer.min_spend_minor, program.currency) if offer.min_spend_minor else None
+    )
+    return replace(
+        view,
+        kind="coupon",
+        barcode_message=coupon.barcode,
+        barcode_alt_text=coupon.code,
+        coupon=CouponView(
+            offer_name=offer.name,
+            offer_kind=offer.kind,
+            value=coupon.value if coupon.value is not None else offer.value,
+            item=offer.item,
+            currency=program.currency,
+            code=coupon.code,
+            status=coupon.status,
+            expires_at=coupon.expires_at,
+            terms=offer.terms,
+            min_spend=min_spend,
+        ),
+    )
+
+
+def _running_promotion(
+    session: Session, program: Program, tier_name: str | None, now: datetime
+) -> str | None:
+    """The name of a promotion of the program running now for every location, if any.
+
+    A promotion limited to some locations is not shown: the card cannot know where it is used.
+    """
+    today = now.astimezone(_zone(program)).date()
+    promotions = session.scalars(
+        select(Promotion)
+        .where(
+            Promotion.program_id == program.id,
+            Promotion.active.is_(True),
+            or_(Promotion.starts_on.is_(None), Promotion.starts_on <= today),
+            or_(Promotion.ends_on.is_(None), Promotion.ends_on >= today),
+        )
+        .order_by(Promotion.multiplier.desc(), Promotion.id)
+    ).all()
+    for promotion in promotions:
+        if promotion.weekdays and today.isoweekday() not in promotion.weekdays:
+            continue
+        if promotion.tiers and tier_name not in promotion.tiers:
+            continue
+        if promotion.location_ids:
+            continue
+        return promotion.name
+    return None
+
+
+def _active_coupons(
+    session: Session, member_id: int, program: Program, now: datetime
+) -> tuple[CouponLine, ...]:
+    """The member's usable coupons, soonest to expire first."""
+    rows = session.execute(
+        select(Coupon.code, Coupon.expires_at, Offer.name)
+        .join(Offer, Offer.id == Coupon.offer_id)
+        .where(
+            Coupon.member_id == member_id,
+            Coupon.status == "active",
+            or_(Coupon.expires_at.is_(None), Coupon.expires_at > now),
+        )
+        .order_by(Coupon.expires_at.is_(None), Coupon.expires_at, Coupon.id)
+        .limit(LISTED_COUPONS)
+    ).all()
+    zone = _zone(program)
+    return tuple(
+        CouponLine(
+            name=name,
+            code=code,
+            expires_at=expires.astimezone(zone) if expires is not None else None,
+        )
+        for code, expires, name in rows
     )
 
 

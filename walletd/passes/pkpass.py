@@ -1,4 +1,4 @@
-"""Build, sign and check Apple Wallet store-card packages (.pkpass) from a CardView."""
+"""Build, sign and check Apple Wallet packages (.pkpass: store cards, coupons) from a CardView."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path, PurePosixPath
 from types import MappingProxyType
 from typing import Any
@@ -29,7 +30,7 @@ from walletd.passes.signing import (
     read_pass_type_id,
     read_team_id,
 )
-from walletd.passes.view import CardView
+from walletd.passes.view import CardView, CouponView
 
 PKPASS_MIME = "application/vnd.apple.pkpass"
 
@@ -56,8 +57,68 @@ RENDERER_STRING_KEYS = frozenset(
         TIER_CHANGED,
     }
 )
-# Field keys owned by the renderer; a template's static fields must use other keys.
-RENDERER_FIELD_KEYS = frozenset({"points", "member", "tier", "message", "member_since"})
+# Labels the renderer uses only when a template defines them (templates written before offers
+# existed stay valid; their fields then go without a label, or with English text as the value).
+STAMPS_LABEL = "stamps_label"
+BENEFITS_LABEL = "benefits_label"
+PROMOTION_LABEL = "promotion_label"
+COUPONS_LABEL = "coupons_label"
+OFFER_LABEL = "offer_label"
+EXPIRES_LABEL = "expires_label"
+CODE_LABEL = "code_label"
+STATUS_LABEL = "status_label"
+TERMS_LABEL = "terms_label"
+MIN_SPEND_LABEL = "min_spend_label"
+STAMPS_CHANGED = "Stamps: %@"
+COUPON_STATUS_CHANGED = "Coupon: %@"
+OFFER_KIND_LABELS = {
+    "percent_off": "percent_off_label",
+    "amount_off": "amount_off_label",
+    "free_item": "free_item_label",
+    "bonus_points": "bonus_points_label",
+}
+# A coupon's status is shown as a localisable value: the key when the template defines it.
+COUPON_STATUS_TEXT = {
+    "active": ("coupon_active", "Active"),
+    "redeemed": ("coupon_redeemed", "Redeemed"),
+    "expired": ("coupon_expired", "Expired"),
+    "void": ("coupon_void", "Void"),
+}
+OPTIONAL_STRING_KEYS = frozenset(
+    {
+        STAMPS_LABEL,
+        BENEFITS_LABEL,
+        PROMOTION_LABEL,
+        COUPONS_LABEL,
+        OFFER_LABEL,
+        EXPIRES_LABEL,
+        CODE_LABEL,
+        STATUS_LABEL,
+        TERMS_LABEL,
+        MIN_SPEND_LABEL,
+        STAMPS_CHANGED,
+        COUPON_STATUS_CHANGED,
+        *OFFER_KIND_LABELS.values(),
+        *(key for key, _ in COUPON_STATUS_TEXT.values()),
+    }
+)
+# Field keys owned by the renderer; a template's static fields must use other keys. (A coupon
+# pass carries none of the template's static fields, so its own keys need no reserving.)
+RENDERER_FIELD_KEYS = frozenset(
+    {
+        "points",
+        "member",
+        "tier",
+        "message",
+        "member_since",
+        "stamps",
+        "promotion",
+        "tier_benefits",
+        "active_coupons",
+    }
+)
+# The loyalty card's back lists at most this many active coupons (soonest to expire first).
+MAX_LISTED_COUPONS = 10
 
 PASS_STYLES = ("boardingPass", "coupon", "eventTicket", "generic", "storeCard")
 FIELD_SECTIONS = (
@@ -515,8 +576,19 @@ def render_pass_json(
     web_service_url: str,
     template: PassTemplate,
 ) -> dict[str, object]:
-    """Return the pass.json document of a store card for `view`."""
+    """Return the pass.json document for `view`: a store card, or a coupon's own pass."""
     _check_view(view)
+    if view.kind == "coupon":
+        if view.coupon is None:
+            raise PassRenderError("a coupon pass needs its coupon")
+        return _render_coupon(
+            view,
+            view.coupon,
+            pass_type_id=pass_type_id,
+            team_id=team_id,
+            web_service_url=web_service_url,
+            template=template,
+        )
     document = template.skeleton_document()
     static_sections = document.pop("storeCard", {})
 
@@ -529,11 +601,24 @@ def render_pass_json(
         "changeMessage": POINTS_CHANGED,
     }
     member: JsonObject = {"key": "member", "label": MEMBER_LABEL, "value": view.member_name}
+    secondary: list[JsonObject] = [member]
+    if view.promotion:
+        secondary.append(
+            _labelled(template, {"key": "promotion", "value": view.promotion}, PROMOTION_LABEL)
+        )
     auxiliary: list[JsonObject] = []
     if view.tier:
         auxiliary.append(
             {"key": "tier", "label": TIER_LABEL, "value": view.tier, "changeMessage": TIER_CHANGED}
         )
+    if view.stamps is not None:
+        collected, needed = view.stamps
+        stamps = _labelled(
+            template, {"key": "stamps", "value": f"{collected}/{needed}"}, STAMPS_LABEL
+        )
+        if _defines(template, STAMPS_CHANGED):
+            stamps["changeMessage"] = STAMPS_CHANGED
+        auxiliary.append(stamps)
     # The message field is present even when empty: iOS announces a change only for a field it
     # already had, so a field that first appeared with the first message would arrive silently.
     back: list[JsonObject] = [
@@ -544,6 +629,18 @@ def render_pass_json(
             "changeMessage": MESSAGE_CHANGED,
         }
     ]
+    if view.benefits:
+        back.append(
+            _labelled(template, {"key": "tier_benefits", "value": view.benefits}, BENEFITS_LABEL)
+        )
+    if view.coupons:
+        lines = []
+        for line in view.coupons[:MAX_LISTED_COUPONS]:
+            until = f" · {line.expires_at.date().isoformat()}" if line.expires_at else ""
+            lines.append(f"{line.name} · {line.code}{until}")
+        back.append(
+            _labelled(template, {"key": "active_coupons", "value": "\n".join(lines)}, COUPONS_LABEL)
+        )
     if view.member_since:
         back.append(_member_since_field(view.member_since))
 
@@ -574,7 +671,7 @@ def render_pass_json(
             for section, section_fields in (
                 ("headerFields", list(static_sections.get("headerFields", []))),
                 ("primaryFields", [points]),
-                ("secondaryFields", [member]),
+                ("secondaryFields", secondary),
                 ("auxiliaryFields", auxiliary),
                 ("backFields", back + list(static_sections.get("backFields", []))),
             )
@@ -587,6 +684,140 @@ def render_pass_json(
             for latitude, longitude in view.locations[:_MAX_LOCATIONS]
         ]
     # Static keys of the skeleton (sharingProhibited, …) fill in around the card's own data.
+    for key, value in document.items():
+        rendered.setdefault(key, value)
+    return rendered
+
+
+def _defines(template: PassTemplate, key: str) -> bool:
+    """True when every pass.strings of the template has `key` (validation keeps them equal)."""
+    return bool(template.strings) and all(key in table for table in template.strings.values())
+
+
+def _labelled(template: PassTemplate, field: JsonObject, label: str) -> JsonObject:
+    """The field with `label` when the template can translate it; unlabelled otherwise."""
+    if _defines(template, label):
+        field["label"] = label
+    return field
+
+
+def _w3c(moment: datetime) -> str:
+    """An aware time as the W3C date-time pass.json wants, in UTC, to the second."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _coupon_value_field(template: PassTemplate, coupon: CouponView) -> JsonObject:
+    """The coupon's headline: 15 %, 5.00 off in the currency, a free item, or bonus points."""
+    field: JsonObject = {"key": "offer"}
+    value = coupon.value
+    if coupon.offer_kind == "percent_off" and value is not None:
+        # A fraction with the percent style lets iOS write "15%" the reader's way.
+        field["value"] = float(value / 100)
+        field["numberStyle"] = "PKNumberStylePercent"
+    elif coupon.offer_kind == "amount_off" and value is not None:
+        field["value"] = float(value)
+        field["currencyCode"] = coupon.currency
+    elif coupon.offer_kind == "bonus_points" and value is not None:
+        field["value"] = int(value)
+        field["numberStyle"] = "PKNumberStyleDecimal"
+    else:
+        field["value"] = coupon.item or coupon.offer_name
+    return _labelled(template, field, OFFER_KIND_LABELS.get(coupon.offer_kind, OFFER_LABEL))
+
+
+def _render_coupon(
+    view: CardView,
+    coupon: CouponView,
+    *,
+    pass_type_id: str,
+    team_id: str,
+    web_service_url: str,
+    template: PassTemplate,
+) -> dict[str, object]:
+    """The pass.json of one coupon: style `coupon`, expiring, voided once it cannot be used."""
+    document = template.skeleton_document()
+    # The template's static fields describe the loyalty card, not a coupon: leave them out.
+    document.pop("storeCard", None)
+    status_key, status_english = COUPON_STATUS_TEXT.get(coupon.status, (None, coupon.status))
+    status: JsonObject = {
+        "key": "status",
+        "value": status_key if status_key and _defines(template, status_key) else status_english,
+    }
+    _labelled(template, status, STATUS_LABEL)
+    if _defines(template, COUPON_STATUS_CHANGED):
+        status["changeMessage"] = COUPON_STATUS_CHANGED
+    secondary: list[JsonObject] = [
+        _labelled(template, {"key": "offer_name", "value": coupon.offer_name}, OFFER_LABEL)
+    ]
+    if coupon.expires_at is not None:
+        secondary.append(
+            _labelled(
+                template,
+                {
+                    "key": "expires",
+                    "value": _w3c(coupon.expires_at),
+                    "dateStyle": "PKDateStyleMedium",
+                    "timeStyle": "PKDateStyleShort",
+                },
+                EXPIRES_LABEL,
+            )
+        )
+    auxiliary = [_labelled(template, {"key": "code", "value": coupon.code}, CODE_LABEL), status]
+    back: list[JsonObject] = []
+    if coupon.min_spend:
+        back.append(
+            _labelled(
+                template,
+                {
+                    "key": "min_spend",
+                    "value": float(Decimal(coupon.min_spend)),
+                    "currencyCode": coupon.currency,
+                },
+                MIN_SPEND_LABEL,
+            )
+        )
+    if coupon.terms:
+        back.append(_labelled(template, {"key": "terms", "value": coupon.terms}, TERMS_LABEL))
+    back.append({"key": "member", "label": MEMBER_LABEL, "value": view.member_name})
+
+    barcode: JsonObject = {
+        "format": "PKBarcodeFormatQR",
+        "message": view.barcode_message,
+        "messageEncoding": "iso-8859-1",
+        "altText": coupon.code,
+    }
+    rendered: dict[str, object] = {
+        "formatVersion": 1,
+        "passTypeIdentifier": pass_type_id,
+        "serialNumber": view.serial_number,
+        "teamIdentifier": team_id,
+        "organizationName": view.organization_name,
+        "description": f"{view.organization_name} {coupon.offer_name}",
+        "logoText": view.organization_name,
+        "backgroundColor": css_rgb(view.background_color),
+        "foregroundColor": css_rgb(view.foreground_color),
+        "labelColor": css_rgb(view.label_color),
+        "barcodes": [barcode],
+        "webServiceURL": web_service_url,
+        "authenticationToken": view.authentication_token,
+        # Redeemed, expired and void coupons move to Wallet's expired section and cannot be used.
+        "voided": coupon.status != "active",
+        "coupon": {
+            "primaryFields": [_coupon_value_field(template, coupon)],
+            "secondaryFields": secondary,
+            "auxiliaryFields": auxiliary,
+            "backFields": back,
+        },
+    }
+    if coupon.expires_at is not None:
+        rendered["expirationDate"] = _w3c(coupon.expires_at)
+    if view.locations:
+        rendered["locations"] = [
+            {"latitude": latitude, "longitude": longitude}
+            for latitude, longitude in view.locations[:_MAX_LOCATIONS]
+        ]
     for key, value in document.items():
         rendered.setdefault(key, value)
     return rendered
@@ -608,7 +839,7 @@ def _dos_time(moment: datetime) -> tuple[int, int]:
 def build_pkpass(
     view: CardView, *, signer: ManifestSigner, template: PassTemplate, web_service_url: str
 ) -> bytes:
-    """Render, hash, sign and zip one store-card pass."""
+    """Render, hash, sign and zip one pass (a store card or a coupon)."""
     document = render_pass_json(
         view,
         pass_type_id=signer.pass_type_id,

@@ -4,6 +4,32 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
+
+
+@dataclass(frozen=True)
+class CouponLine:
+    """One active coupon as the back of the member's loyalty card lists it."""
+
+    name: str
+    code: str
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class CouponView:
+    """What a coupon's own pass shows; colours, images and barcode come from the CardView."""
+
+    offer_name: str
+    offer_kind: str  # percent_off | amount_off | free_item | bonus_points
+    value: Decimal | None  # percent, major currency units or points, resolved for the tier
+    item: str | None
+    currency: str
+    code: str  # typed at a till when the barcode cannot be scanned
+    status: str  # active | redeemed | expired | void
+    expires_at: datetime | None  # aware UTC
+    terms: str | None = None
+    min_spend: str | None = None  # plain decimal in the program's currency, e.g. "20.00"
 
 
 @dataclass(frozen=True)
@@ -30,3 +56,9 @@ class CardView:
     program_id: int = 0
     brand_id: int = 0
     locations: tuple[tuple[float, float], ...] = field(default_factory=tuple)
+    kind: str = "loyalty"  # "coupon": render `coupon` as a coupon-style pass
+    coupon: CouponView | None = None
+    stamps: tuple[int, int] | None = None  # (collected, per reward) when the stamp card is on
+    benefits: str | None = None  # the tier's benefits text
+    promotion: str | None = None  # the name of a promotion running now
+    coupons: tuple[CouponLine, ...] = field(default_factory=tuple)  # active coupons

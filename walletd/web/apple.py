@@ -143,7 +143,8 @@ def _pass_response(view: CardView, tag: int, *, download: bool) -> Response:
 
 
 def _view_of(session: Session, card: Card) -> tuple[CardView, int]:
-    return card_view(session, card), int(card.update_tag)
+    # The service's clock decides which promotion is running and which coupons are still usable.
+    return card_view(session, card, now=services().clock()), int(card.update_tag)
 
 
 @bp.get("/passes/<token:pass_type_id>/<token:serial>")
