@@ -57,6 +57,9 @@ def create_app(
     from walletd.web import offers as offers_api
 
     app.register_blueprint(offers_api.bp)
+    from walletd.web import promotions as promotions_api
+
+    app.register_blueprint(promotions_api.bp)
     pages.init_app(app)
     # After every blueprint: limits are put on the registered blueprints, and ProxyFix wraps
     # the finished WSGI app.

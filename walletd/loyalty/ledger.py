@@ -29,6 +29,9 @@ from walletd.loyalty.context import Context
 from walletd.loyalty.money import format_minor, parse_amount
 from walletd.loyalty.rules import TierRule, add_months, points_for_purchase, tier_for
 from walletd.models import Card, LedgerEntry, Member, Program, Reward, Tier
+from walletd.models.offer import Promotion
+from walletd.offers.promotions import active_promotions, combined_multiplier
+from walletd.offers.stamps import add_stamp
 
 MAX_POINTS_PER_OPERATION = 10_000_000
 # No balance or entry grows past the largest integer every JSON client reads exactly
@@ -76,6 +79,93 @@ def scan_body(entry: LedgerEntry) -> dict[str, Any]:
     }
 
 
+# What a scan answers beyond its points is kept in its entry's `reason`, so that a replay answers
+# the first body: "scan d=<discount %> p=<promotion id>*<multiplier>,... s=<count>/<of> c=1".
+# At most MAX_PROMOTIONS_PER_SCAN promotions apply to one scan, so this fits the 200 characters.
+_SNAPSHOT_PREFIX = "scan "
+MAX_PROMOTIONS_PER_SCAN = 8
+
+
+@dataclass(frozen=True)
+class ScanExtras:
+    """The member's discount, the promotions applied, the stamp card and coupons of a scan."""
+
+    discount_percent: Decimal = Decimal(0)
+    promotions: tuple[tuple[int, Decimal], ...] = ()
+    stamps: tuple[int, int] | None = None
+    coupons: bool = False
+
+    def encode(self) -> str | None:
+        """The snapshot text, or None when there is nothing beyond a plain scan."""
+        if self == ScanExtras():
+            return None
+        parts = [f"d={_decimal_text(self.discount_percent)}"]
+        if self.promotions:
+            parts.append("p=" + ",".join(f"{i}*{_decimal_text(m)}" for i, m in self.promotions))
+        if self.stamps is not None:
+            parts.append(f"s={self.stamps[0]}/{self.stamps[1]}")
+        if self.coupons:
+            parts.append("c=1")
+        return _SNAPSHOT_PREFIX + " ".join(parts)
+
+    @classmethod
+    def decode(cls, text: str | None) -> ScanExtras:
+        """The extras a snapshot holds (none for scans made before snapshots existed)."""
+        if not text or not text.startswith(_SNAPSHOT_PREFIX):
+            return cls()
+        fields = dict(part.split("=", 1) for part in text[len(_SNAPSHOT_PREFIX) :].split())
+        promotions = tuple(
+            (int(i), Decimal(m))
+            for i, m in (item.split("*") for item in fields.get("p", "").split(",") if item)
+        )
+        stamps = None
+        if "s" in fields:
+            count, of = fields["s"].split("/")
+            stamps = (int(count), int(of))
+        return cls(Decimal(fields.get("d", "0")), promotions, stamps, fields.get("c") == "1")
+
+
+def _decimal_text(value: Decimal) -> str:
+    """A decimal without exponent or trailing zeros: 10, 12.5, 0."""
+    text = f"{value.normalize():f}"
+    return "0" if text in ("-0", "0") else text
+
+
+def full_scan_body(
+    session: Session,
+    entry: LedgerEntry,
+    *,
+    names: dict[int, str] | None = None,
+) -> dict[str, Any]:
+    """A scan's whole answer, rebuilt from its entry: points, discount, promotions, stamps,
+    coupons (`names` spares a query when the caller has the promotions at hand)."""
+    extras = ScanExtras.decode(entry.reason)
+    if names is None and extras.promotions:
+        ids = [i for i, _ in extras.promotions]
+        names = dict(
+            session.execute(select(Promotion.id, Promotion.name).where(Promotion.id.in_(ids)))
+            .tuples()
+            .all()
+        )
+    coupons: list[dict[str, Any]] = []
+    if extras.coupons:
+        from walletd.offers.coupons import coupons_of_scan  # it builds on this module
+
+        coupons = coupons_of_scan(session, entry.id)
+    names = names or {}
+    return {
+        **scan_body(entry),
+        "member_discount_percent": _decimal_text(extras.discount_percent),
+        "promotions": [
+            {"id": i, "name": names.get(i, "deleted promotion"), "multiplier": _decimal_text(m)}
+            for i, m in extras.promotions
+        ],
+        "stamps": None if extras.stamps is None else
+        {"count": extras.stamps[0], "of": extras.stamps[1]},
+        "coupons": coupons,
+    }  # fmt: skip
+
+
 def redemption_body(entry: LedgerEntry) -> dict[str, Any]:
     """The answer to a redemption, rebuilt from its entry."""
     return {
@@ -100,7 +190,7 @@ def _replay(session: Session, brand_id: int, key: str, fingerprint: str) -> Outc
         raise IdempotencyConflictError(
             "this Idempotency-Key was already used for a different request"
         )
-    body = scan_body(entry) if entry.kind == "earn" else redemption_body(entry)
+    body = full_scan_body(session, entry) if entry.kind == "earn" else redemption_body(entry)
     return Outcome(body=body, replayed=True)
 
 
@@ -267,15 +357,37 @@ def _locked_card(
     return row[0], row[1]
 
 
-def _program_rules(session: Session, program_id: int) -> tuple[Program, list[TierRule]]:
-    """A program and its tiers in one round trip."""
+def _program_rules(
+    session: Session, program_id: int
+) -> tuple[Program, list[TierRule], dict[int, Decimal]]:
+    """A program, its tiers and their member discounts (percent) in one round trip."""
     rows = session.execute(
         select(Program, Tier)
         .outerjoin(Tier, Tier.program_id == Program.id)
         .where(Program.id == program_id)
     ).all()
     tiers = [TierRule(t.id, t.name, t.threshold, t.multiplier) for _, t in rows if t is not None]
-    return rows[0][0], tiers
+    discounts = {t.id: Decimal(t.member_discount_percent or 0) for _, t in rows if t is not None}
+    return rows[0][0], tiers, discounts
+
+
+MAX_COUPONS_PER_SCAN = 10
+
+
+def _coupon_barcodes(coupons: object) -> list[str]:
+    """The coupon barcodes a scan redeems: at most 10 distinct strings."""
+    if coupons is None:
+        return []
+    if not isinstance(coupons, list | tuple) or not all(isinstance(c, str) for c in coupons):
+        raise ValidationError("coupons must be a list of barcodes", field="coupons")
+    if len(coupons) > MAX_COUPONS_PER_SCAN:
+        raise ValidationError(
+            f"at most {MAX_COUPONS_PER_SCAN} coupons in one scan", field="coupons"
+        )
+    barcodes = [c.strip() for c in coupons]
+    if len(set(barcodes)) != len(barcodes):
+        raise ValidationError("a coupon is listed twice", field="coupons")
+    return barcodes
 
 
 def credit_scan(
@@ -288,9 +400,12 @@ def credit_scan(
     location_id: object,
     idempotency_key: object,
     ctx: Context,
+    coupons: object = None,
 ) -> Outcome:
-    """Credit a checkout scan exactly once: earn points, count the visit, maybe upgrade the tier."""
+    """Credit a checkout scan exactly once: earn points (tier × promotions), count the visit,
+    stamp the stamp card, redeem the coupons given, maybe upgrade the tier."""
     key = _check_key(idempotency_key)
+    barcodes = _coupon_barcodes(coupons)
     if currency is not None and not isinstance(currency, str):
         raise ValidationError("currency must be a string", field="currency")
     location = None
@@ -298,7 +413,7 @@ def credit_scan(
         location = _integer(location_id, "location_id", "location_id must be an integer")
     # Locking first makes a concurrent twin with the same key wait, then find our entry.
     card, member = _locked_card(session, actor.brand_id, barcode, ctx.secret_keys)
-    program, tiers = _program_rules(session, member.program_id)
+    program, tiers, discounts = _program_rules(session, member.program_id)
     if currency is not None and currency.upper() != program.currency:
         raise ValidationError(
             f"this program counts in {program.currency}, not {currency}", field="currency"
@@ -314,13 +429,20 @@ def credit_scan(
         not _may_exist(location) or find_location(session, actor.brand_id, location) is None
     ):
         raise ValidationError("location_id is not a location of this brand", field="location_id")
-    fingerprint = request_fingerprint(
-        "scan", {"card": card.serial_number, "amount": amount_minor, "location": location}
-    )
+    meaning: dict[str, Any] = {
+        "card": card.serial_number, "amount": amount_minor, "location": location
+    }  # fmt: skip
+    if barcodes:
+        meaning["coupons"] = barcodes  # only then: older scans keep their fingerprints
+    fingerprint = request_fingerprint("scan", meaning)
     replay = _replay(session, actor.brand_id, key, fingerprint)
     if replay is not None:
         return replay
-    multiplier = next((t.multiplier for t in tiers if t.id == member.tier_id), Decimal(1))
+    tier_multiplier = next((t.multiplier for t in tiers if t.id == member.tier_id), Decimal(1))
+    promotions = active_promotions(
+        session, program, _tier_name(tiers, member.tier_id), location, ctx.now
+    )[:MAX_PROMOTIONS_PER_SCAN]
+    multiplier = combined_multiplier(tier_multiplier, [p.multiplier for p in promotions])
     points = points_for_purchase(
         amount_minor,
         program.currency,
@@ -358,12 +480,30 @@ def credit_scan(
     if pays_referral:
         session.flush()  # the bonuses name this scan, so reversing it claws them back
         _referral_bonuses(session, member, program, entry, ctx)
+    discount = discounts.get(member.tier_id, Decimal(0)) if member.tier_id else Decimal(0)
+    stamp = None
+    if program.stamps_enabled:
+        stamp = add_stamp(session, program, member, amount_minor, ctx)
+    if barcodes:
+        # Imported here: the coupons module builds on this one (Outcome, bonuses).
+        from walletd.offers.coupons import redeem_coupons_in_scan
+
+        session.flush()  # the coupons record this scan's entry id
+        redeem_coupons_in_scan(session, actor, member, barcodes, amount_minor, entry.id, ctx)
     _upgrade_tier(session, member, program, tiers, ctx.now)
     entry.balance_after = member.points
     entry.tier_after = _tier_name(tiers, member.tier_id)
+    entry.reason = ScanExtras(
+        discount_percent=discount,
+        promotions=tuple((p.id, Decimal(p.multiplier)) for p in promotions),
+        stamps=None if stamp is None else (stamp.count, stamp.of),
+        coupons=bool(barcodes),
+    ).encode()
     touch_cards(session, [card], ctx)
     session.flush()
-    return Outcome(body=scan_body(entry))
+    names = {p.id: p.name for p in promotions}
+    # Coupons are rebuilt as a replay rebuilds them, so both answers are the same.
+    return Outcome(body=full_scan_body(session, entry, names=names))
 
 
 def _first_qualifying_purchase(

@@ -185,6 +185,7 @@ def create_scan(body: ScanCreate) -> tuple[dict[str, Any], int]:
             location_id=body.location_id,
             idempotency_key=key,
             ctx=context(),
+            coupons=body.coupons,
         )
     )
     return outcome.body, 200 if outcome.replayed else 201

@@ -217,6 +217,26 @@ class ScanCreate(Request):
         default=None, description="ISO 4217 code of the program's currency (any case)"
     )
     location_id: Id | None = None
+    coupons: list[Text(65_536, 1)] | None = Field(  # type: ignore[valid-type]
+        default=None,
+        max_length=10,
+        description="barcodes of the member's coupons to redeem in the same transaction",
+    )
+
+
+class PromotionApplied(Reply):
+    """A promotion that multiplied a scan."""
+
+    id: int
+    name: str
+    multiplier: str = Field(description="a decimal string, e.g. 2 or 1.5")
+
+
+class StampCard(Reply):
+    """The member's stamp card after a scan (0 again once a full card issued its offer)."""
+
+    count: int
+    of: int
 
 
 class ScanOut(Reply):
@@ -229,6 +249,14 @@ class ScanOut(Reply):
     tier: str | None
     amount: str
     currency: str | None
+    member_discount_percent: str = Field(
+        default="0", description="the member's tier discount for this purchase, a decimal string"
+    )
+    promotions: list[PromotionApplied] = Field(default_factory=list)
+    stamps: StampCard | None = None
+    coupons: list[dict[str, Any]] = Field(
+        default_factory=list, description="the coupons redeemed with this scan"
+    )
 
 
 class ReversalOut(Reply):
