@@ -36,6 +36,9 @@ class TierChange:
     threshold: str  # major currency units for spend-based tiers, points otherwise
     multiplier: str
     delete: bool = False
+    # Member prices: the percent a POS takes off for this tier (0..100), and what the card lists.
+    member_discount_percent: str = "0"
+    benefits: str = ""
 
 
 @dataclass(frozen=True)
@@ -190,7 +193,7 @@ def _apply_tiers(
     session: Session, program: Program, basis: str, rows: Sequence[TierChange]
 ) -> None:
     existing = {t.id: t for t in session.scalars(select(Tier).where(Tier.program_id == program.id))}
-    kept: list[tuple[Tier | None, str, int, Decimal]] = []
+    kept: list[tuple[Tier | None, str, int, Decimal, Decimal, str | None]] = []
     doomed: list[Tier] = []
     for index, row in enumerate(rows):
         prefix = f"tier-{index}"
@@ -210,11 +213,14 @@ def _apply_tiers(
         multiplier = _decimal(
             row.multiplier, f"{prefix}-multiplier", low=Decimal(1), high=Decimal(10)
         )
-        kept.append((tier, name, threshold, multiplier))
-    names = [name.casefold() for _, name, _, _ in kept]
+        discount = _decimal(
+            row.member_discount_percent, f"{prefix}-discount", low=Decimal(0), high=Decimal(100)
+        )
+        kept.append((tier, name, threshold, multiplier, discount, _benefits(row.benefits, prefix)))
+    names = [row[1].casefold() for row in kept]
     if len(names) != len(set(names)):
         raise ValidationError("two tiers have the same name", field="tier-0-name")
-    thresholds = [threshold for _, _, threshold, _ in kept]
+    thresholds = [row[2] for row in kept]
     if len(thresholds) != len(set(thresholds)):
         raise ValidationError("two tiers have the same threshold", field="tier-0-threshold")
     if len(kept) > MAX_TIERS:
@@ -223,11 +229,24 @@ def _apply_tiers(
         session.execute(update(Member).where(Member.tier_id == tier.id).values(tier_id=None))
         session.delete(tier)
     session.flush()  # free the names of deleted tiers before renaming others
-    for tier, name, threshold, multiplier in kept:
+    for tier, name, threshold, multiplier, discount, benefits in kept:
         if tier is None:
             tier = Tier(program_id=program.id)
             session.add(tier)
         tier.name, tier.threshold, tier.multiplier = name, threshold, multiplier
+        tier.member_discount_percent, tier.benefits = discount, benefits
+
+
+MAX_BENEFITS = 500
+
+
+def _benefits(text: str, prefix: str) -> str | None:
+    """A tier's benefits text: at most 500 characters, lines of printable text; blank is none."""
+    value = text.replace("\r\n", "\n").strip()
+    if len(value) > MAX_BENEFITS or not all(line.isprintable() for line in value.split("\n")):
+        message = f"benefits must be at most {MAX_BENEFITS} characters of text"
+        raise ValidationError(message, field=f"{prefix}-benefits")
+    return value or None
 
 
 def _apply_rewards(session: Session, program: Program, rows: Sequence[RewardChange]) -> None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import itertools
+import re
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
@@ -13,6 +15,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from tests.factories import BrandKeys, enroll, make_brand, scan, services_of
+from tests.integration.pages.conftest import csrf_of, log_in, make_staff
 from walletd.models import Coupon, LedgerEntry, Member, Offer, Tier
 from walletd.offers.catalog import OfferInput, create_offer
 from walletd.offers.coupons import issue_coupon
@@ -176,3 +179,64 @@ def test_each_listed_coupon_is_redeemed_exactly_once_with_its_scan(
     if chosen:
         again = scan(client, brand, member["card"]["barcode"], amount, "gen-2", coupons=chosen)
         assert again.status_code == 409
+
+
+@pytest.fixture
+def editor(client: FlaskClient, app: Flask, brand: BrandKeys) -> FlaskClient:
+    """A client logged in to the dashboard as the brand's admin."""
+    log_in(client, make_staff(app, brand.brand_id, "owner@acme.example"))
+    return client
+
+
+def _program_form(client: FlaskClient, **changes: str) -> dict[str, str]:
+    html = client.get("/dashboard/program").get_data(as_text=True)
+    found = re.findall(r'<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"', html)
+    form = {name: value for name, value in found if not name.endswith("-delete")}
+    for name in re.findall(r'<input[^>]*type="checkbox"[^>]*name="([^"]+)"[^>]*checked', html):
+        form[name] = "yes"
+    form.update({"rounding": "floor", "tier_basis": "spend", "template": "default"})
+    form.update(changes)
+    form["csrf_token"] = csrf_of(client, "/dashboard/program")
+    return form
+
+
+@GENERATED
+@given(
+    percent=st.decimals(min_value=-5, max_value=120, places=3) | st.text(max_size=6),
+    benefits=st.text(st.characters(codec="utf-8"), max_size=520)
+    | st.sampled_from(["Free upsizing\r\nPriority line", "a\tb", "x" * 501]),
+)
+def test_member_prices_are_edited_in_the_program_editor_and_answered_by_the_scan(
+    editor: FlaskClient, app: Flask, brand: BrandKeys, percent: Any, benefits: str
+) -> None:
+    dashboard = editor
+    text = str(percent)
+    form = _program_form(dashboard, **{"tier-0-discount": text, "tier-0-benefits": benefits})
+    response = dashboard.post("/dashboard/program", data=form)
+    try:
+        number: Decimal | None = Decimal(text.strip() if text else "0")  # blank is no discount
+    except ArithmeticError:
+        number = None
+    if any(ord(ch) < 32 and ch not in "\t\n\r" or 127 <= ord(ch) < 160 for ch in text + benefits):
+        assert response.status_code == 400  # the pages refuse control characters first
+        return
+    cleaned = benefits.replace("\r\n", "\n").strip()
+    good_percent = (
+        number is not None
+        and number.is_finite()
+        and 0 <= number <= 100
+        and int(number.as_tuple().exponent) >= -4
+    )
+    good_benefits = len(cleaned) <= 500 and all(line.isprintable() for line in cleaned.split("\n"))
+    if not (good_percent and good_benefits):
+        assert response.status_code == 422, (text, benefits)
+        return
+    assert response.status_code == 303, response.get_data(as_text=True)[:500]
+    with services_of(app).db.transaction() as session:
+        silver = session.get_one(Tier, int(form["tier-0-id"]))
+        assert silver.member_discount_percent == number and silver.benefits == (cleaned or None)
+    member = enroll(dashboard, brand)
+    body = scan(dashboard, brand, member["card"]["barcode"], "1.00", f"mp-{next(OCCASIONS)}")
+    assert number is not None and Decimal(body.get_json()["member_discount_percent"]) == number
+    page = dashboard.get("/dashboard/program").get_data(as_text=True)
+    assert 'name="tier-0-discount"' in page

@@ -284,7 +284,9 @@ def _program_page(
     brand_name = program_brand_name(session, program)
     tiers = [
         {"id": str(t.id), "name": t.name, "threshold": threshold_text(program, t.threshold),
-         "multiplier": str(t.multiplier.normalize())}
+         "multiplier": str(t.multiplier.normalize()),
+         "discount": f"{t.member_discount_percent.normalize():f}",
+         "benefits": t.benefits or ""}
         for t in program_tiers(session, program.id)
     ]  # fmt: skip
     rewards = [
@@ -294,7 +296,7 @@ def _program_page(
     ]  # fmt: skip
     if form is not None:  # a refused form shows what was typed, not what is stored
         tiers = [
-            {k: form.get(f"tier-{i}-{k}", "") for k in ("id", "name", "threshold", "multiplier")}
+            {k: form.get(f"tier-{i}-{k}", "") for k in TIER_FIELDS}
             for i in range(_rows(form, "tier"))
         ]
         rewards = [
@@ -307,7 +309,8 @@ def _program_page(
     return ProgramPage(
         program=program,
         brand_name=brand_name,
-        tiers=tiers + [{"id": "", "name": "", "threshold": "", "multiplier": "1"}],
+        tiers=tiers + [{"id": "", "name": "", "threshold": "", "multiplier": "1",
+                        "discount": "0", "benefits": ""}],
         rewards=rewards + [{"id": "", "name": "", "cost_points": "", "active": "yes"}],
         templates=list_templates(settings.pass_templates_path),
         referral_minimum=referral_min_purchase_text(program),
@@ -318,6 +321,9 @@ def _program_page(
                            language=lang),
         join_url=url_for("customer.join", program_id=program.id),
     )  # fmt: skip
+
+
+TIER_FIELDS = ("id", "name", "threshold", "multiplier", "discount", "benefits")
 
 
 def _rows(form: MultiDict[str, str], kind: str) -> int:
@@ -341,6 +347,8 @@ def _program_changes(form: MultiDict[str, str]) -> ProgramChanges:
             name=form.get(f"tier-{i}-name", ""),
             threshold=form.get(f"tier-{i}-threshold", ""),
             multiplier=form.get(f"tier-{i}-multiplier", "1") or "1",
+            member_discount_percent=form.get(f"tier-{i}-discount", "0") or "0",
+            benefits=form.get(f"tier-{i}-benefits", ""),
             delete=form.get(f"tier-{i}-delete") == "yes",
         )
         for i in range(_rows(form, "tier"))

@@ -223,6 +223,8 @@ ZH_HANT: dict[str, str] = {
     "New tier": "新增等級",
     "From": "門檻",
     "Points ×": "點數倍率",
+    "Member discount %": "會員折扣 %",
+    "Benefits": "會員權益",
     "Remove": "移除",
     "Rewards": "獎勵",
     "Reward": "獎勵",
