@@ -11,6 +11,7 @@
   var QUEUE_KEY = "walletd.till.queue";
   var DOUBLE_SCAN_MS = 30000;
   var CARD = /^WD1\.[A-Z0-9]+\.[A-Z0-9]+$/;
+  var COUPON = /^WC1\.[A-Z0-9]+\.[A-Z2-7]{16}$/;
 
   var form = document.getElementById("scan-form");
   var barcodeInput = document.getElementById("barcode");
@@ -114,12 +115,52 @@
     formError.textContent = general ? message : "";
   }
 
+  function renderCoupons(card, data) {
+    var list = data.coupons || [];
+    card.appendChild(el("h3", "", t.tCoupons));
+    if (!list.length) { card.appendChild(el("p", "muted", t.tNoCoupons)); return; }
+    var field = el("div", "field");
+    var label = el("label", "", t.tCouponAmount);
+    label.htmlFor = "coupon-amount";
+    var input = el("input");
+    input.id = "coupon-amount";
+    input.inputMode = "decimal";
+    input.autocomplete = "off";
+    input.value = data.amount || "";
+    field.appendChild(label);
+    field.appendChild(input);
+    card.appendChild(field);
+    var ul = el("ul", "rewards coupons");
+    ul.id = "coupons";
+    list.forEach(function (coupon) {
+      var li = el("li");
+      var text = coupon.name + (coupon.expires_at ? " · " + t.tExpires + " " + coupon.expires_at.slice(0, 10) : "");
+      li.appendChild(el("span", "", text));
+      var button = el("button", "button", t.tUseCoupon);
+      button.type = "button";
+      button.dataset.couponBarcode = coupon.barcode;
+      button.dataset.key = newKey();
+      li.appendChild(button);
+      ul.appendChild(li);
+    });
+    card.appendChild(ul);
+  }
+
   function renderResult(data) {
     resultBox.textContent = "";
     var card = el("div", "result-card" + (data.replayed ? " replayed" : ""));
     card.id = "result-card";
     card.appendChild(el("p", "result-name", data.name));
-    if (data.points_earned !== undefined) {
+    if (data.coupon_id !== undefined) {
+      card.appendChild(el("p", "result-earned", t.tCouponRedeemed + ": " + data.coupon.name));
+      var what = el("p", "result-coupon");
+      what.id = "coupon-result";
+      if (data.discount !== undefined) what.textContent = t.tTakeOff + " " + data.currency + " " + data.discount;
+      else if (data.item) what.textContent = t.tGive + ": " + data.item;
+      else if (data.points_awarded !== undefined) what.textContent = "+" + data.points_awarded + " " + t.tBonus;
+      card.appendChild(what);
+      if (data.replayed) card.appendChild(el("p", "notice", t.tCouponReplayed));
+    } else if (data.points_earned !== undefined) {
       card.appendChild(el("p", "result-earned", "+" + data.points_earned + " " + t.tEarned));
     } else if (data.points_redeemed !== undefined) {
       card.appendChild(el("p", "result-earned", t.tRedeemed + ": " + (data.reward || "") + " (−" + data.points_redeemed + " " + t.tPoints + ")"));
@@ -148,14 +189,18 @@
       li.appendChild(button);
       rewards.appendChild(li);
     });
-    if (!(data.rewards || []).length) rewards.appendChild(el("li", "muted", t.tNoRewards));
-    card.appendChild(rewards);
+    if (data.coupon_id === undefined) {
+      if (!(data.rewards || []).length) rewards.appendChild(el("li", "muted", t.tNoRewards));
+      card.appendChild(rewards);
+    }
+    renderCoupons(card, data);
     resultBox.appendChild(card);
   }
 
-  function handleAnswer(answer, barcode) {
+  function handleAnswer(answer, barcode, amount) {
     if (answer.status === 200 || answer.status === 201) {
       answer.data.barcode = barcode;
+      if (amount !== undefined) answer.data.amount = amount;
       renderResult(answer.data);
       showFieldError(null, "");
       return true;
@@ -165,7 +210,7 @@
       return false;
     }
     var error = answer.data.error || {};
-    var field = error.field === "amount" ? "amount" : (error.code === "unknown_card" || error.field === "barcode" ? "barcode" : null);
+    var field = error.field === "amount" ? "amount" : (error.code === "unknown_card" || error.code === "unknown_coupon" || error.field === "barcode" ? "barcode" : null);
     showFieldError(field, error.message || ("HTTP " + answer.status));
     return false;
   }
@@ -199,7 +244,7 @@
     return post(root.dataset.scanUrl, { barcode: barcode, amount: amount }, key)
       .then(function (answer) {
         if (answer.status >= 500) { enqueue(item); clearForm(); return; }
-        if (handleAnswer(answer, barcode)) clearForm();
+        if (handleAnswer(answer, barcode, amount)) clearForm();
       }, function () {
         // No answer at all: the network is gone. Keep the scan with its key and send it later.
         enqueue(item);
@@ -259,6 +304,31 @@
       });
   });
 
+  function redeemCoupon(barcode, amount, key, button) {
+    if (!navigator.onLine) { showFieldError(null, t.tNeedsNetwork); return Promise.resolve(false); }
+    var body = { barcode: barcode };
+    if (amount) body.amount = amount;
+    return post(root.dataset.couponUrl, body, key).then(function (answer) {
+      var ok = handleAnswer(answer, barcode, amount);
+      if (!ok && button) button.disabled = false;
+      return ok;
+    }, function () {
+      if (button) button.disabled = false;
+      showFieldError(null, t.tNeedsNetwork);
+      return false;
+    });
+  }
+
+  resultBox.addEventListener("click", function (event) {
+    var button = event.target.closest("button[data-coupon-barcode]");
+    if (!button || button.disabled) return;
+    button.disabled = true;
+    var input = document.getElementById("coupon-amount");
+    var amount = input ? input.value.trim().replace(",", ".") : "";
+    // The key was made with the button: clicking twice redeems once.
+    redeemCoupon(button.dataset.couponBarcode, amount, button.dataset.key, button);
+  });
+
   // --- the form, typing and keyboard-wedge scanners -----------------------------------------------
   function normalise(code) { return code.trim().toUpperCase(); }
 
@@ -272,6 +342,18 @@
     var barcode = normalise(barcodeInput.value);
     var amount = amountInput.value.trim().replace(",", ".");
     if (!barcode) { showFieldError("barcode", barcodeInput.validationMessage || "?"); barcodeInput.focus(); return; }
+    if (COUPON.test(barcode)) {
+      // A coupon scanned itself is redeemed (with the amount, when one is typed).
+      var key = last && last.barcode === barcode && last.amount === amount ? last.key : newKey();
+      last = { barcode: barcode, amount: amount, key: key, at: Date.now() };
+      submitButton.disabled = true;
+      redeemCoupon(barcode, amount, key).then(function (ok) {
+        submitButton.disabled = false;
+        if (ok) clearForm();
+        barcodeInput.focus();
+      });
+      return;
+    }
     if (!amount) { showFieldError("amount", amountInput.validationMessage || "?"); amountInput.focus(); return; }
     submitScan(barcode, amount);
   }
@@ -291,7 +373,7 @@
   // A scanner types a whole code and presses Enter into whatever has the focus. A card code
   // cannot belong in the amount (or any other) field, so on Enter take it out of there and use
   // it as the scanned card; with the focus on no field, collect the keys typed in a quick burst.
-  var TAIL = /WD1\.[A-Z0-9]+\.[A-Z0-9]+$/i;
+  var TAIL = /W[DC]1\.[A-Z0-9]+\.[A-Z0-9]+$/i;
   var burst = "";
   var burstAt = 0;
   function isField(node) {
@@ -307,7 +389,7 @@
           code = match[0];
           target.value = target.value.slice(0, target.value.length - code.length);
         }
-      } else if (!isField(target) && CARD.test(normalise(burst))) {
+      } else if (!isField(target) && (CARD.test(normalise(burst)) || COUPON.test(normalise(burst)))) {
         code = burst;
       }
       burst = "";
@@ -367,7 +449,7 @@
       });
     }
     found.then(function (text) {
-      if (text && CARD.test(normalise(text))) { stopCamera(); scanned(text); }
+      if (text && (CARD.test(normalise(text)) || COUPON.test(normalise(text)))) { stopCamera(); scanned(text); }
       else setTimeout(detect, 200);
     }, function () {
       // A BarcodeDetector without a platform decoder fails: use the vendored jsQR instead.

@@ -5,13 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Response, make_response, redirect, request, url_for
+from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from walletd.errors import AuthenticationError, PermissionDeniedError
 from walletd.loyalty import ledger
 from walletd.loyalty.brands import authenticate
+from walletd.loyalty.members import tier_name
 from walletd.loyalty.staff import attempt_login
 from walletd.loyalty.till import redeem_at_till, scan_at_till
+from walletd.models import Coupon, Member, Offer, Program
+from walletd.offers import coupons
+from walletd.offers.catalog import decimal_text
 from walletd.web import limits
 from walletd.web.deps import context, json_body, json_response, run_in_transaction, services
 from walletd.web.pages import security
@@ -141,11 +146,57 @@ def scan() -> Response:
     actor = _actor(_api_viewer())
     data = json_body()
     key = request.headers.get("Idempotency-Key")
-    body = run_in_transaction(
-        lambda s: scan_at_till(s, actor, barcode=data.get("barcode"), amount=data.get("amount"),
-                               idempotency_key=key, ctx=context())
-    )  # fmt: skip
-    return _answer(body)
+    ctx = context()
+
+    def work(session: Session) -> dict[str, Any]:
+        body = scan_at_till(session, actor, barcode=data.get("barcode"),
+                            amount=data.get("amount"), idempotency_key=key, ctx=ctx)  # fmt: skip
+        return {**body, "coupons": active_coupons(session, actor.brand_id, body["member_id"])}
+
+    return _answer(run_in_transaction(work))
+
+
+def active_coupons(session: Session, brand_id: int, member_id: int) -> list[dict[str, Any]]:
+    """The member's usable coupons as the till lists them, soonest to expire first."""
+    now = context().now
+    found = coupons.list_member_coupons(session, brand_id, member_id, status="active", now=now)
+    rows = []
+    for coupon in sorted(found, key=lambda c: (c.expires_at is None, c.expires_at, c.id)):
+        offer = session.get_one(Offer, coupon.offer_id)
+        rows.append(
+            {
+                "barcode": coupon.barcode,
+                "code": coupon.code,
+                "name": offer.name,
+                "kind": offer.kind,
+                "value": None if coupon.value is None else decimal_text(coupon.value),
+                "item": offer.item,
+                "expires_at": None if coupon.expires_at is None else coupon.expires_at.isoformat(),
+            }
+        )
+    return rows
+
+
+def _redeem_coupon_at_till(
+    session: Session, actor: ledger.Actor, data: dict[str, Any], key: str | None
+) -> dict[str, Any]:
+    outcome = coupons.redeem_coupon(session, actor, barcode=data.get("barcode"),
+                                    amount=data.get("amount"), idempotency_key=key,
+                                    ctx=context())  # fmt: skip
+    coupon = session.get_one(Coupon, outcome.body["coupon_id"])
+    offer = session.get_one(Offer, coupon.offer_id)
+    program = session.get_one(Program, offer.program_id)
+    member = session.get_one(Member, coupon.member_id)
+    return {
+        **outcome.body,
+        "name": member.name,
+        "balance": member.points,
+        "tier": tier_name(session, member),
+        "coupon": {"code": coupon.code, "name": offer.name},
+        "currency": program.currency,
+        "coupons": active_coupons(session, actor.brand_id, coupon.member_id),
+        "replayed": outcome.replayed,
+    }
 
 
 @api.post("/redeem")
@@ -160,3 +211,12 @@ def redeem() -> Response:
                                  ctx=context())
     )  # fmt: skip
     return _answer(body)
+
+
+@api.post("/coupons/redeem")
+def redeem_coupon() -> Response:
+    """Redeem a coupon (listed after a scan, or scanned itself) once per Idempotency-Key."""
+    actor = _actor(_api_viewer())
+    data = json_body()
+    key = request.headers.get("Idempotency-Key")
+    return _answer(run_in_transaction(lambda s: _redeem_coupon_at_till(s, actor, data, key)))

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from flask import Blueprint, abort, make_response, redirect, request, url_for
@@ -14,12 +15,14 @@ from walletd.errors import ValidationError
 from walletd.loyalty.members import Enrollment, enroll_member
 from walletd.loyalty.programs import find_program, program_brand_name
 from walletd.loyalty.recovery import MAX_CONTACT_LENGTH, Contact, parse_contact, recover_card
-from walletd.models import Card, Member
+from walletd.models import Card, Member, Offer, Program
+from walletd.offers.coupons import list_member_coupons
 from walletd.passes.cards import card_view, find_card_by_serial
 from walletd.passes.pkpass import load_template
 from walletd.web import limits, links
 from walletd.web.deps import context, run_in_transaction, services
 from walletd.web.pages import security
+from walletd.web.pages.coupon_text import headline_text
 from walletd.web.pages.preview import AppleCard, GoogleCard, apple_card, google_card
 from walletd.web.pages.render import _, add_error_pages, error_text, language, render
 from walletd.web.wallets import google_save_url
@@ -110,6 +113,53 @@ def join(program_id: int) -> Any:
 
 
 @dataclass(frozen=True)
+class CouponEntry:
+    """One of the member's usable coupons on the card page."""
+
+    name: str
+    kind: str
+    value: Decimal | None
+    item: str | None
+    currency: str
+    code: str
+    expires_at: datetime | None
+    terms: str | None
+    apple_url: str | None
+
+    @property
+    def headline(self) -> str:
+        """What the coupon gives, in the reader's language."""
+        return headline_text(self.kind, self.value, self.item, self.currency)
+
+
+def member_coupons(session: Session, member: Member, now: datetime) -> tuple[CouponEntry, ...]:
+    """The member's active coupons, soonest to expire first, with their Apple Wallet links."""
+    settings = services().settings
+    currency = session.get_one(Program, member.program_id).currency
+    found = list_member_coupons(session, member.brand_id, member.id, status="active", now=now)
+    entries = []
+    for coupon in sorted(found, key=lambda c: (c.expires_at is None, c.expires_at, c.id)):
+        offer = session.get_one(Offer, coupon.offer_id)
+        card = session.get(Card, coupon.card_id) if coupon.card_id is not None else None
+        entries.append(
+            CouponEntry(
+                name=offer.name,
+                kind=offer.kind,
+                value=coupon.value,
+                item=offer.item,
+                currency=currency,
+                code=coupon.code,
+                expires_at=coupon.expires_at,
+                terms=offer.terms,
+                apple_url=None
+                if card is None
+                else links.apple_pass_url(settings, card.serial_number),
+            )
+        )
+    return tuple(entries)
+
+
+@dataclass(frozen=True)
 class CardPage:
     """Everything the card page shows."""
 
@@ -127,6 +177,7 @@ class CardPage:
     barcode: str
     referral_code: str
     invite_url: str
+    coupons: tuple[CouponEntry, ...] = ()
 
 
 def build_card_page(session: Session, card: Card, lang: str) -> CardPage:
@@ -164,6 +215,7 @@ def build_card_page(session: Session, card: Card, lang: str) -> CardPage:
         referral_code=member.referral_code,
         invite_url=f"{settings.base_url}"
         f"{url_for('customer.join', program_id=view.program_id, ref=member.referral_code)}",
+        coupons=member_coupons(session, member, context().now),
     )
 
 

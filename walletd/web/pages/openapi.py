@@ -19,7 +19,7 @@ _FORM = {
         }
     },
 }
-_INTEGER = {"member_id", "program_id", "campaign_id"}
+_INTEGER = {"member_id", "program_id", "campaign_id", "offer_id"}
 
 # (method, path, summary, kind): kind is "page" (public HTML), "staff" (HTML behind the staff
 # session), "form" (public form post), "staff-form", "csv" or "till" (JSON with session + CSRF).
@@ -38,6 +38,7 @@ ROUTES: list[tuple[str, str, str, str]] = [
     ("get", "/cashier", "Scan and redeem", "staff"),
     ("post", "/cashier/api/scan", "Credit a scan for the cashier page", "till"),
     ("post", "/cashier/api/redeem", "Redeem a reward for the cashier page", "till"),
+    ("post", "/cashier/api/coupons/redeem", "Redeem a coupon for the cashier page", "till"),
     ("get", "/dashboard/login", "Staff login", "page"),
     ("post", "/dashboard/login", "Log in with a staff account", "form"),
     ("post", "/dashboard/logout", "Log out", "staff-form"),
@@ -54,6 +55,14 @@ ROUTES: list[tuple[str, str, str, str]] = [
     ("post", "/dashboard/campaigns/{campaign_id}/cancel", "Cancel a campaign", "staff-form"),
     ("get", "/dashboard/automations", "Automations", "staff"),
     ("post", "/dashboard/automations/{kind}", "Save an automation", "staff-form"),
+    ("get", "/dashboard/offers", "Offers with their coupon counts", "staff"),
+    ("get", "/dashboard/offers/new", "Offer builder with coupon preview", "staff"),
+    ("post", "/dashboard/offers/new", "Create an offer", "staff-form"),
+    ("get", "/dashboard/offers/{offer_id}", "An offer's report and issue form", "staff"),
+    ("get", "/dashboard/offers/{offer_id}/edit", "Edit an offer", "staff"),
+    ("post", "/dashboard/offers/{offer_id}/edit", "Save an offer", "staff-form"),
+    ("post", "/dashboard/offers/{offer_id}/archive", "Archive an offer", "staff-form"),
+    ("post", "/dashboard/offers/{offer_id}/issue", "Issue to a member or a segment", "staff-form"),
     ("get", "/dashboard/export/members.csv", "Members as CSV", "csv"),
     ("get", "/dashboard/export/ledger.csv", "Ledger as CSV", "csv"),
 ]
