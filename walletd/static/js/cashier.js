@@ -152,8 +152,8 @@
     card.id = "result-card";
     card.appendChild(el("p", "result-name", data.name));
     if (data.coupon_id !== undefined) {
-      card.appendChild(el("p", "result-earned", t.tCouponRedeemed + ": " + data.coupon.name));
-      var what = el("p", "result-coupon");
+      card.appendChild(el("p", "result-coupon-name", t.tCouponRedeemed + ": " + data.coupon.name));
+      var what = el("p", "result-earned result-coupon");
       what.id = "coupon-result";
       if (data.discount !== undefined) what.textContent = t.tTakeOff + " " + data.currency + " " + data.discount;
       else if (data.item) what.textContent = t.tGive + ": " + data.item;

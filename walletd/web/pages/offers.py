@@ -258,6 +258,9 @@ def coupon_preview(
             found.append(PreviewField(key, labels.get(key, key), text))
         return found
 
+    back = fields("backFields")
+    if not any(f.key == "terms" for f in back):  # a place for the terms the form may get
+        back.insert(0, PreviewField("terms", labels["terms"], ""))
     barcode = document["barcodes"][0]  # type: ignore[index]
     return CouponPreview(
         logo_text=str(document.get("logoText", "")),
@@ -269,7 +272,7 @@ def coupon_preview(
             "offer", _("Offer"), headline_text(kind, value, item, program.currency)
         ),
         fields=fields("secondaryFields") + fields("auxiliaryFields"),
-        back=fields("backFields"),
+        back=back,
         barcode_alt=str(barcode.get("altText", "")),
         qr_data_uri=qr_data_uri(str(barcode["message"])),
         currency=program.currency,
