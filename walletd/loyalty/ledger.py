@@ -79,11 +79,13 @@ def scan_body(entry: LedgerEntry) -> dict[str, Any]:
     }
 
 
-# What a scan answers beyond its points is kept in its entry's `reason`, so that a replay answers
-# the first body: "scan d=<discount %> p=<promotion id>*<multiplier>,... s=<count>/<of> c=1".
-# At most MAX_PROMOTIONS_PER_SCAN promotions apply to one scan, so this fits the 200 characters.
-_SNAPSHOT_PREFIX = "scan "
-MAX_PROMOTIONS_PER_SCAN = 8
+# What a scan answers beyond its points is kept in its entry's `reason` (a scan has no other
+# reason), readable in the ledger and parsed back for a replay, e.g. "discount 5%; promotions
+# 3 x2, 5 x1.5; stamps 7/10; coupons". At most MAX_PROMOTIONS_PER_SCAN promotions (the oldest)
+# apply to one scan, which keeps this within the column's 200 characters; four doublings reach
+# the x10 cap already.
+_SNAPSHOT_PREFIX = "discount "
+MAX_PROMOTIONS_PER_SCAN = 6
 
 
 @dataclass(frozen=True)
@@ -99,30 +101,37 @@ class ScanExtras:
         """The snapshot text, or None when there is nothing beyond a plain scan."""
         if self == ScanExtras():
             return None
-        parts = [f"d={_decimal_text(self.discount_percent)}"]
+        parts = [f"{_SNAPSHOT_PREFIX}{_decimal_text(self.discount_percent)}%"]
         if self.promotions:
-            parts.append("p=" + ",".join(f"{i}*{_decimal_text(m)}" for i, m in self.promotions))
+            listed = ", ".join(f"{i} x{_decimal_text(m)}" for i, m in self.promotions)
+            parts.append(f"promotions {listed}")
         if self.stamps is not None:
-            parts.append(f"s={self.stamps[0]}/{self.stamps[1]}")
+            parts.append(f"stamps {self.stamps[0]}/{self.stamps[1]}")
         if self.coupons:
-            parts.append("c=1")
-        return _SNAPSHOT_PREFIX + " ".join(parts)
+            parts.append("coupons")
+        return "; ".join(parts)
 
     @classmethod
     def decode(cls, text: str | None) -> ScanExtras:
         """The extras a snapshot holds (none for scans made before snapshots existed)."""
         if not text or not text.startswith(_SNAPSHOT_PREFIX):
             return cls()
-        fields = dict(part.split("=", 1) for part in text[len(_SNAPSHOT_PREFIX) :].split())
-        promotions = tuple(
-            (int(i), Decimal(m))
-            for i, m in (item.split("*") for item in fields.get("p", "").split(",") if item)
-        )
-        stamps = None
-        if "s" in fields:
-            count, of = fields["s"].split("/")
-            stamps = (int(count), int(of))
-        return cls(Decimal(fields.get("d", "0")), promotions, stamps, fields.get("c") == "1")
+        discount, coupons = Decimal(0), False
+        promotions: tuple[tuple[int, Decimal], ...] = ()
+        stamps: tuple[int, int] | None = None
+        for part in text.split("; "):
+            word, _, rest = part.partition(" ")
+            if word == "discount":
+                discount = Decimal(rest.rstrip("%"))
+            elif word == "promotions":
+                pairs = (item.split(" x") for item in rest.split(", "))
+                promotions = tuple((int(i), Decimal(m)) for i, m in pairs)
+            elif word == "stamps":
+                count, of = rest.split("/")
+                stamps = (int(count), int(of))
+            elif word == "coupons":
+                coupons = True
+        return cls(discount, promotions, stamps, coupons)
 
 
 def _decimal_text(value: Decimal) -> str:

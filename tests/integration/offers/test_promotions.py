@@ -11,9 +11,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from tests.factories import BrandKeys, FrozenClock, enroll, make_brand, scan, services_of
+from walletd.loyalty.ledger import MAX_PROMOTIONS_PER_SCAN, ScanExtras
 from walletd.models import Location, Program, Tier
 
 GENERATED = settings(
@@ -283,3 +284,58 @@ def test_promotion_days_are_counted_in_the_program_time_zone(
     assert _scan(client, brand, member["card"]["barcode"], "1.00")["promotions"] == []
     _create(client, brand, weekdays=[3], starts_on=(TUESDAY + timedelta(days=1)).isoformat())
     assert len(_scan(client, brand, member["card"]["barcode"], "1.00")["promotions"]) == 1
+
+
+def _statements(app: Flask, action: Any) -> list[str]:
+    """The SQL statements an action sends."""
+    seen: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(statement)
+
+    engine = services_of(app).db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        action()
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    return seen
+
+
+def test_a_plain_scan_pays_one_query_for_promotions_and_none_for_offers(
+    client: FlaskClient, app: Flask, brand: BrandKeys
+) -> None:
+    member = enroll(client, brand)
+    barcode = member["card"]["barcode"]
+    statements = _statements(app, lambda: _scan(client, brand, barcode, "3.00"))
+    touching = [s for s in statements if "promotions" in s or "coupons" in s or "offers" in s]
+    assert len(touching) == 1 and "FROM promotions" in touching[0], touching
+    entry = client.get(f"/api/v1/members/{member['id']}/ledger", headers=brand.admin).get_json()
+    assert entry["entries"][0]["reason"] is None  # nothing to keep for a plain scan
+
+
+@settings(GENERATED, max_examples=200)
+@given(
+    discount=st.decimals(min_value=0, max_value=100, places=4),
+    promotions=st.lists(
+        st.tuples(
+            st.integers(1, 2**31 - 1), st.decimals(min_value="1.0001", max_value=10, places=4)
+        ),
+        max_size=MAX_PROMOTIONS_PER_SCAN,
+    ),
+    stamps=st.none() | st.tuples(st.integers(0, 49), st.integers(2, 50)),
+    coupons=st.booleans(),
+)
+def test_a_scan_snapshot_reads_back_whole_and_fits_its_column(
+    discount: Decimal,
+    promotions: list[tuple[int, Decimal]],
+    stamps: tuple[int, int] | None,
+    coupons: bool,
+) -> None:
+    extras = ScanExtras(discount, tuple(promotions), stamps, coupons)
+    text = extras.encode()
+    if text is None:
+        assert extras == ScanExtras()
+        return
+    assert len(text) <= 200 and text.isprintable()
+    assert ScanExtras.decode(text) == extras
