@@ -188,6 +188,10 @@ def upgrade() -> None:
         )
 
     op.add_column("automations", sa.Column("offer_id", sa.Integer(), nullable=True))
+    op.add_column(
+        "ledger_entries",
+        sa.Column("scan_extras", walletd.models.types.JSONText(), nullable=True),
+    )
 
     op.add_column(
         "cards", sa.Column("kind", sa.String(length=16), server_default="loyalty", nullable=False)
@@ -230,6 +234,7 @@ def downgrade() -> None:
 
     op.drop_column("cards", "kind")
 
+    op.drop_column("ledger_entries", "scan_extras")
     op.drop_column("automations", "offer_id")
 
     with op.batch_alter_table("coupons", schema=None) as batch_op:

@@ -29,7 +29,6 @@ from walletd.loyalty.context import Context
 from walletd.loyalty.money import format_minor, parse_amount
 from walletd.loyalty.rules import TierRule, add_months, points_for_purchase, tier_for
 from walletd.models import Card, LedgerEntry, Member, Program, Reward, Tier
-from walletd.models.offer import Promotion
 from walletd.offers.promotions import active_promotions, combined_multiplier
 from walletd.offers.stamps import add_stamp
 
@@ -79,12 +78,9 @@ def scan_body(entry: LedgerEntry) -> dict[str, Any]:
     }
 
 
-# What a scan answers beyond its points is kept in its entry's `reason` (a scan has no other
-# reason), readable in the ledger and parsed back for a replay, e.g. "discount 5%; promotions
-# 3 x2, 5 x1.5; stamps 7/10; coupons". At most MAX_PROMOTIONS_PER_SCAN promotions (the oldest)
-# apply to one scan, which keeps this within the column's 200 characters; four doublings reach
-# the x10 cap already.
-_SNAPSHOT_PREFIX = "discount "
+# What a scan answers beyond its points (the member's discount, the promotions applied with their
+# names, the stamp card, whether coupons were redeemed) is kept in its entry's `scan_extras`, so
+# a replay answers exactly the first body even after a promotion is renamed or deleted.
 MAX_PROMOTIONS_PER_SCAN = 6
 
 
@@ -93,45 +89,39 @@ class ScanExtras:
     """The member's discount, the promotions applied, the stamp card and coupons of a scan."""
 
     discount_percent: Decimal = Decimal(0)
-    promotions: tuple[tuple[int, Decimal], ...] = ()
+    promotions: tuple[tuple[int, str, Decimal], ...] = ()
     stamps: tuple[int, int] | None = None
     coupons: bool = False
 
-    def encode(self) -> str | None:
-        """The snapshot text, or None when there is nothing beyond a plain scan."""
+    def encode(self) -> dict[str, Any] | None:
+        """The JSON kept on the entry, or None when there is nothing beyond a plain scan."""
         if self == ScanExtras():
             return None
-        parts = [f"{_SNAPSHOT_PREFIX}{_decimal_text(self.discount_percent)}%"]
-        if self.promotions:
-            listed = ", ".join(f"{i} x{_decimal_text(m)}" for i, m in self.promotions)
-            parts.append(f"promotions {listed}")
-        if self.stamps is not None:
-            parts.append(f"stamps {self.stamps[0]}/{self.stamps[1]}")
-        if self.coupons:
-            parts.append("coupons")
-        return "; ".join(parts)
+        return {
+            "discount": _decimal_text(self.discount_percent),
+            "promotions": [
+                {"id": i, "name": name, "multiplier": _decimal_text(m)}
+                for i, name, m in self.promotions
+            ],
+            "stamps": None if self.stamps is None else list(self.stamps),
+            "coupons": self.coupons,
+        }
 
     @classmethod
-    def decode(cls, text: str | None) -> ScanExtras:
-        """The extras a snapshot holds (none for scans made before snapshots existed)."""
-        if not text or not text.startswith(_SNAPSHOT_PREFIX):
+    def decode(cls, data: Any) -> ScanExtras:
+        """The extras an entry holds (none for scans made before they existed)."""
+        if not isinstance(data, dict):
             return cls()
-        discount, coupons = Decimal(0), False
-        promotions: tuple[tuple[int, Decimal], ...] = ()
-        stamps: tuple[int, int] | None = None
-        for part in text.split("; "):
-            word, _, rest = part.partition(" ")
-            if word == "discount":
-                discount = Decimal(rest.rstrip("%"))
-            elif word == "promotions":
-                pairs = (item.split(" x") for item in rest.split(", "))
-                promotions = tuple((int(i), Decimal(m)) for i, m in pairs)
-            elif word == "stamps":
-                count, of = rest.split("/")
-                stamps = (int(count), int(of))
-            elif word == "coupons":
-                coupons = True
-        return cls(discount, promotions, stamps, coupons)
+        stamps = data.get("stamps")
+        return cls(
+            Decimal(data.get("discount", "0")),
+            tuple(
+                (int(p["id"]), str(p["name"]), Decimal(p["multiplier"]))
+                for p in data.get("promotions", [])
+            ),
+            None if stamps is None else (int(stamps[0]), int(stamps[1])),
+            bool(data.get("coupons", False)),
+        )
 
 
 def _decimal_text(value: Decimal) -> str:
@@ -140,34 +130,21 @@ def _decimal_text(value: Decimal) -> str:
     return "0" if text in ("-0", "0") else text
 
 
-def full_scan_body(
-    session: Session,
-    entry: LedgerEntry,
-    *,
-    names: dict[int, str] | None = None,
-) -> dict[str, Any]:
+def full_scan_body(session: Session, entry: LedgerEntry) -> dict[str, Any]:
     """A scan's whole answer, rebuilt from its entry: points, discount, promotions, stamps,
-    coupons (`names` spares a query when the caller has the promotions at hand)."""
-    extras = ScanExtras.decode(entry.reason)
-    if names is None and extras.promotions:
-        ids = [i for i, _ in extras.promotions]
-        names = dict(
-            session.execute(select(Promotion.id, Promotion.name).where(Promotion.id.in_(ids)))
-            .tuples()
-            .all()
-        )
+    coupons."""
+    extras = ScanExtras.decode(entry.scan_extras)
     coupons: list[dict[str, Any]] = []
     if extras.coupons:
         from walletd.offers.coupons import coupons_of_scan  # it builds on this module
 
         coupons = coupons_of_scan(session, entry.id)
-    names = names or {}
     return {
         **scan_body(entry),
         "member_discount_percent": _decimal_text(extras.discount_percent),
         "promotions": [
-            {"id": i, "name": names.get(i, "deleted promotion"), "multiplier": _decimal_text(m)}
-            for i, m in extras.promotions
+            {"id": i, "name": name, "multiplier": _decimal_text(m)}
+            for i, name, m in extras.promotions
         ],
         "stamps": None if extras.stamps is None else
         {"count": extras.stamps[0], "of": extras.stamps[1]},
@@ -502,17 +479,16 @@ def credit_scan(
     _upgrade_tier(session, member, program, tiers, ctx.now)
     entry.balance_after = member.points
     entry.tier_after = _tier_name(tiers, member.tier_id)
-    entry.reason = ScanExtras(
+    entry.scan_extras = ScanExtras(
         discount_percent=discount,
-        promotions=tuple((p.id, Decimal(p.multiplier)) for p in promotions),
+        promotions=tuple((p.id, p.name, Decimal(p.multiplier)) for p in promotions),
         stamps=None if stamp is None else (stamp.count, stamp.of),
         coupons=bool(barcodes),
     ).encode()
     touch_cards(session, [card], ctx)
     session.flush()
-    names = {p.id: p.name for p in promotions}
     # Coupons are rebuilt as a replay rebuilds them, so both answers are the same.
-    return Outcome(body=full_scan_body(session, entry, names=names))
+    return Outcome(body=full_scan_body(session, entry))
 
 
 def _first_qualifying_purchase(

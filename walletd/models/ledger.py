@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from walletd.db import Base, UTCDateTime, utcnow
+from walletd.models.types import JSONText
 
 KINDS = ("earn", "redeem", "bonus", "adjust", "expire", "reversal")
 
@@ -31,6 +33,8 @@ class LedgerEntry(Base):
     amount_minor: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     currency: Mapped[str | None] = mapped_column(String(3), nullable=True)
     reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # A scan's discount, promotions, stamp card and coupons, as its answer gave them (JSON).
+    scan_extras: Mapped[Any] = mapped_column(JSONText(), nullable=True)
     # The client's Idempotency-Key (scans, redemptions).
     idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
     # Keys walletd derives itself (welcome:{id}, birthday:…, referral:…) live in their own
