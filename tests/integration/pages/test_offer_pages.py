@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from tests.factories import BrandKeys, enroll, make_brand, services_of
 from tests.integration.pages.conftest import csrf_of, log_in, make_staff
-from walletd.models import Coupon, Offer
+from walletd.models import Coupon, Offer, Promotion
 
 SUPPRESS = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 FORM = {
@@ -324,3 +324,93 @@ def _card_path(app: Flask, member: dict[str, Any]) -> str:
         from walletd.web.pages.customer import card_page_url
 
         return card_page_url(member["card"]["serial_number"])
+
+
+PROMOTION = {"name": "Member Tuesday", "multiplier": "2", "starts_on": "", "ends_on": "",
+             "active": "yes"}  # fmt: skip
+
+
+def _promotions(app: Flask) -> list[Promotion]:
+    with services_of(app).db.transaction() as session:
+        found = list(session.scalars(select(Promotion).order_by(Promotion.id)).all())
+        for promotion in found:
+            session.expunge(promotion)
+        return found
+
+
+def test_promotions_are_created_edited_and_deleted(app: Flask, dashboard: FlaskClient) -> None:
+    assert 'href="/dashboard/promotions"' in dashboard.get("/dashboard").get_data(as_text=True)
+    created = dashboard.post(
+        "/dashboard/promotions",
+        data={"csrf_token": csrf_of(dashboard, "/dashboard/promotions"), **PROMOTION,
+              "weekdays": ["2"], "tiers": ["Silver", "Nobody"]},
+    )  # fmt: skip
+    assert created.status_code == 303
+    (promo,) = _promotions(app)
+    assert (promo.name, promo.multiplier, promo.weekdays, promo.tiers, promo.active) == (
+        "Member Tuesday", Decimal("2"), [2], ["Silver"], True
+    )  # fmt: skip
+    listing = dashboard.get("/dashboard/promotions").get_data(as_text=True)
+    assert "Member Tuesday" in listing and "×2" in listing
+    edit = dashboard.get(f"/dashboard/promotions/{promo.id}").get_data(as_text=True)
+    assert 'value="Member Tuesday"' in edit and re.search(r'value="2"\s+checked', edit)
+
+    changed = dashboard.post(
+        f"/dashboard/promotions/{promo.id}",
+        data={"csrf_token": csrf_of(dashboard, "/dashboard/promotions"), **PROMOTION,
+              "multiplier": "1.5", "starts_on": "2030-05-01", "ends_on": "2030-05-31",
+              "active": ""},
+    )  # fmt: skip
+    assert changed.status_code == 303
+    (promo,) = _promotions(app)
+    assert (promo.multiplier, promo.weekdays, promo.tiers, promo.active) == (
+        Decimal("1.5"), None, None, False
+    )  # fmt: skip
+    assert str(promo.starts_on) == "2030-05-01" and str(promo.ends_on) == "2030-05-31"
+
+    bad = dashboard.post(
+        f"/dashboard/promotions/{promo.id}",
+        data={"csrf_token": csrf_of(dashboard, "/dashboard/promotions"), **PROMOTION,
+              "multiplier": "11"},
+    )  # fmt: skip
+    assert bad.status_code == 422 and 'id="f-multiplier-error"' in bad.get_data(as_text=True)
+    assert _promotions(app)[0].multiplier == Decimal("1.5")
+    deleted = _post(dashboard, f"/dashboard/promotions/{promo.id}/delete", {})
+    assert deleted.status_code == 303 and _promotions(app) == []
+
+
+def test_another_brands_promotion_is_not_found(app: Flask, dashboard: FlaskClient) -> None:
+    other = make_brand(app, "Other Cafe")
+    theirs = app.test_client()
+    log_in(theirs, make_staff(app, other.brand_id, "boss@other.example"))
+    token = csrf_of(theirs, "/dashboard/promotions")
+    theirs.post("/dashboard/promotions", data={"csrf_token": token, **PROMOTION})
+    (promo,) = _promotions(app)
+    assert dashboard.get(f"/dashboard/promotions/{promo.id}").status_code == 404
+    for path in ("", "/delete"):
+        response = _post(dashboard, f"/dashboard/promotions/{promo.id}{path}", PROMOTION)
+        assert response.status_code == 404
+    assert [p.name for p in _promotions(app)] == ["Member Tuesday"]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=SUPPRESS)
+@given(
+    fields=st.fixed_dictionaries(
+        {},
+        optional={
+            name: st.one_of(
+                st.text(max_size=30),
+                st.text(min_size=190, max_size=260),
+                st.from_regex(r"-?[0-9]{1,25}(\.[0-9]{0,6})?", fullmatch=True),
+                st.sampled_from(["2030-13-01", "9999-12-31", "2000-01-01", "yes", "8", ""]),
+            )
+            for name in (*PROMOTION, "weekdays", "tiers")
+        },
+    )
+)
+def test_generated_promotion_forms_never_fail_with_a_server_error(
+    dashboard: FlaskClient, fields: dict[str, str]
+) -> None:
+    clean = {k: v.replace("\x00", "") for k, v in fields.items()}
+    response = _post(dashboard, "/dashboard/promotions", clean)
+    assert response.status_code in (303, 400, 422), response.get_data(as_text=True)[:2000]

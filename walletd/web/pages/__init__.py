@@ -70,7 +70,7 @@ def _template_context() -> dict[str, Any]:
 def init_app(app: Flask) -> None:
     """Register the page blueprints with their security hooks."""
     # offers adds its routes to the dashboard blueprint: imported before it is registered.
-    from walletd.web.pages import cashier, common, customer, dashboard, offers  # noqa: F401
+    from walletd.web.pages import cashier, common, customer, dashboard, offers, promotions  # noqa: F401
 
     security.init_app(app)
     app.add_template_filter(lambda minor, currency: format_minor(int(minor), currency), "money")

@@ -58,7 +58,8 @@ def zone_of(program: Program) -> ZoneInfo:
 # --- reading the builder form -------------------------------------------------------------------
 
 
-def _day(text: str, field: str) -> date | None:
+def day_field(text: str, field: str) -> date | None:
+    """A day typed as YYYY-MM-DD (years 2000 to 9000), None when blank, else a field error."""
     value = text.strip()
     if not value:
         return None
@@ -92,8 +93,8 @@ def offer_fields(
     """
     kind = form.get("kind", "")
     value_text = form.get("value", "").strip()
-    valid_from = _day(form.get("valid_from", ""), "valid_from")
-    valid_until = _day(form.get("valid_until", ""), "valid_until")
+    valid_from = day_field(form.get("valid_from", ""), "valid_from")
+    valid_until = day_field(form.get("valid_until", ""), "valid_until")
     tier_values: dict[str, object] = {}
     for tier_id, name in tiers:
         text = form.get(f"tier_value-{tier_id}", "").strip()

@@ -19,7 +19,7 @@ _FORM = {
         }
     },
 }
-_INTEGER = {"member_id", "program_id", "campaign_id", "offer_id"}
+_INTEGER = {"member_id", "program_id", "campaign_id", "offer_id", "promotion_id"}
 
 # (method, path, summary, kind): kind is "page" (public HTML), "staff" (HTML behind the staff
 # session), "form" (public form post), "staff-form", "csv" or "till" (JSON with session + CSRF).
@@ -63,6 +63,11 @@ ROUTES: list[tuple[str, str, str, str]] = [
     ("post", "/dashboard/offers/{offer_id}/edit", "Save an offer", "staff-form"),
     ("post", "/dashboard/offers/{offer_id}/archive", "Archive an offer", "staff-form"),
     ("post", "/dashboard/offers/{offer_id}/issue", "Issue to a member or a segment", "staff-form"),
+    ("get", "/dashboard/promotions", "Promotions with the form for a new one", "staff"),
+    ("post", "/dashboard/promotions", "Create a promotion", "staff-form"),
+    ("get", "/dashboard/promotions/{promotion_id}", "Edit a promotion", "staff"),
+    ("post", "/dashboard/promotions/{promotion_id}", "Save a promotion", "staff-form"),
+    ("post", "/dashboard/promotions/{promotion_id}/delete", "Delete a promotion", "staff-form"),
     ("get", "/dashboard/export/members.csv", "Members as CSV", "csv"),
     ("get", "/dashboard/export/ledger.csv", "Ledger as CSV", "csv"),
 ]

@@ -441,4 +441,35 @@ ZH_HANT: dict[str, str] = {
     "the member belongs to another program": "此會員屬於其他方案",
     "this coupon was already redeemed": "這張優惠券已兌換過",
     "this coupon has expired": "這張優惠券已過期",
+    # promotions
+    "A promotion multiplies the points of every scan while it runs, on top of the tier's multiplier (at most ×10 in all).": (  # noqa: E501
+        "促銷期間，每次掃描的點數會再乘上倍數，並與等級倍數相乘（合計最多 ×10）。"
+    ),
+    "All promotions": "所有促銷",
+    "Cancel": "取消",
+    "Delete": "刪除",
+    "Edit promotion": "編輯促銷",
+    "First day": "開始日",
+    "Last day": "最後一天",
+    "New promotion": "新增促銷",
+    "No promotions yet.": "尚無促銷。",
+    "Only for these tiers": "僅限這些等級",
+    "Only on these weekdays": "僅限星期",
+    "Points multiplier (more than 1, at most 10)": "點數倍數（大於 1，最多 10）",
+    "Promotion deleted.": "促銷已刪除。",
+    "Promotion saved.": "促銷已儲存。",
+    "Promotions": "促銷",
+    "Save promotion": "儲存促銷",
+    "Mon": "一",
+    "Tue": "二",
+    "Wed": "三",
+    "Thu": "四",
+    "Fri": "五",
+    "Sat": "六",
+    "Sun": "日",
+    "multiplier must be a decimal more than 1 and at most 10 (e.g. 2 or 1.5)": (
+        "倍數須大於 1 且最多為 10（例如 2 或 1.5）"
+    ),
+    "starts_on must not be after ends_on": "開始日不可晚於最後一天",
+    "name must be 1 to 200 printable characters": "名稱須為 1 至 200 個可顯示字元",
 }
