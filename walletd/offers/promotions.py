@@ -22,6 +22,8 @@ from sqlalchemy.orm import Session
 
 from walletd.errors import NotFoundError, ValidationError
 from walletd.loyalty.brands import get_program
+from walletd.loyalty.context import Context
+from walletd.loyalty.programs import touch_program_cards
 from walletd.models import Location, Program, Tier
 from walletd.models.offer import Promotion
 
@@ -169,9 +171,10 @@ def _apply(promo: Promotion, data: PromotionInput) -> None:
 
 
 def create_promotion(
-    session: Session, brand_id: int, data: PromotionInput, now: datetime
+    session: Session, brand_id: int, data: PromotionInput, ctx: Context
 ) -> Promotion:
     """Create a promotion of one of the brand's programs (its first when none is named)."""
+    now = ctx.now
     program = get_program(session, brand_id, data.program_id)
     if not data.name:
         raise ValidationError("name is required", field="name")
@@ -184,6 +187,8 @@ def create_promotion(
     _check(session, brand_id, program, promo)
     session.add(promo)
     session.flush()
+    # Cards show a running promotion: they change with it.
+    touch_program_cards(session, program.id, ctx)
     return promo
 
 
@@ -211,7 +216,7 @@ def list_promotions(session: Session, brand_id: int) -> list[Promotion]:
 
 
 def update_promotion(
-    session: Session, brand_id: int, promotion_id: int, data: PromotionInput, now: datetime
+    session: Session, brand_id: int, promotion_id: int, data: PromotionInput, ctx: Context
 ) -> Promotion:
     """Change some fields of a promotion; the result is checked as a whole."""
     promo = get_promotion(session, brand_id, promotion_id)
@@ -219,12 +224,15 @@ def update_promotion(
         raise ValidationError("a promotion cannot move to another program", field="program_id")
     _apply(promo, data)
     _check(session, brand_id, session.get_one(Program, promo.program_id), promo)
-    promo.updated_at = now
+    promo.updated_at = ctx.now
     session.flush()
+    touch_program_cards(session, promo.program_id, ctx)
     return promo
 
 
-def delete_promotion(session: Session, brand_id: int, promotion_id: int) -> None:
+def delete_promotion(session: Session, brand_id: int, promotion_id: int, ctx: Context) -> None:
     """Delete a promotion; scans it multiplied keep their points."""
-    session.delete(get_promotion(session, brand_id, promotion_id))
+    promo = get_promotion(session, brand_id, promotion_id)
+    session.delete(promo)
     session.flush()
+    touch_program_cards(session, promo.program_id, ctx)

@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 
 from walletd.db import utcnow
 from walletd.loyalty.money import format_minor
-from walletd.models import Brand, Card, Coupon, Member, Offer, Program, Promotion, Tier
+from walletd.models import Brand, Card, Coupon, Member, Offer, Program, Tier
+from walletd.offers.promotions import active_promotions
 from walletd.passes.view import CardView, CouponLine, CouponView
 
 # The loyalty card lists this many active coupons at most (the pass renders ten).
@@ -107,30 +108,14 @@ def _coupon_view(session: Session, card: Card, view: CardView, program: Program)
 def _running_promotion(
     session: Session, program: Program, tier_name: str | None, now: datetime
 ) -> str | None:
-    """The name of a promotion of the program running now for every location, if any.
+    """The name of the biggest promotion of the program running now for every location, if any.
 
     A promotion limited to some locations is not shown: the card cannot know where it is used.
     """
-    today = now.astimezone(_zone(program)).date()
-    promotions = session.scalars(
-        select(Promotion)
-        .where(
-            Promotion.program_id == program.id,
-            Promotion.active.is_(True),
-            or_(Promotion.starts_on.is_(None), Promotion.starts_on <= today),
-            or_(Promotion.ends_on.is_(None), Promotion.ends_on >= today),
-        )
-        .order_by(Promotion.multiplier.desc(), Promotion.id)
-    ).all()
-    for promotion in promotions:
-        if promotion.weekdays and today.isoweekday() not in promotion.weekdays:
-            continue
-        if promotion.tiers and tier_name not in promotion.tiers:
-            continue
-        if promotion.location_ids:
-            continue
-        return promotion.name
-    return None
+    running = active_promotions(session, program, tier_name, None, now)
+    if not running:
+        return None
+    return max(running, key=lambda p: (p.multiplier, -p.id)).name
 
 
 def _active_coupons(

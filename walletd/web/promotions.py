@@ -72,7 +72,7 @@ def create_promotion(body: PromotionCreate) -> PromotionOut:
     brand_id = principal().brand_id
     data = _input(body)
     return run_in_transaction(
-        lambda s: _body(promotions.create_promotion(s, brand_id, data, context().now))
+        lambda s: _body(promotions.create_promotion(s, brand_id, data, context()))
     )
 
 
@@ -98,7 +98,7 @@ def update_promotion(promotion_id: int, body: PromotionUpdate) -> PromotionOut:
     brand_id = principal().brand_id
     data = _input(body)
     return run_in_transaction(
-        lambda s: _body(promotions.update_promotion(s, brand_id, promotion_id, data, context().now))
+        lambda s: _body(promotions.update_promotion(s, brand_id, promotion_id, data, context()))
     )
 
 
@@ -107,7 +107,7 @@ def update_promotion(promotion_id: int, body: PromotionUpdate) -> PromotionOut:
 def delete_promotion(promotion_id: int) -> Response:
     """Delete a promotion; scans it multiplied keep their points."""
     brand_id = principal().brand_id
-    run_in_transaction(lambda s: promotions.delete_promotion(s, brand_id, promotion_id))
+    run_in_transaction(lambda s: promotions.delete_promotion(s, brand_id, promotion_id, context()))
     return Response(status=204)
 
 

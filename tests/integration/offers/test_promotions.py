@@ -342,3 +342,32 @@ def test_a_scan_snapshot_reads_back_whole_through_json(
         assert extras == ScanExtras()
         return
     assert ScanExtras.decode(json.loads(json.dumps(data))) == extras
+
+
+def test_saving_or_deleting_a_promotion_updates_the_cards_that_show_it(
+    client: FlaskClient, app: Flask, brand: BrandKeys, clock: FrozenClock
+) -> None:
+    from walletd.models import Card
+
+    member = enroll(client, brand)
+
+    def tag() -> int:
+        with services_of(app).db.sessions() as session:
+            card = session.scalar(select(Card).where(Card.member_id == member["id"]))
+            assert card is not None
+            return int(card.update_tag)
+
+    before = tag()
+    promo = _create(client, brand, multiplier="2").get_json()
+    created = tag()
+    assert created > before
+    clock.advance(seconds=2)
+    assert client.patch(f"/api/v1/promotions/{promo['id']}", json={"name": "Double day"},
+                        headers=brand.admin).status_code == 200  # fmt: skip
+    renamed = tag()
+    assert renamed > created
+    clock.advance(seconds=2)
+    assert (
+        client.delete(f"/api/v1/promotions/{promo['id']}", headers=brand.admin).status_code == 204
+    )
+    assert tag() > renamed

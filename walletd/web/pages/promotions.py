@@ -94,12 +94,12 @@ def promotions_page() -> Any:
     errors: dict[str, str] = {}
     if request.method == "POST":
         values = _typed(request.form)
-        now = context().now
+        ctx = context()
 
         def work(session: Session) -> None:
             page = _page(session, viewer.brand_id)
             data = promotion_input(request.form, page.tiers)
-            promotions.create_promotion(session, viewer.brand_id, data, now)
+            promotions.create_promotion(session, viewer.brand_id, data, ctx)
 
         try:
             run_in_transaction(work)
@@ -128,12 +128,12 @@ def promotion(promotion_id: int) -> Any:
     values = promo_values
     if request.method == "POST":
         values = _typed(request.form)
-        now = context().now
+        ctx = context()
 
         def work(session: Session) -> None:
             page = _page(session, viewer.brand_id)
             data = promotion_input(request.form, page.tiers)
-            promotions.update_promotion(session, viewer.brand_id, promotion_id, data, now)
+            promotions.update_promotion(session, viewer.brand_id, promotion_id, data, ctx)
 
         try:
             run_in_transaction(work)
@@ -155,7 +155,9 @@ def delete_promotion(promotion_id: int) -> Any:
     """Delete a promotion; scans it multiplied keep their points."""
     viewer = me()
     try:
-        run_in_transaction(lambda s: promotions.delete_promotion(s, viewer.brand_id, promotion_id))
+        run_in_transaction(
+            lambda s: promotions.delete_promotion(s, viewer.brand_id, promotion_id, context())
+        )
     except NotFoundError:
         abort(404)
     flash(_("Promotion deleted."))
