@@ -14,7 +14,7 @@ from walletd.campaigns import service as campaigns
 from walletd.loyalty import ledger
 from walletd.loyalty.context import Context
 from walletd.models import Program
-from walletd.offers import coupons, issues
+from walletd.offers import coupons, issues, promotions
 from walletd.push import google_sync, registrations
 from walletd.services import Services
 
@@ -88,6 +88,14 @@ def expire_coupons(svc: Services) -> int:
     """Expire coupons past their expiry, in batches, updating their passes."""
     total = _in_batches(svc, coupons.expire_due_coupons)
     log.info("expire_coupons: %d coupon(s) expired", total)
+    return total
+
+
+def refresh_promotion_cards(svc: Services) -> int:
+    """At each program's local day change, update cards whose running promotion changed."""
+    with svc.db.transaction() as session:
+        total = promotions.refresh_cards_at_day_change(session, svc.context())
+    log.info("refresh_promotion_cards: %d card(s) touched", total)
     return total
 
 
@@ -165,4 +173,6 @@ INTERVAL_JOBS = (
     IntervalJob("prune_device_logs", prune_device_logs, minutes=10),
     # Hourly, so a coupon's pass shows it expired soon after its time, not up to a day later.
     IntervalJob("expire_coupons", expire_coupons, minutes=60),
+    # Hourly, so every time zone's midnight falls in some run (see refresh_cards_at_day_change).
+    IntervalJob("refresh_promotion_cards", refresh_promotion_cards, minutes=60),
 )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -67,13 +67,7 @@ def applies(
     promotion: Promotion, day: date, member_tier: str | None, location_id: int | None
 ) -> bool:
     """Whether a promotion multiplies a scan on `day` by a member of a tier at a location."""
-    if not promotion.active:
-        return False
-    if promotion.starts_on is not None and day < promotion.starts_on:
-        return False
-    if promotion.ends_on is not None and day > promotion.ends_on:
-        return False
-    if promotion.weekdays and day.isoweekday() not in promotion.weekdays:
+    if not applies_on_day(promotion, day):
         return False
     if promotion.tiers and member_tier not in promotion.tiers:
         return False
@@ -236,3 +230,40 @@ def delete_promotion(session: Session, brand_id: int, promotion_id: int, ctx: Co
     session.delete(promo)
     session.flush()
     touch_program_cards(session, promo.program_id, ctx)
+
+
+def applies_on_day(promotion: Promotion, day: date) -> bool:
+    """Whether a promotion runs on `day`, whoever the member and wherever the shop."""
+    if not promotion.active:
+        return False
+    if promotion.starts_on is not None and day < promotion.starts_on:
+        return False
+    if promotion.ends_on is not None and day > promotion.ends_on:
+        return False
+    return not (promotion.weekdays and day.isoweekday() not in promotion.weekdays)
+
+
+def refresh_cards_at_day_change(session: Session, ctx: Context) -> int:
+    """Touch the cards of programs whose running promotions changed with their local day.
+
+    Run hourly: it acts in the first hour of each program's local day, when yesterday's and
+    today's promotions differ (a member day begins or ends, a weekend offer starts), so cards
+    show the promotion of the day without a push every day. Returns the cards touched.
+    """
+    touched = 0
+    program_ids = session.scalars(
+        select(Promotion.program_id).where(Promotion.active.is_(True)).distinct()
+    ).all()
+    for program_id in program_ids:
+        program = session.get_one(Program, program_id)
+        today = local_day(program, ctx.now)
+        if local_day(program, ctx.now - timedelta(hours=1)) == today:
+            continue  # not the first hour of this program's day
+        promotions = session.scalars(
+            select(Promotion).where(Promotion.program_id == program_id)
+        ).all()
+        if {p.id for p in promotions if applies_on_day(p, today)} != {
+            p.id for p in promotions if applies_on_day(p, today - timedelta(days=1))
+        }:
+            touched += touch_program_cards(session, program_id, ctx)
+    return touched

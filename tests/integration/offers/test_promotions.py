@@ -371,3 +371,35 @@ def test_saving_or_deleting_a_promotion_updates_the_cards_that_show_it(
         client.delete(f"/api/v1/promotions/{promo['id']}", headers=brand.admin).status_code == 204
     )
     assert tag() > renamed
+
+
+def test_cards_change_in_the_first_hour_of_a_member_day_and_of_the_day_after(
+    client: FlaskClient, app: Flask, brand: BrandKeys, clock: FrozenClock
+) -> None:
+    from walletd.jobs import INTERVAL_JOBS, refresh_promotion_cards
+    from walletd.models import Card
+
+    assert "refresh_promotion_cards" in {job.name for job in INTERVAL_JOBS}
+    member = enroll(client, brand)
+    with services_of(app).db.transaction() as session:
+        session.get_one(Program, brand.program_id).timezone = "Asia/Taipei"
+    _create(client, brand, weekdays=[3])  # member day every Wednesday (Taipei time)
+
+    def tag() -> int:
+        with services_of(app).db.sessions() as session:
+            card = session.scalar(select(Card).where(Card.member_id == member["id"]))
+            assert card is not None
+            return int(card.update_tag)
+
+    # The clock stands on Tuesday 12:00 UTC = 20:00 in Taipei; Wednesday starts at 16:00 UTC.
+    svc = services_of(app)
+    clock.advance(hours=3, minutes=30)  # 15:30 UTC: still Tuesday in Taipei
+    assert refresh_promotion_cards(svc) == 0
+    before = tag()
+    clock.advance(minutes=40)  # 16:10 UTC: the first hour of Wednesday in Taipei
+    assert refresh_promotion_cards(svc) >= 1
+    assert tag() > before
+    clock.advance(hours=1)  # later that Wednesday: nothing changes
+    assert refresh_promotion_cards(svc) == 0
+    clock.advance(hours=23)  # the first hour of Thursday: the member day has ended
+    assert refresh_promotion_cards(svc) >= 1
