@@ -188,6 +188,7 @@ def upgrade() -> None:
         )
 
     op.add_column("automations", sa.Column("offer_id", sa.Integer(), nullable=True))
+    op.add_column("programs", sa.Column("referral_offer_id", sa.Integer(), nullable=True))
     op.add_column(
         "ledger_entries",
         sa.Column("scan_extras", walletd.models.types.JSONText(), nullable=True),
@@ -236,6 +237,7 @@ def downgrade() -> None:
 
     op.drop_column("ledger_entries", "scan_extras")
     op.drop_column("automations", "offer_id")
+    op.drop_column("programs", "referral_offer_id")
 
     with op.batch_alter_table("coupons", schema=None) as batch_op:
         batch_op.drop_index("ix_coupons_status_expires_at")

@@ -28,7 +28,7 @@ from walletd.loyalty.cards import cards_of_member, touch_cards
 from walletd.loyalty.context import Context
 from walletd.loyalty.money import format_minor, parse_amount
 from walletd.loyalty.rules import TierRule, add_months, points_for_purchase, tier_for
-from walletd.models import Card, LedgerEntry, Member, Program, Reward, Tier
+from walletd.models import Card, Coupon, LedgerEntry, Member, Offer, Program, Reward, Tier
 from walletd.offers.promotions import active_promotions, combined_multiplier
 from walletd.offers.stamps import add_stamp
 
@@ -501,7 +501,11 @@ def _first_qualifying_purchase(
     """
     if member.referred_by_id is None or amount_minor < program.referral_min_purchase_minor:
         return False
-    if program.referral_bonus_referee <= 0 and program.referral_bonus_referrer <= 0:
+    if (
+        program.referral_bonus_referee <= 0
+        and program.referral_bonus_referrer <= 0
+        and program.referral_offer_id is None
+    ):
         return False
     if member.visits == 0:
         return True
@@ -532,8 +536,10 @@ def _referral_bonuses(
             touch=False,
             earned_by_id=scan.id,
         )
-    if program.referral_bonus_referrer > 0 and member.referred_by_id is not None:
-        referrer = lock_member(session, member.referred_by_id)
+    if member.referred_by_id is None:
+        return
+    referrer = lock_member(session, member.referred_by_id)
+    if program.referral_bonus_referrer > 0:
         grant_bonus(
             session,
             referrer,
@@ -543,6 +549,20 @@ def _referral_bonuses(
             ctx=ctx,
             earned_by_id=scan.id,
         )
+    if program.referral_offer_id is not None:
+        from walletd.offers.coupons import issue_coupon  # it builds on this module
+
+        offer = session.get(Offer, program.referral_offer_id)
+        if offer is not None:
+            issue_coupon(
+                session, offer, referrer, source="referral",
+                occasion=referral_occasion(member.id), ctx=ctx,
+            )  # fmt: skip
+
+
+def referral_occasion(referred_member_id: int) -> str:
+    """The occasion of the referrer's reward coupon for bringing in one member."""
+    return f"referral:{referred_member_id}"
 
 
 def grant_bonus(
@@ -711,6 +731,18 @@ def _claw_back_bonuses(session: Session, member: Member, scan: LedgerEntry, ctx:
         clawback.balance_after = owner.points
         if owner is not member:
             touch_cards(session, cards_of_member(session, owner.id), ctx)
+    # The referrer's reward coupon goes too, unless it was already used.
+    from walletd.offers.coupons import void_coupon
+
+    reward = session.scalar(
+        select(Coupon.id).where(
+            Coupon.occasion == referral_occasion(member.id),
+            Coupon.source == "referral",
+            Coupon.status == "active",
+        )
+    )
+    if reward is not None:
+        void_coupon(session, member.brand_id, reward, ctx)
 
 
 def adjust_points(

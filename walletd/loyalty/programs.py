@@ -15,7 +15,7 @@ from walletd.loyalty.brands import get_program
 from walletd.loyalty.cards import touch_cards
 from walletd.loyalty.context import Context
 from walletd.loyalty.money import format_minor, minor_unit_exponent
-from walletd.models import Card, Member, Program, Reward, Tier
+from walletd.models import Card, Member, Offer, Program, Reward, Tier
 from walletd.models.program import ROUNDING_RULES, TIER_BASES
 
 _COLOR = re.compile(r"^#[0-9A-Fa-f]{6}$")
@@ -72,6 +72,8 @@ class ProgramChanges:
     rewards: Sequence[RewardChange] = field(default_factory=tuple)
     # Smallest purchase paying the referral bonuses, in major units ("5.00"); None keeps it.
     referral_min_purchase: str | None = None
+    # The referrer's reward coupon: an offer id as text, "" for none; None keeps it.
+    referral_offer_id: str | None = None
 
 
 def _whole(text: str, name: str, *, low: int, high: int) -> int:
@@ -179,6 +181,8 @@ def update_program(
     program.tier_basis = changes.tier_basis
     program.points_expiry_months = expiry
     program.referral_min_purchase_minor = referral_minimum
+    if changes.referral_offer_id is not None:
+        program.referral_offer_id = _referral_offer(session, program, changes.referral_offer_id)
     program.template = changes.template
     for key, value in {**bonuses, **colors}.items():
         setattr(program, key, value)
@@ -341,3 +345,32 @@ def program_brand_name(session: Session, program: Program) -> str:
     from walletd.models import Brand
 
     return session.get_one(Brand, program.brand_id).name
+
+
+def _referral_offer(session: Session, program: Program, text: str) -> int | None:
+    """The offer id a form names for the referral reward: an active offer of the program."""
+    if not text.strip():
+        return None
+    offer_id = _whole(text, "referral_offer_id", low=1, high=2**31 - 1)
+    offer = session.scalar(
+        select(Offer.id).where(
+            Offer.id == offer_id, Offer.program_id == program.id, Offer.status == "active"
+        )
+    )
+    if offer is None:
+        raise ValidationError(
+            "referral_offer_id is not an active offer of this program", field="referral_offer_id"
+        )
+    return offer_id
+
+
+def active_offer_choices(session: Session, program_id: int) -> list[tuple[int, str]]:
+    """The program's active offers, for a choice in a form."""
+    return [
+        (int(i), str(n))
+        for i, n in session.execute(
+            select(Offer.id, Offer.name)
+            .where(Offer.program_id == program_id, Offer.status == "active")
+            .order_by(Offer.id)
+        ).all()
+    ]

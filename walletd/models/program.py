@@ -58,6 +58,8 @@ class Program(Base):
     stamps_per_reward: Mapped[int] = mapped_column(Integer, default=10, server_default="10")
     stamps_min_spend_minor: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     stamps_offer_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # The referrer's reward coupon, issued with the referral bonuses (an id of `offers`).
+    referral_offer_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 

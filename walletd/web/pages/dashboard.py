@@ -36,6 +36,7 @@ from walletd.loyalty.programs import (
     ProgramChanges,
     RewardChange,
     TierChange,
+    active_offer_choices,
     program_brand_name,
     program_rewards,
     program_tiers,
@@ -249,6 +250,7 @@ class ProgramPage:
     rewards: list[dict[str, str]]
     templates: list[str]
     referral_minimum: str
+    offers: list[tuple[int, str]]
     apple: AppleCard
     google: GoogleCard
     join_url: str
@@ -314,6 +316,7 @@ def _program_page(
         rewards=rewards + [{"id": "", "name": "", "cost_points": "", "active": "yes"}],
         templates=list_templates(settings.pass_templates_path),
         referral_minimum=referral_min_purchase_text(program),
+        offers=active_offer_choices(session, program.id),
         apple=apple_card(view, template, language=lang, web_service_url=web_service_url(settings)),
         google=google_card(view, issuer_id=settings.google_issuer_id,
                            logo_uri=url_for("pages.template_image", name=program.template,
@@ -367,6 +370,7 @@ def _program_changes(form: MultiDict[str, str]) -> ProgramChanges:
         for key in (
             "name", "points_per_unit", "rounding", "welcome_bonus", "birthday_bonus",
             "referral_bonus_referrer", "referral_bonus_referee", "referral_min_purchase",
+            "referral_offer_id",
             "points_expiry_months",
             "tier_basis", "background_color", "foreground_color", "label_color", "template",
         )

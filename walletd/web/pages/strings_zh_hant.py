@@ -210,6 +210,8 @@ ZH_HANT: dict[str, str] = {
     "Referral bonus for the friend who invites": "推薦人獎勵（點）",
     "Referral bonus for the new member": "被推薦的新會員獎勵（點）",
     "Smallest first purchase that earns the referral bonuses": "獲得推薦獎勵的首次消費最低金額",
+    "Coupon for the friend who invites": "給推薦人的優惠券",
+    "No coupon": "不送優惠券",
     "Both bonuses are taken back if that purchase is refunded.": (
         "該筆消費若退款，兩份推薦獎勵都會收回。"
     ),
