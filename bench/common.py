@@ -78,6 +78,8 @@ def gunicorn(
         "WALLETD_BASE_URL": url,
         "WALLETD_SECRET_KEY": SECRET,
         "WALLETD_INSTANCE_PATH": instance,
+        # One key sends the whole load: keep the limiter's cost in the figures but not its 429s.
+        "WALLETD_RATELIMIT_API": os.environ.get("WALLETD_RATELIMIT_API", "100000000 per minute"),
     }
     command = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py"]
     if worker_class != "gthread":
