@@ -15,6 +15,7 @@ from walletd.models import (
     Automation,
     Campaign,
     Card,
+    Coupon,
     LedgerEntry,
     Member,
     MessageLog,
@@ -198,6 +199,25 @@ def lift(
         .group_by(MessageLog.holdout)
     ).all()
     by_group = {bool(r[0]): (int(r[1]), int(r[2]), int(r[3])) for r in outcomes}
+    # Coupons (of any offer) the group's members redeemed in the window: what the message
+    # brought back at the till, beside the visits.
+    redeemed = {
+        bool(h): int(n)
+        for h, n in session.execute(
+            select(MessageLog.holdout, func.count(Coupon.id))
+            .join(
+                Coupon,
+                and_(
+                    Coupon.member_id == MessageLog.member_id,
+                    Coupon.status == "redeemed",
+                    Coupon.redeemed_at > MessageLog.sent_at,
+                    Coupon.redeemed_at <= _plus_days(session, MessageLog.sent_at, window_days),
+                ),
+            )
+            .where(base)
+            .group_by(MessageLog.holdout)
+        ).all()
+    }
 
     def group(holdout: bool) -> dict[str, Any]:
         size = sizes.get(holdout, 0)
@@ -207,6 +227,8 @@ def lift(
             "returned": returned,
             "return_rate": _ratio(returned, size),
             "visits_per_member": _ratio(visits, size),
+            "coupon_redemptions": redeemed.get(holdout, 0),
+            "redemptions_per_member": _ratio(redeemed.get(holdout, 0), size),
             "spend_per_member": format_minor(int(Decimal(spend) / size), currency)
             if size
             else None,

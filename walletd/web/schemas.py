@@ -361,6 +361,8 @@ class LiftGroup(Reply):
     return_rate: float | None
     visits_per_member: float | None
     spend_per_member: str | None
+    coupon_redemptions: int = Field(description="coupons the group redeemed in the window")
+    redemptions_per_member: float | None
 
 
 class Lift(Reply):

@@ -135,9 +135,11 @@ def test_campaign_lift_compares_recipients_with_the_holdout_group(
     assert lift == {
         "window_days": 14,
         "recipients": {"members": len(treated), "returned": len(treated), "return_rate": 1.0,
-                       "visits_per_member": 3.0, "spend_per_member": "30.00"},
+                       "visits_per_member": 3.0, "spend_per_member": "30.00",
+                       "coupon_redemptions": 0, "redemptions_per_member": 0.0},
         "holdout": {"members": len(control), "returned": len(control), "return_rate": 1.0,
-                    "visits_per_member": 2.0, "spend_per_member": "20.00"},
+                    "visits_per_member": 2.0, "spend_per_member": "20.00",
+                    "coupon_redemptions": 0, "redemptions_per_member": 0.0},
         "visit_lift": 0.5,
         "spend_lift": 0.5,
         "extra_visits": float(len(treated)),
@@ -176,3 +178,45 @@ def test_automation_lift_is_reported_with_the_messages_it_sent(
     assert entry["lift"]["recipients"]["spend_per_member"] == "25.00"
     assert entry["lift"]["holdout"]["visits_per_member"] == 1.0
     assert (entry["lift"]["visit_lift"], entry["lift"]["spend_lift"]) == (1.0, 1.0)
+
+
+def test_campaign_lift_counts_coupons_redeemed_in_the_window(
+    client: FlaskClient, brand: BrandKeys, shop: Shop, clock: FrozenClock
+) -> None:
+    offer = client.post(
+        "/api/v1/offers",
+        json={"name": "Come back", "kind": "amount_off", "value": "2"},
+        headers=brand.admin,
+    ).get_json()
+    members = shop.enroll_many(
+        [f"Member {i}" for i in range(10)], tokens=[push_token(i) for i in range(10)]
+    )
+    barcodes: dict[int, str] = {}
+    for member_id in members:
+        issued = client.post(
+            f"/api/v1/offers/{offer['id']}/issue", json={"member_id": member_id},
+            headers=brand.admin,
+        ).get_json()  # fmt: skip
+        barcodes[member_id] = issued["coupon"]["barcode"]
+    campaign = create_campaign(client, brand, holdout_percent=50, lift_window_days=7)
+    shop.fan_out()
+    groups = _groups(shop, campaign["id"])
+    treated, control = groups["recipient"], groups["holdout"]
+
+    def redeem(member_id: int, key: str) -> None:
+        response = client.post(
+            "/api/v1/coupons/redemptions", json={"barcode": barcodes[member_id], "amount": "9"},
+            headers={**brand.cashier, "Idempotency-Key": key},
+        )  # fmt: skip
+        assert response.status_code == 201, response.get_data(as_text=True)
+
+    clock.advance(days=2)
+    for member_id in treated:  # every recipient redeems within the window
+        redeem(member_id, f"t{member_id}")
+    clock.advance(days=6)  # day 8: past the 7-day window
+    redeem(control[0], "late")
+    lift = client.get(f"/api/v1/campaigns/{campaign['id']}/report", headers=brand.admin)
+    body = lift.get_json()["lift"]
+    assert body["recipients"]["coupon_redemptions"] == len(treated)
+    assert body["recipients"]["redemptions_per_member"] == 1.0
+    assert body["holdout"]["coupon_redemptions"] == 0  # the late one is outside the window
