@@ -354,6 +354,9 @@ def test_promotions_are_created_edited_and_deleted(app: Flask, dashboard: FlaskC
     assert "Member Tuesday" in listing and "×2" in listing
     edit = dashboard.get(f"/dashboard/promotions/{promo.id}").get_data(as_text=True)
     assert 'value="Member Tuesday"' in edit and re.search(r'value="2"\s+checked', edit)
+    # The preview is the member's card while the promotion runs, drawn from the real pass.json.
+    preview = edit[edit.index('id="preview-title"') :]
+    assert "Member Tuesday" in preview
 
     changed = dashboard.post(
         f"/dashboard/promotions/{promo.id}",

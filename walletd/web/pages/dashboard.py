@@ -256,7 +256,8 @@ class ProgramPage:
     join_url: str
 
 
-def _sample_view(program: Program, brand_name: str, tier: str | None, now: datetime) -> CardView:
+def sample_view(program: Program, brand_name: str, tier: str | None, now: datetime) -> CardView:
+    """A made-up member's card of the program, for previews."""
     return CardView(
         serial_number="SAMPLE00PREVIEW00000",
         authentication_token="preview-token-not-a-real-card",
@@ -305,7 +306,7 @@ def _program_page(
             {k: form.get(f"reward-{i}-{k}", "") for k in ("id", "name", "cost_points", "active")}
             for i in range(_rows(form, "reward"))
         ]
-    view = _sample_view(program, brand_name, tiers[1]["name"] if len(tiers) > 1 else None,
+    view = sample_view(program, brand_name, tiers[1]["name"] if len(tiers) > 1 else None,
                         context().now)  # fmt: skip
     template = load_template(settings.pass_templates_path, program.template)
     return ProgramPage(

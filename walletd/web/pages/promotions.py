@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,14 +12,17 @@ from werkzeug.datastructures import MultiDict
 
 from walletd.errors import NotFoundError, ValidationError
 from walletd.loyalty.brands import get_program
-from walletd.loyalty.programs import program_tiers
+from walletd.loyalty.programs import program_brand_name, program_tiers
 from walletd.models import Program, Promotion
 from walletd.offers import promotions
-from walletd.web.deps import context, run_in_transaction
+from walletd.passes.pkpass import load_template
+from walletd.web.deps import context, run_in_transaction, services
 from walletd.web.pages import security
-from walletd.web.pages.dashboard import bp, me, staff_only
+from walletd.web.pages.dashboard import bp, me, sample_view, staff_only
 from walletd.web.pages.offers import day_field
-from walletd.web.pages.render import _, error_text, render
+from walletd.web.pages.preview import AppleCard, apple_card
+from walletd.web.pages.render import _, error_text, language, render
+from walletd.wiring import web_service_url
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
@@ -70,15 +74,29 @@ class PromotionsPage:
     program: Program
     promotions: list[Promotion]
     tiers: list[str]
+    apple: AppleCard
 
 
-def _page(session: Session, brand_id: int) -> PromotionsPage:
+def _tier_names(session: Session, brand_id: int) -> list[str]:
+    return [t.name for t in program_tiers(session, get_program(session, brand_id).id)]
+
+
+def _page(session: Session, brand_id: int, showing: str | None = None) -> PromotionsPage:
     program = get_program(session, brand_id)
+    settings = services().settings
+    # The card as members see it while the promotion runs (the name typed, or a sample).
+    view = dataclasses.replace(
+        sample_view(program, program_brand_name(session, program), None, context().now),
+        promotion=(showing or "").strip()[:200] or _("Member day"),
+    )
+    template = load_template(settings.pass_templates_path, program.template)
     return PromotionsPage(
         program=program,
         promotions=promotions.list_promotions(session, brand_id),
         tiers=[t.name for t in program_tiers(session, program.id)],
-    )
+        apple=apple_card(view, template, language=language(),
+                         web_service_url=web_service_url(settings)),
+    )  # fmt: skip
 
 
 def _typed(form: MultiDict[str, str]) -> MultiDict[str, str]:
@@ -97,8 +115,7 @@ def promotions_page() -> Any:
         ctx = context()
 
         def work(session: Session) -> None:
-            page = _page(session, viewer.brand_id)
-            data = promotion_input(request.form, page.tiers)
+            data = promotion_input(request.form, _tier_names(session, viewer.brand_id))
             promotions.create_promotion(session, viewer.brand_id, data, ctx)
 
         try:
@@ -108,7 +125,7 @@ def promotions_page() -> Any:
         else:
             flash(_("Promotion saved."))
             return redirect(url_for("dashboard.promotions_page"), 303)
-    page = run_in_transaction(lambda s: _page(s, viewer.brand_id))
+    page = run_in_transaction(lambda s: _page(s, viewer.brand_id, values.get("name")))
     return render("dashboard/promotions.html", 422 if errors else 200, page=page, values=values,
                   errors=errors, weekdays=WEEKDAYS, editing=None)  # fmt: skip
 
@@ -131,8 +148,7 @@ def promotion(promotion_id: int) -> Any:
         ctx = context()
 
         def work(session: Session) -> None:
-            page = _page(session, viewer.brand_id)
-            data = promotion_input(request.form, page.tiers)
+            data = promotion_input(request.form, _tier_names(session, viewer.brand_id))
             promotions.update_promotion(session, viewer.brand_id, promotion_id, data, ctx)
 
         try:
@@ -144,7 +160,7 @@ def promotion(promotion_id: int) -> Any:
         else:
             flash(_("Promotion saved."))
             return redirect(url_for("dashboard.promotions_page"), 303)
-    page = run_in_transaction(lambda s: _page(s, viewer.brand_id))
+    page = run_in_transaction(lambda s: _page(s, viewer.brand_id, values.get("name")))
     return render("dashboard/promotions.html", 422 if errors else 200, page=page, values=values,
                   errors=errors, weekdays=WEEKDAYS, editing=promotion_id)  # fmt: skip
 

@@ -212,6 +212,11 @@ ZH_HANT: dict[str, str] = {
     "Smallest first purchase that earns the referral bonuses": "獲得推薦獎勵的首次消費最低金額",
     "Coupon for the friend who invites": "給推薦人的優惠券",
     "No coupon": "不送優惠券",
+    "Member day": "會員日",
+    (
+        "A member's Apple Wallet card while the promotion runs (drawn from the real pass.json; "
+        "shown again when you save)."
+    ): "促銷進行時會員的 Apple 錢包卡片（依真實 pass.json 繪製；儲存後重新顯示）。",
     "Both bonuses are taken back if that purchase is refunded.": (
         "該筆消費若退款，兩份推薦獎勵都會收回。"
     ),
