@@ -188,6 +188,7 @@ def upgrade() -> None:
         )
 
     op.add_column("automations", sa.Column("offer_id", sa.Integer(), nullable=True))
+    op.add_column("campaigns", sa.Column("offer_id", sa.Integer(), nullable=True))
     op.add_column("programs", sa.Column("referral_offer_id", sa.Integer(), nullable=True))
     op.add_column(
         "ledger_entries",
@@ -237,6 +238,7 @@ def downgrade() -> None:
 
     op.drop_column("ledger_entries", "scan_extras")
     op.drop_column("automations", "offer_id")
+    op.drop_column("campaigns", "offer_id")
     op.drop_column("programs", "referral_offer_id")
 
     with op.batch_alter_table("coupons", schema=None) as batch_op:

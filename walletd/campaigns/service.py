@@ -35,9 +35,12 @@ from walletd.models import (
     CampaignRecipient,
     Member,
     MessageLog,
+    Offer,
     OutboxMessage,
     Tier,
 )
+from walletd.offers.catalog import get_active_offer
+from walletd.offers.coupons import issue_coupon
 from walletd.push.messages import set_messages
 from walletd.push.outbox import GOOGLE_CLASS_MESSAGE, enqueue
 
@@ -107,6 +110,9 @@ def create_campaign(
     draft = data.get("draft")
     if draft is not None and not isinstance(draft, bool):
         raise ValidationError("draft must be true or false", field="draft")
+    offer_id = data.get("offer_id")
+    if offer_id is not None:
+        offer_id = get_active_offer(session, brand_id, program.id, offer_id).id
     campaign = Campaign(
         brand_id=brand_id,
         program_id=program.id,
@@ -121,6 +127,7 @@ def create_campaign(
                                 "lift_window_days must be 1 to 90"),
         cursor_member_id=0,
         created_at=ctx.now,
+        offer_id=offer_id,
     )  # fmt: skip
     session.add(campaign)
     session.flush()
@@ -357,6 +364,8 @@ def fan_out_chunk(session: Session, campaign_id: int, worker_id: str, ctx: Conte
                 for r in logged
             ],
         )  # fmt: skip
+    if campaign.offer_id is not None and texts:
+        _issue_campaign_offer(session, campaign, list(texts), ctx)
     set_messages(
         session,
         texts,
@@ -367,6 +376,20 @@ def fan_out_chunk(session: Session, campaign_id: int, worker_id: str, ctx: Conte
     )
     campaign.cursor_member_id = ids[-1]
     return "more"
+
+
+def _issue_campaign_offer(
+    session: Session, campaign: Campaign, recipients: list[int], ctx: Context
+) -> None:
+    """Each recipient's coupon of the campaign's offer, once (occasion campaign:<id>); held-out
+    and skipped members get none, so the lift compares the offer too."""
+    offer = session.get(Offer, campaign.offer_id)
+    if offer is None or offer.status != "active":
+        return  # archived since: the message still goes out, without a coupon
+    for member in session.scalars(select(Member).where(Member.id.in_(recipients))).all():
+        issue_coupon(
+            session, offer, member, source="campaign", occasion=f"campaign:{campaign.id}", ctx=ctx
+        )
 
 
 def campaign_stats(session: Session, campaign: Campaign, now: datetime) -> dict[str, Any]:
@@ -428,6 +451,7 @@ def campaign_stats(session: Session, campaign: Campaign, now: datetime) -> dict[
         "send_at": campaign.send_at.isoformat() if campaign.send_at else None,
         "deferred_reason": campaign.deferred_reason,
         "holdout_percent": campaign.holdout_percent,
+        "offer_id": campaign.offer_id,
         "segment_size": total,
         "recipients": recipients,
         "holdout": holdout,

@@ -351,17 +351,12 @@ def _referral_offer(session: Session, program: Program, text: str) -> int | None
     """The offer id a form names for the referral reward: an active offer of the program."""
     if not text.strip():
         return None
+    from walletd.offers.catalog import get_active_offer  # offers build on this module
+
     offer_id = _whole(text, "referral_offer_id", low=1, high=2**31 - 1)
-    offer = session.scalar(
-        select(Offer.id).where(
-            Offer.id == offer_id, Offer.program_id == program.id, Offer.status == "active"
-        )
-    )
-    if offer is None:
-        raise ValidationError(
-            "referral_offer_id is not an active offer of this program", field="referral_offer_id"
-        )
-    return offer_id
+    return get_active_offer(
+        session, program.brand_id, program.id, offer_id, field="referral_offer_id"
+    ).id
 
 
 def active_offer_choices(session: Session, program_id: int) -> list[tuple[int, str]]:

@@ -39,6 +39,8 @@ class Campaign(Base):
     send_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     holdout_percent: Mapped[int] = mapped_column(Integer, default=0)
     lift_window_days: Mapped[int] = mapped_column(Integer, default=14)
+    # An offer whose coupon each recipient gets with the message (an id of `offers`).
+    offer_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     claimed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     cursor_member_id: Mapped[int] = mapped_column(Integer, default=0)

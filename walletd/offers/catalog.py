@@ -258,3 +258,23 @@ __all__ = [
     "offer_value_for",
     "update_offer",
 ]
+
+
+def get_active_offer(
+    session: Session, brand_id: int, program_id: int, offer_id: object, *, field: str = "offer_id"
+) -> Offer:
+    """An active offer of the program that something may issue, or a ValidationError on `field`."""
+    refusal = ValidationError(f"{field} must be an active offer of this program", field=field)
+    if isinstance(offer_id, bool) or not isinstance(offer_id, int) or not 0 < offer_id <= MAX_ID:
+        raise refusal
+    offer = session.scalar(
+        select(Offer).where(
+            Offer.id == offer_id,
+            Offer.brand_id == brand_id,
+            Offer.program_id == program_id,
+            Offer.status == "active",
+        )
+    )
+    if offer is None:
+        raise refusal
+    return offer

@@ -320,6 +320,9 @@ class CampaignCreate(Request):
     lift_window_days: Annotated[StrictInt, Field(ge=1, le=90)] | None = None
     program_id: Id | None = None
     draft: StrictBool | None = None
+    offer_id: Id | None = Field(
+        default=None, description="an active offer: each recipient gets its coupon with the message"
+    )
 
 
 class CampaignOut(Reply):
@@ -333,6 +336,7 @@ class CampaignOut(Reply):
     send_at: Timestamp | None
     deferred_reason: str | None
     holdout_percent: int
+    offer_id: int | None = None
     segment_size: int | None
     recipients: int
     holdout: int

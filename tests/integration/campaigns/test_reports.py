@@ -220,3 +220,35 @@ def test_campaign_lift_counts_coupons_redeemed_in_the_window(
     assert body["recipients"]["coupon_redemptions"] == len(treated)
     assert body["recipients"]["redemptions_per_member"] == 1.0
     assert body["holdout"]["coupon_redemptions"] == 0  # the late one is outside the window
+
+
+def test_a_campaign_with_an_offer_gives_each_recipient_one_coupon_and_the_holdout_none(
+    client: FlaskClient, brand: BrandKeys, shop: Shop, clock: FrozenClock
+) -> None:
+    from walletd.models import Coupon
+
+    offer = client.post(
+        "/api/v1/offers",
+        json={"name": "Weekend treat", "kind": "percent_off", "value": "15"},
+        headers=brand.admin,
+    ).get_json()
+    shop.enroll_many([f"Member {i}" for i in range(10)], tokens=[push_token(i) for i in range(10)])
+    for bad in (offer["id"] + 100, "1", True, 0):
+        refused = client.post(
+            "/api/v1/campaigns", headers=brand.admin,
+            json={"name": "x", "message": "y", "segment": {"preset": "all"}, "offer_id": bad},
+        )  # fmt: skip
+        assert refused.status_code == 422, bad
+        assert refused.get_json()["error"]["field"] == "offer_id"
+    campaign = create_campaign(client, brand, holdout_percent=50, offer_id=offer["id"])
+    assert campaign["offer_id"] == offer["id"]
+    shop.fan_out()
+    shop.fan_out()  # nothing more: one coupon per member per campaign
+    groups = _groups(shop, campaign["id"])
+    with shop.svc.db.sessions() as session:
+        holders = sorted(
+            session.scalars(
+                select(Coupon.member_id).where(Coupon.occasion == f"campaign:{campaign['id']}")
+            ).all()
+        )
+    assert holders == sorted(groups["recipient"])
