@@ -179,3 +179,29 @@ def test_the_builder_in_traditional_chinese_and_a_scanned_coupon_redeemed_direct
     assert till.locator("#coupon-result").inner_text() == "Give: 珍珠奶茶"
     assert [c[2] for c in _coupons(stack, brand)] == ["redeemed"]
     assert problems.errors == []
+
+
+def test_a_promotion_built_with_its_card_preview_in_english_and_traditional_chinese(
+    stack: Stack, browser: Browser, problems: PageProblems
+) -> None:
+    _brand_keys, email, _member_email, _serial = _brand(stack, "Promo Cafe")
+    page = _dashboard(stack, browser, problems, email)
+    page.get_by_role("link", name="Promotions").first.click()
+    page.wait_for_url("**/dashboard/promotions")
+    shown = page.locator(".preview-pane [data-bind=promotion]")
+    assert shown.inner_text() == "Member day"
+    page.locator("#f-name").fill("Double points Tuesday")
+    assert shown.inner_text() == "Double points Tuesday"  # follows the form as it is typed
+    page.locator("#f-multiplier").fill("2")
+    page.locator("#f-weekday-2").check()
+    screenshot(page, "dashboard-promotion-new")
+    page.locator("#promotion-form button[type=submit]").first.click()
+    page.wait_for_url("**/dashboard/promotions")
+    assert page.locator("#promotion-list").inner_text().count("Double points Tuesday") == 1
+    page.get_by_role("button", name="繁體中文").click()
+    page.wait_for_url("**/dashboard/promotions")
+    assert page.locator(".preview-pane [data-bind=promotion]").inner_text() == "會員日"
+    page.locator("#f-name").fill("週二會員日")
+    assert page.locator(".preview-pane [data-bind=promotion]").inner_text() == "週二會員日"
+    screenshot(page, "dashboard-promotion-new-zh-hant")
+    assert problems.errors == []

@@ -214,9 +214,9 @@ ZH_HANT: dict[str, str] = {
     "No coupon": "不送優惠券",
     "Member day": "會員日",
     (
-        "A member's Apple Wallet card while the promotion runs (drawn from the real pass.json; "
-        "shown again when you save)."
-    ): "促銷進行時會員的 Apple 錢包卡片（依真實 pass.json 繪製；儲存後重新顯示）。",
+        "A member's Apple Wallet card while the promotion runs (drawn from the real pass.json); "
+        "it follows the name as you type."
+    ): "促銷進行時會員的 Apple 錢包卡片（依真實 pass.json 繪製），會隨輸入的名稱即時更新。",
     "Both bonuses are taken back if that purchase is refunded.": (
         "該筆消費若退款，兩份推薦獎勵都會收回。"
     ),
