@@ -154,7 +154,7 @@ def test_build_issue_see_on_the_card_redeem_at_the_till_and_report(
 def test_the_builder_in_traditional_chinese_and_a_scanned_coupon_redeemed_directly(
     stack: Stack, browser: Browser, problems: PageProblems
 ) -> None:
-    brand, email, member_email, _serial = _brand(stack, "Tea House")
+    brand, email, member_email, serial = _brand(stack, "Tea House")
     page = _dashboard(stack, browser, problems, email)
     page.goto(f"{stack.url}/dashboard/offers/new")
     page.get_by_role("button", name="繁體中文").click()
@@ -172,11 +172,19 @@ def test_the_builder_in_traditional_chinese_and_a_scanned_coupon_redeemed_direct
     page.locator(".flash").get_by_text("Grace Hopper").wait_for()
 
     ((_code, barcode, _status),) = _coupons(stack, brand)
+    phone = new_phone(browser, problems, user_agent=IPHONE_UA)
+    phone.goto(f"{stack.url}{_card_path(stack, serial)}")
+    phone.get_by_role("button", name="繁體中文").click()
+    phone.get_by_text("珍珠奶茶買一送一").last.wait_for()
+    screenshot(phone, "customer-card-coupons-zh-hant")
     till = _till(stack, browser, problems, brand)
-    till.get_by_label("Card code").fill(barcode.lower())
-    till.get_by_role("button", name="Credit points").click()
+    till.get_by_role("button", name="繁體中文").click()
+    till.wait_for_selector("#till[data-ready=yes]")
+    till.locator("#barcode").fill(barcode.lower())
+    till.locator("#scan-submit").click()
     till.locator("#coupon-result").wait_for()
-    assert till.locator("#coupon-result").inner_text() == "Give: 珍珠奶茶"
+    assert "珍珠奶茶" in till.locator("#coupon-result").inner_text()
+    screenshot(till, "cashier-coupon-redeemed-zh-hant")
     assert [c[2] for c in _coupons(stack, brand)] == ["redeemed"]
     assert problems.errors == []
 
