@@ -103,12 +103,14 @@ def update_promotion(promotion_id: int, body: PromotionUpdate) -> PromotionOut:
 
 
 @bp.delete("/promotions/<int:promotion_id>")
-@endpoint("Delete a promotion", tag="promotions", roles=ADMIN, status=204)
+@endpoint("Delete a promotion", tag="promotions", roles=ADMIN, status=204, media_type="")
 def delete_promotion(promotion_id: int) -> Response:
     """Delete a promotion; scans it multiplied keep their points."""
     brand_id = principal().brand_id
     run_in_transaction(lambda s: promotions.delete_promotion(s, brand_id, promotion_id, context()))
-    return Response(status=204)
+    response = Response(status=204)
+    del response.headers["Content-Type"]  # no body, so no media type to name
+    return response
 
 
 def _stamps_body(program: Program) -> StampsOut:
