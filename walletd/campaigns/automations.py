@@ -21,6 +21,7 @@ from walletd.loyalty.brands import get_program
 from walletd.loyalty.context import Context
 from walletd.models import Automation, LedgerEntry, Member, MessageLog, Offer, Program, Reward, Tier
 from walletd.models.campaign import AUTOMATION_KINDS
+from walletd.offers.catalog import get_active_offer
 from walletd.offers.coupons import issue_coupon
 from walletd.push.messages import set_messages
 
@@ -161,16 +162,7 @@ def _check_offer(
     """An offer an automation of this program may carry: active, of the same program."""
     if kind not in OFFER_SOURCES:
         raise ValidationError(f"a {kind} automation cannot carry an offer", field="offer_id")
-    refusal = ValidationError("offer_id must be an active offer of this program", field="offer_id")
-    if isinstance(offer_id, bool) or not isinstance(offer_id, int) or not 0 < offer_id <= MAX_ID:
-        raise refusal
-    offer = session.scalar(
-        select(Offer).where(
-            Offer.id == offer_id, Offer.brand_id == brand_id, Offer.program_id == program_id
-        )
-    )
-    if offer is None or offer.status != "active":
-        raise refusal
+    get_active_offer(session, brand_id, program_id, offer_id)
 
 
 @dataclass(frozen=True)
