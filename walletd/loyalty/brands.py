@@ -11,6 +11,7 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from walletd.audit import Actor
 from walletd.errors import AuthenticationError, NotFoundError, ValidationError
 from walletd.loyalty.money import is_currency_code, minor_unit_exponent
 from walletd.models import ApiKey, Brand, Location, Program, Reward, Tier
@@ -34,6 +35,13 @@ class Principal:
     api_key_id: int
     brand_id: int
     role: str
+    # The key's public prefix and name, as the audit log and the member page show the actor.
+    label: str = ""
+
+    @property
+    def actor(self) -> Actor:
+        """This key as the actor of a change."""
+        return Actor(self.brand_id, api_key_id=self.api_key_id, label=self.label)
 
 
 def hash_key(key: str) -> str:
@@ -68,7 +76,8 @@ def authenticate(session: Session, key: str) -> Principal:
     api_key = session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(key)))
     if api_key is None or api_key.revoked_at is not None:
         raise AuthenticationError("invalid API key")
-    return Principal(api_key_id=api_key.id, brand_id=api_key.brand_id, role=api_key.role)
+    label = f"{api_key.prefix}… {api_key.label}".strip()
+    return Principal(api_key.id, api_key.brand_id, api_key.role, label)
 
 
 def revoke_api_key(session: Session, brand_id: int, prefix: str, *, now: datetime) -> int:

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from walletd.audit import Actor as Actor
 from walletd.errors import (
     AlreadyReversedError,
     IdempotencyConflictError,
@@ -41,14 +42,6 @@ MAX_SPEND_MINOR = 2**63 - 1
 # Ids are 32-bit serials: a larger number names nothing, and must not reach the driver.
 MAX_ID = 2**31 - 1
 MAX_KEY_LENGTH = 200
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who asks for a ledger change: the brand, and the API key when there is one."""
-
-    brand_id: int
-    api_key_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -458,6 +451,7 @@ def credit_scan(
         request_hash=fingerprint,
         location_id=location,
         api_key_id=actor.api_key_id,
+        staff_id=actor.staff_id,
     )
     member.visits += 1
     member.lifetime_spend_minor += amount_minor
@@ -649,6 +643,7 @@ def redeem(
         reward_id=reward.id if reward else None,
         reason=reward.name if reward else None,
         api_key_id=actor.api_key_id,
+        staff_id=actor.staff_id,
     )
     entry.balance_after = member.points
     touch_cards(session, [card], ctx)
@@ -689,6 +684,7 @@ def reverse_scan(session: Session, actor: Actor, scan_id: object, ctx: Context) 
         reverses_id=original.id,
         reason="refund",
         api_key_id=actor.api_key_id,
+        staff_id=actor.staff_id,
     )
     member.lifetime_spend_minor -= original.amount_minor or 0
     entry.balance_after = member.points
@@ -770,7 +766,8 @@ def adjust_points(
     if points > MAX_BALANCE - max(locked.points, 0):
         raise ValidationError(f"the balance cannot exceed {MAX_BALANCE:,} points", field="points")
     entry = _append(session, locked, kind="adjust", points=points, ctx=ctx,
-                    reason=reason, api_key_id=actor.api_key_id)  # fmt: skip
+                    reason=reason, api_key_id=actor.api_key_id,
+                    staff_id=actor.staff_id)  # fmt: skip
     entry.balance_after = locked.points
     touch_cards(session, cards_of_member(session, locked.id), ctx)
     session.flush()

@@ -1,5 +1,6 @@
 """Typed entities; importing this package registers every table on `Base.metadata`."""
 
+from walletd.models.audit import AuditEntry
 from walletd.models.brand import ApiKey, Brand, Location
 from walletd.models.campaign import (
     Automation,
@@ -18,6 +19,7 @@ from walletd.models.program import Program, Reward, Tier
 
 __all__ = [
     "ApiKey",
+    "AuditEntry",
     "Automation",
     "Campaign",
     "CampaignRecipient",

@@ -41,6 +41,9 @@ class Campaign(Base):
     lift_window_days: Mapped[int] = mapped_column(Integer, default=14)
     # An offer whose coupon each recipient gets with the message (an id of `offers`).
     offer_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Who created it (plain ids: the campaign outlives a revoked key or a removed account).
+    created_by_api_key_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_by_staff_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     claimed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     cursor_member_id: Mapped[int] = mapped_column(Integer, default=0)

@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from walletd.db import Base, UTCDateTime, utcnow
 from walletd.models.types import JSONText
 
-KINDS = ("earn", "redeem", "bonus", "adjust", "expire", "reversal")
+# "opening": a balance brought over from another loyalty system by an import.
+KINDS = ("earn", "redeem", "bonus", "adjust", "expire", "reversal", "opening")
 
 
 class LedgerEntry(Base):
@@ -51,6 +52,8 @@ class LedgerEntry(Base):
     api_key_id: Mapped[int | None] = mapped_column(
         ForeignKey("api_keys.id", ondelete="SET NULL"), nullable=True
     )
+    # The staff account that did it (a plain id: the entry outlives the account).
+    staff_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     reward_id: Mapped[int | None] = mapped_column(
         ForeignKey("rewards.id", ondelete="SET NULL"), nullable=True
     )

@@ -15,7 +15,12 @@ class Member(Base):
 
     __tablename__ = "members"
     # Lost-card recovery looks a phone up by equality within one program.
-    __table_args__ = (Index("ix_members_program_id_phone", "program_id", "phone"),)
+    __table_args__ = (
+        Index("ix_members_program_id_phone", "program_id", "phone"),
+        # The id the brand's other system (or the one it moved from) knows the member by.
+        # A unique index, not a constraint: SQLite adds it without rebuilding the table.
+        Index("uq_members_program_external_id", "program_id", "external_id", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     brand_id: Mapped[int] = mapped_column(ForeignKey("brands.id", ondelete="CASCADE"), index=True)
@@ -26,6 +31,7 @@ class Member(Base):
     email: Mapped[str | None] = mapped_column(String(320), nullable=True, index=True)
     # E.164 (`+886912345678`); rows from before migration 0006 that did not parse keep their text.
     phone: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    external_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
     birthday: Mapped[date | None] = mapped_column(Date, nullable=True)
     marketing_consent: Mapped[bool] = mapped_column(default=False)
     referral_code: Mapped[str] = mapped_column(String(16), unique=True)

@@ -139,7 +139,7 @@ def _amount(minor: int, currency: str | None) -> str:
 
 
 def _actor() -> ledger.Actor:
-    return ledger.Actor(principal().brand_id, principal().api_key_id)
+    return principal().actor
 
 
 @bp.post("/members/<int:member_id>/adjustments")

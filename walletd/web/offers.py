@@ -12,7 +12,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from walletd.errors import ConflictError, NotFoundError, ValidationError
-from walletd.loyalty.ledger import Actor
 from walletd.loyalty.money import format_minor
 from walletd.models import Card, Coupon, Member, Offer, Program
 from walletd.offers import catalog, coupons, reports
@@ -270,7 +269,7 @@ def member_coupons(member_id: int, query: CouponQuery) -> CouponList:
 def redeem_coupon(body: CouponRedemptionCreate) -> tuple[dict[str, Any], int]:
     """Redeem a coupon exactly once per Idempotency-Key; the answer says what to take off."""
     p = principal()
-    actor = Actor(brand_id=p.brand_id, api_key_id=p.api_key_id)
+    actor = p.actor
     key = request.headers.get("Idempotency-Key")
     outcome = run_in_transaction(
         lambda s: coupons.redeem_coupon(

@@ -133,7 +133,7 @@ def _api_viewer() -> Viewer:
 
 
 def _actor(viewer: Viewer) -> ledger.Actor:
-    return ledger.Actor(viewer.brand_id, viewer.api_key_id)
+    return viewer.actor
 
 
 def _answer(body: dict[str, Any]) -> Response:

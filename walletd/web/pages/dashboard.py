@@ -221,7 +221,7 @@ def adjust(member_id: int) -> Any:
     values = {"points": request.form.get("points", ""), "reason": request.form.get("reason", "")}
     # Not a whole number: 0, which the service refuses with its "non-zero whole number" message.
     points = whole_number(values["points"], low=-MAX_ID, high=MAX_ID) or 0
-    actor = ledger.Actor(viewer.brand_id, None)
+    actor = viewer.actor
     try:
         run_in_transaction(
             lambda s: ledger.adjust_points(s, actor, member_id, points, values["reason"],

@@ -17,6 +17,7 @@ from itsdangerous import BadData, URLSafeTimedSerializer
 from sqlalchemy import select
 from werkzeug.wrappers import Response as WerkzeugResponse
 
+from walletd.audit import Actor
 from walletd.loyalty.brands import Principal
 from walletd.loyalty.staff import StaffPrincipal, find_staff
 from walletd.models import ApiKey
@@ -69,6 +70,13 @@ class Viewer:
     label: str  # e-mail, or the key's public prefix: never the key itself
     staff_id: int | None = None
     api_key_id: int | None = None
+
+    @property
+    def actor(self) -> Actor:
+        """This viewer as the actor of a change (the audit log, ledger entries, campaigns)."""
+        return Actor(
+            self.brand_id, api_key_id=self.api_key_id, staff_id=self.staff_id, label=self.label
+        )
 
 
 def _start_session() -> None:
