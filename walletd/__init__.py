@@ -60,6 +60,12 @@ def create_app(
     from walletd.web import promotions as promotions_api
 
     app.register_blueprint(promotions_api.bp)
+    # issue 11: each part registers its blueprint on its own line below.
+    # [settings]
+    # [locations-keys-staff]
+    # [imports]
+    # [webhooks]
+    # [events]
     pages.init_app(app)
     # After every blueprint: limits are put on the registered blueprints, and ProxyFix wraps
     # the finished WSGI app.

@@ -72,6 +72,13 @@ def init_app(app: Flask) -> None:
     # offers adds its routes to the dashboard blueprint: imported before it is registered.
     from walletd.web.pages import cashier, common, customer, dashboard, offers, promotions  # noqa: F401
 
+    # issue 11: page modules that add routes to the dashboard blueprint, one line each.
+    # [settings]
+    # [locations-keys-staff]
+    # [imports]
+    # [webhooks]
+    # [events]
+
     security.init_app(app)
     app.add_template_filter(lambda minor, currency: format_minor(int(minor), currency), "money")
     app.before_request(_refuse_control_characters)

@@ -70,6 +70,11 @@ ROUTES: list[tuple[str, str, str, str]] = [
     ("post", "/dashboard/promotions/{promotion_id}/delete", "Delete a promotion", "staff-form"),
     ("get", "/dashboard/export/members.csv", "Members as CSV", "csv"),
     ("get", "/dashboard/export/ledger.csv", "Ledger as CSV", "csv"),
+    # issue 11 [settings]
+    # issue 11 [locations-keys-staff]
+    # issue 11 [imports]
+    # issue 11 [webhooks]
+    # issue 11 [events]
 ]
 
 

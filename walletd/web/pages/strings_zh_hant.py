@@ -479,4 +479,9 @@ ZH_HANT: dict[str, str] = {
     ),
     "starts_on must not be after ends_on": "開始日不可晚於最後一天",
     "name must be 1 to 200 printable characters": "名稱須為 1 至 200 個可顯示字元",
+    # issue 11 [settings]
+    # issue 11 [locations-keys-staff]
+    # issue 11 [imports]
+    # issue 11 [webhooks]
+    # issue 11 [events]
 }
