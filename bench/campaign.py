@@ -205,7 +205,7 @@ def seed_campaign_brand(url: str, members: int, pass_type_id: str) -> tuple[int,
                FROM cards c JOIN devices d ON d.library_id = 'lib' || c.member_id
                WHERE c.brand_id = :brand""",
             # The wall clock decides quiet hours; a benchmark must run at any hour.
-            """UPDATE programs SET quiet_hours_start = 0, quiet_hours_end = 0
+            """UPDATE programs SET quiet_start_minute = NULL, quiet_end_minute = NULL
                WHERE brand_id = :brand""",
         ):
             session.execute(text(statement), params)

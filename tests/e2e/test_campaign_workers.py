@@ -96,7 +96,7 @@ def seed(app: Flask, brand: BrandKeys, pass_type_id: str) -> None:
         session.execute(
             update(Program)
             .where(Program.id == brand.program_id)
-            .values(quiet_hours_start=0, quiet_hours_end=0)
+            .values(quiet_start_minute=None, quiet_end_minute=None)
         )
 
 

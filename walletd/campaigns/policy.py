@@ -21,21 +21,43 @@ def program_zone(program: Program) -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
+def quiet_window(program: Program) -> tuple[int, int] | None:
+    """The quiet hours as (start, end) minutes after local midnight, or None when there are none."""
+    start, end = program.quiet_start_minute, program.quiet_end_minute
+    if start is None or end is None or start == end:
+        return None
+    return start, end
+
+
+def _minute_of_day(local: datetime) -> int:
+    return local.hour * 60 + local.minute
+
+
 def in_quiet_hours(program: Program, now: datetime) -> bool:
     """True when local time in the program's zone is inside its quiet hours."""
-    start, end = program.quiet_hours_start, program.quiet_hours_end
-    if start == end:
+    window = quiet_window(program)
+    if window is None:
         return False
-    hour = now.astimezone(program_zone(program)).hour
-    return start <= hour < end if start < end else hour >= start or hour < end
+    start, end = window
+    minute = _minute_of_day(now.astimezone(program_zone(program)))
+    return start <= minute < end if start < end else minute >= start or minute < end
 
 
 def quiet_hours_end(program: Program, now: datetime) -> datetime:
-    """The first moment after `now` outside the quiet hours."""
-    local = now.astimezone(program_zone(program))
-    candidate = local.replace(hour=program.quiet_hours_end, minute=0, second=0, microsecond=0)
+    """The first moment at or after `now` outside the quiet hours (`now` itself when none)."""
+    window = quiet_window(program)
+    if window is None or not in_quiet_hours(program, now):
+        return now
+    zone = program_zone(program)
+    local = now.astimezone(zone)
+    end = window[1]
+    # Wall-clock arithmetic in the zone, then back to UTC: a DST change in the night moves the
+    # end by the zone's rules, as members experience it.
+    candidate = local.replace(hour=end // 60, minute=end % 60, second=0, microsecond=0)
     if candidate <= local:
-        candidate += timedelta(days=1)
+        candidate = (local + timedelta(days=1)).replace(
+            hour=end // 60, minute=end % 60, second=0, microsecond=0
+        )
     return candidate.astimezone(now.tzinfo)
 
 

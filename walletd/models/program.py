@@ -13,6 +13,7 @@ from walletd.models.types import DecimalType
 
 ROUNDING_RULES = ("floor", "half_up", "ceil")
 TIER_BASES = ("spend", "points")
+LANGUAGES = ("en", "zh-Hant")
 
 
 class Program(Base):
@@ -46,11 +47,20 @@ class Program(Base):
     foreground_color: Mapped[str] = mapped_column(String(7), default="#FFFFFF")
     label_color: Mapped[str] = mapped_column(String(7), default="#C9D6E8")
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
-    # Marketing messages a member may get per rolling 7 days, and the quiet hours (local time
-    # in `timezone`, start inclusive, end exclusive) during which none are sent.
+    # Marketing messages a member may get per rolling 7 days, and the quiet hours (minutes after
+    # local midnight in `timezone`, start inclusive, end exclusive, may wrap midnight) during
+    # which none are sent; both NULL means no quiet hours.
     messages_per_week_cap: Mapped[int] = mapped_column(Integer, default=3)
-    quiet_hours_start: Mapped[int] = mapped_column(Integer, default=21)
-    quiet_hours_end: Mapped[int] = mapped_column(Integer, default=9)
+    quiet_start_minute: Mapped[int | None] = mapped_column(
+        Integer, nullable=True, default=21 * 60, server_default="1260"
+    )
+    quiet_end_minute: Mapped[int | None] = mapped_column(
+        Integer, nullable=True, default=9 * 60, server_default="540"
+    )
+    # How many days after a scan a cashier key may still reverse it (admins always may).
+    refund_window_days: Mapped[int] = mapped_column(Integer, default=30, server_default="30")
+    # The language of the join and card pages when the visitor has not chosen one.
+    default_language: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
     google_class_synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     # A stamp card: one stamp per qualifying visit; `stamps_per_reward` stamps issue the offer
     # `stamps_offer_id` (an id of `offers`, checked by the service) and start the card again.
