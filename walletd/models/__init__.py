@@ -16,6 +16,7 @@ from walletd.models.member import Card, Member
 from walletd.models.offer import Coupon, Offer, OfferIssue, Promotion
 from walletd.models.outbox import OutboxMessage
 from walletd.models.program import Program, Reward, Tier
+from walletd.models.webhook import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "ApiKey",
@@ -43,4 +44,7 @@ __all__ = [
     "Registration",
     "Reward",
     "Tier",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
 ]
