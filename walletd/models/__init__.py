@@ -10,6 +10,7 @@ from walletd.models.campaign import (
     StaffUser,
 )
 from walletd.models.device import Device, DeviceLog, Registration
+from walletd.models.event import Event, EventAutomation, EventAutomationRun
 from walletd.models.google import GoogleCallbackNonce, GoogleNotification
 from walletd.models.ledger import LedgerEntry
 from walletd.models.member import Card, Member
@@ -36,6 +37,9 @@ __all__ = [
     "GoogleCallbackNonce",
     "GoogleNotification",
     "DeviceLog",
+    "Event",
+    "EventAutomation",
+    "EventAutomationRun",
     "LedgerEntry",
     "Location",
     "Member",
