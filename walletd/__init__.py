@@ -62,6 +62,9 @@ def create_app(
     app.register_blueprint(promotions_api.bp)
     # issue 11: each part registers its blueprint on its own line below.
     # [settings]
+    from walletd.web import programs as programs_api
+
+    app.register_blueprint(programs_api.bp)
     # [locations-keys-staff]
     # [imports]
     # [webhooks]

@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from tests.conftest import SECRET
-from tests.factories import BrandKeys, enroll, make_brand, scan, services_of
+from tests.factories import BrandKeys, FrozenClock, enroll, make_brand, scan, services_of
 from walletd.loyalty.barcodes import make_barcode
 from walletd.models import LedgerEntry, Location, Member
 
@@ -535,9 +535,12 @@ def test_second_reversal_of_a_scan_is_a_conflict(
     assert _snapshot(app, member["id"]) == before
 
 
-def test_cashier_may_not_reverse_a_scan(app: Flask, client: FlaskClient, brand: BrandKeys) -> None:
+def test_cashier_may_not_reverse_a_scan_older_than_the_refund_window(
+    app: Flask, client: FlaskClient, brand: BrandKeys, clock: FrozenClock
+) -> None:
     member = enroll(client, brand)
     scan_id = scan(client, brand, member["card"]["barcode"], "40.00", "s1").get_json()["scan_id"]
+    clock.advance(days=30, seconds=1)  # the default window is 30 days
     before = _snapshot(app, member["id"])
     assert _error(_reverse(client, brand.cashier, scan_id))[:2] == (403, "forbidden")
     assert _snapshot(app, member["id"]) == before

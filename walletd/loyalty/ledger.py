@@ -20,6 +20,7 @@ from walletd.errors import (
     IdempotencyConflictError,
     InsufficientPointsError,
     NotFoundError,
+    PermissionDeniedError,
     UnknownCardError,
     ValidationError,
 )
@@ -651,11 +652,19 @@ def redeem(
     return Outcome(body=redemption_body(entry))
 
 
-def reverse_scan(session: Session, actor: Actor, scan_id: object, ctx: Context) -> Outcome:
+def reverse_scan(
+    session: Session,
+    actor: Actor,
+    scan_id: object,
+    ctx: Context,
+    *,
+    within_refund_window: bool = False,
+) -> Outcome:
     """Undo a scan (a refund): take its points back as far as the balance allows.
 
     Bonuses the purchase earned (a referral's, both sides) are clawed back in full: see
-    `_claw_back_bonuses`.
+    `_claw_back_bonuses`. `within_refund_window` (cashiers) refuses scans older than the
+    program's `refund_window_days`.
     """
     wanted = _integer(scan_id, "scan_id", "scan_id must be an integer")
     original = session.scalar(
@@ -667,6 +676,16 @@ def reverse_scan(session: Session, actor: Actor, scan_id: object, ctx: Context) 
     ) if _may_exist(wanted) else None  # fmt: skip
     if original is None:
         raise NotFoundError("scan not found")
+    if within_refund_window:
+        program = session.scalars(
+            select(Program).join(Member, Member.program_id == Program.id)
+            .where(Member.id == original.member_id)
+        ).one()  # fmt: skip
+        if original.created_at < ctx.now - timedelta(days=program.refund_window_days):
+            raise PermissionDeniedError(
+                f"this scan is older than the {program.refund_window_days}-day refund window"
+                " for cashiers; an admin can still reverse it"
+            )
     member = lock_member(session, original.member_id)
     # The member's row lock serialises two reversals of one scan; the second sees the first.
     already = session.scalar(select(LedgerEntry).where(LedgerEntry.reverses_id == original.id))

@@ -86,7 +86,8 @@ def _whole(text: str, name: str, *, low: int, high: int) -> int:
     return value
 
 
-def _decimal(text: str, name: str, *, low: Decimal, high: Decimal) -> Decimal:
+def parse_decimal(text: str, name: str, *, low: Decimal, high: Decimal) -> Decimal:
+    """A decimal from text, within [low, high] and with at most 4 decimals."""
     try:
         value = Decimal(text.strip())
     except InvalidOperation as exc:
@@ -98,17 +99,18 @@ def _decimal(text: str, name: str, *, low: Decimal, high: Decimal) -> Decimal:
     return value
 
 
-def _color(text: str, name: str) -> str:
+def parse_color(text: str, name: str) -> str:
+    """A "#RRGGBB" colour, upper-cased."""
     value = text.strip()
     if not _COLOR.match(value):
         raise ValidationError(f"{name} must be a colour such as #1F3A5F", field=name)
     return value.upper()
 
 
-def _money(program: Program, text: str, name: str, *, high: Decimal) -> int:
+def parse_money(program: Program, text: str, name: str, *, high: Decimal) -> int:
     """A form amount in the program's major units, as minor units."""
     exponent = minor_unit_exponent(program.currency)
-    value = _decimal(text, name, low=Decimal(0), high=high)
+    value = parse_decimal(text, name, low=Decimal(0), high=high)
     if value.as_tuple().exponent < -exponent:  # type: ignore[operator]
         raise ValidationError(f"{name} has too many decimals for {program.currency}", field=name)
     return int(value.scaleb(exponent))
@@ -129,7 +131,7 @@ def threshold_text(program: Program, threshold: int) -> str:
 def _threshold(program: Program, basis: str, text: str, name: str) -> int:
     if basis == "points":
         return _whole(text, name, low=0, high=100_000_000)
-    return _money(program, text, name, high=Decimal(10**9))
+    return parse_money(program, text, name, high=Decimal(10**9))
 
 
 def update_program(
@@ -152,7 +154,7 @@ def update_program(
         raise ValidationError("tier basis must be spend or points", field="tier_basis")
     if changes.template not in templates:
         raise ValidationError("template is not a known card design", field="template")
-    rate = _decimal(changes.points_per_unit, "points_per_unit", low=Decimal(0), high=MAX_RATE)
+    rate = parse_decimal(changes.points_per_unit, "points_per_unit", low=Decimal(0), high=MAX_RATE)
     bonuses = {
         key: _whole(getattr(changes, key), key, low=0, high=MAX_BONUS)
         for key in (
@@ -163,18 +165,20 @@ def update_program(
         )
     }
     referral_minimum = (
-        _money(program, changes.referral_min_purchase, "referral_min_purchase", high=Decimal(10**9))
+        parse_money(
+            program, changes.referral_min_purchase, "referral_min_purchase", high=Decimal(10**9)
+        )
         if changes.referral_min_purchase is not None and changes.referral_min_purchase.strip()
         else program.referral_min_purchase_minor
     )
     expiry_text = changes.points_expiry_months.strip()
     expiry = _whole(expiry_text, "points_expiry_months", low=1, high=120) if expiry_text else None
     colors = {
-        key: _color(getattr(changes, key), key)
+        key: parse_color(getattr(changes, key), key)
         for key in ("background_color", "foreground_color", "label_color")
     }
-    _apply_tiers(session, program, changes.tier_basis, changes.tiers)
-    _apply_rewards(session, program, changes.rewards)
+    apply_tiers(session, program, changes.tier_basis, changes.tiers)
+    apply_rewards(session, program, changes.rewards)
     program.name = name
     program.points_per_unit = rate
     program.rounding = changes.rounding
@@ -193,9 +197,8 @@ def update_program(
     return touch_program_cards(session, program.id, ctx)
 
 
-def _apply_tiers(
-    session: Session, program: Program, basis: str, rows: Sequence[TierChange]
-) -> None:
+def apply_tiers(session: Session, program: Program, basis: str, rows: Sequence[TierChange]) -> None:
+    """Add, change and delete tiers (members of a deleted tier lose it until their next scan)."""
     existing = {t.id: t for t in session.scalars(select(Tier).where(Tier.program_id == program.id))}
     kept: list[tuple[Tier | None, str, int, Decimal, Decimal, str | None]] = []
     doomed: list[Tier] = []
@@ -214,10 +217,10 @@ def _apply_tiers(
         if not 1 <= len(name) <= 64:
             raise ValidationError("tier name must be 1 to 64 characters", field=f"{prefix}-name")
         threshold = _threshold(program, basis, row.threshold, f"{prefix}-threshold")
-        multiplier = _decimal(
+        multiplier = parse_decimal(
             row.multiplier, f"{prefix}-multiplier", low=Decimal(1), high=Decimal(10)
         )
-        discount = _decimal(
+        discount = parse_decimal(
             row.member_discount_percent, f"{prefix}-discount", low=Decimal(0), high=Decimal(100)
         )
         kept.append((tier, name, threshold, multiplier, discount, _benefits(row.benefits, prefix)))
@@ -253,11 +256,12 @@ def _benefits(text: str, prefix: str) -> str | None:
     return value or None
 
 
-def _apply_rewards(session: Session, program: Program, rows: Sequence[RewardChange]) -> None:
+def apply_rewards(session: Session, program: Program, rows: Sequence[RewardChange]) -> None:
+    """Add and change rewards; rows not given stay as they are (rewards are never deleted)."""
     existing = {
         r.id: r for r in session.scalars(select(Reward).where(Reward.program_id == program.id))
     }
-    count = 0
+    count = len(existing)
     for index, row in enumerate(rows):
         prefix = f"reward-{index}"
         reward = existing.get(row.id) if row.id is not None else None
@@ -272,8 +276,8 @@ def _apply_rewards(session: Session, program: Program, rows: Sequence[RewardChan
         if reward is None:
             reward = Reward(program_id=program.id)
             session.add(reward)
+            count += 1
         reward.name, reward.cost_points, reward.active = name, cost, row.active
-        count += 1
     if count > MAX_REWARDS:
         raise ValidationError(f"a program has at most {MAX_REWARDS} rewards", field="reward-0-name")
 
@@ -333,6 +337,15 @@ def redeemable_rewards(session: Session, program_id: int, balance: int) -> list[
         for r in program_rewards(session, program_id, active_only=True)
         if r.cost_points <= balance
     ]
+
+
+def brand_programs(session: Session, brand_id: int) -> list[Program]:
+    """A brand's programs, oldest first."""
+    return list(
+        session.scalars(
+            select(Program).where(Program.brand_id == brand_id).order_by(Program.id)
+        ).all()
+    )
 
 
 def find_program(session: Session, program_id: int) -> Program | None:

@@ -192,11 +192,15 @@ def create_scan(body: ScanCreate) -> tuple[dict[str, Any], int]:
 
 
 @bp.post("/scans/<int:scan_id>/reversal")
-@endpoint("Reverse a scan (refund)", tag="scans", roles=ADMIN, response=ReversalOut, status=201)
+@endpoint("Reverse a scan (refund; cashier keys within the program's refund window)",
+          tag="scans", roles=TILL, response=ReversalOut, status=201)  # fmt: skip
 def reverse_scan(scan_id: int) -> dict[str, Any]:
     """Reverse a scan (refund) with a compensating entry."""
     actor = _actor()
-    outcome = run_in_transaction(lambda s: ledger.reverse_scan(s, actor, scan_id, context()))
+    limited = principal().role != "admin"
+    outcome = run_in_transaction(
+        lambda s: ledger.reverse_scan(s, actor, scan_id, context(), within_refund_window=limited)
+    )
     return outcome.body
 
 
