@@ -68,6 +68,9 @@ def create_app(
     # [locations-keys-staff]
     # [imports]
     # [webhooks]
+    from walletd.web import webhooks as webhooks_api
+
+    app.register_blueprint(webhooks_api.bp)
     # [events]
     pages.init_app(app)
     # After every blueprint: limits are put on the registered blueprints, and ProxyFix wraps

@@ -25,6 +25,7 @@ from walletd.jobs import (
 from walletd.push.apple_channel import ApnsChannel
 from walletd.push.dispatcher import Channel, Dispatcher
 from walletd.services import Services
+from walletd.webhooks.channel import webhook_channel
 from walletd.wiring import apple_passes, push_sender
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ def build_channels(svc: Services) -> list[Channel]:
         from walletd.push.google_channel import google_channel
 
         channels.append(svc.adapter("google_channel", lambda: google_channel(svc)))
+    channels.append(svc.adapter("webhook_channel", lambda: webhook_channel(svc)))
     return channels
 
 

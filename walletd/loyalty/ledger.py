@@ -33,6 +33,7 @@ from walletd.loyalty.rules import TierRule, add_months, points_for_purchase, tie
 from walletd.models import Card, Coupon, LedgerEntry, Member, Offer, Program, Reward, Tier
 from walletd.offers.promotions import active_promotions, combined_multiplier
 from walletd.offers.stamps import add_stamp
+from walletd.webhooks import events as webhook_events
 
 MAX_POINTS_PER_OPERATION = 10_000_000
 # No balance or entry grows past the largest integer every JSON client reads exactly
@@ -471,6 +472,7 @@ def credit_scan(
 
         session.flush()  # the coupons record this scan's entry id
         redeem_coupons_in_scan(session, actor, member, barcodes, amount_minor, entry.id, ctx)
+    tier_before = _tier_name(tiers, member.tier_id)
     _upgrade_tier(session, member, program, tiers, ctx.now)
     entry.balance_after = member.points
     entry.tier_after = _tier_name(tiers, member.tier_id)
@@ -482,6 +484,11 @@ def credit_scan(
     ).encode()
     touch_cards(session, [card], ctx)
     session.flush()
+    # Only here, on the first execution: a replay returned above and emits nothing again.
+    webhook_events.scan_credited(session, member, entry, now=ctx.now)
+    webhook_events.tier_changed(
+        session, member, tier_before, entry.tier_after, reason="scan", now=ctx.now
+    )
     # Coupons are rebuilt as a replay rebuilds them, so both answers are the same.
     return Outcome(body=full_scan_body(session, entry))
 
@@ -649,6 +656,7 @@ def redeem(
     entry.balance_after = member.points
     touch_cards(session, [card], ctx)
     session.flush()
+    webhook_events.redemption_created(session, member, entry, now=ctx.now)
     return Outcome(body=redemption_body(entry))
 
 
@@ -717,6 +725,7 @@ def reverse_scan(
     touch_cards(session, cards_of_member(session, member.id), ctx)
     session.flush()
     body["reversal_id"] = entry.id
+    webhook_events.scan_reversed(session, member, original, entry, now=ctx.now)
     return Outcome(body=body)
 
 
@@ -877,7 +886,12 @@ def reevaluate_tiers(session: Session, ctx: Context, *, program_id: int) -> int:
         best = tier_for(qualifying_value(session, member, program, ctx.now), tiers)
         new_id = best.id if best else None
         if new_id != member.tier_id:
+            before = _tier_name(tiers, member.tier_id)
             member.tier_id = new_id
+            webhook_events.tier_changed(
+                session, member, before, best.name if best else None,
+                reason="reevaluation", now=ctx.now,
+            )  # fmt: skip
             touch_cards(session, cards_of_member(session, member.id), ctx)
             changed += 1
     return changed

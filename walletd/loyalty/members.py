@@ -18,6 +18,7 @@ from walletd.loyalty.brands import get_program
 from walletd.loyalty.context import Context
 from walletd.models import Card, Member, Tier
 from walletd.push.outbox import card_push_rows, enqueue
+from walletd.webhooks import events as webhook_events
 
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 # Longer than any phone number written with spaces, a prefix and an extension.
@@ -171,6 +172,7 @@ def enroll_member(
         enqueue(
             session, card_push_rows(session, [card.id], google=True, serials=serials), now=ctx.now
         )
+    webhook_events.member_enrolled(session, member, tier_name(session, member), now=ctx.now)
     return member, card
 
 

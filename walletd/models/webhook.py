@@ -38,7 +38,7 @@ class WebhookEndpoint(Base):
 
 
 class WebhookDelivery(Base):
-    """One event for one endpoint; `message_id` is the `webhook-id` the receiver de-duplicates on."""
+    """One event for one endpoint; `message_id` is the `webhook-id` receivers de-duplicate on."""
 
     __tablename__ = "webhook_deliveries"
     __table_args__ = (
@@ -48,9 +48,7 @@ class WebhookDelivery(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    endpoint_id: Mapped[int] = mapped_column(
-        ForeignKey("webhook_endpoints.id", ondelete="CASCADE")
-    )
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("webhook_endpoints.id", ondelete="CASCADE"))
     message_id: Mapped[str] = mapped_column(String(40))
     event_type: Mapped[str] = mapped_column(String(40))
     status: Mapped[str] = mapped_column(String(16), default="pending")

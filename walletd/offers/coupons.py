@@ -45,6 +45,7 @@ from walletd.offers.codes import (
     new_coupon_code,
 )
 from walletd.offers.wallets import coupon_changed
+from walletd.webhooks import events as webhook_events
 
 
 def _tier_name(session: Session, member: Member) -> str | None:
@@ -133,6 +134,7 @@ def issue_coupon(
     except IntegrityError:
         return None
     coupon_changed(session, coupon, ctx)
+    webhook_events.coupon_issued(session, member, coupon, now=ctx.now)
     return coupon
 
 
@@ -294,6 +296,7 @@ def _apply(
     coupon.redeemed_api_key_id = actor.api_key_id
     coupon.updated_at = ctx.now
     coupon_changed(session, coupon, ctx)
+    webhook_events.coupon_redeemed(session, coupon, currency, now=ctx.now)
 
 
 def _offer_and_currency(session: Session, coupon: Coupon) -> tuple[Offer, str]:

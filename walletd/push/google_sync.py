@@ -35,6 +35,7 @@ from walletd.passes.google import (
 )
 from walletd.push.google_callbacks import CallbackEvent
 from walletd.push.outbox import GOOGLE_OBJECT, enqueue, google_coupon_row
+from walletd.webhooks import events as webhook_events
 
 log = logging.getLogger(__name__)
 
@@ -193,6 +194,9 @@ def record_callback(
         card.google_saved_at = now
     else:
         card.google_deleted_at = now
+    # Only a new nonce gets here: Google's redelivery of one callback emits nothing again.
+    installed = event.event_type == "save"
+    webhook_events.pass_changed(session, card, "google", installed=installed, now=now)
     session.flush()
     log.info("Google Wallet %s of card %s", event.event_type, card.serial_number)
     return "recorded"

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from walletd.errors import AuthenticationError, ValidationError
 from walletd.loyalty.cards import current_poll_tag
 from walletd.models import Card, Device, DeviceLog, Registration
+from walletd.webhooks import events as webhook_events
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +116,7 @@ def register_device(
     )
     session.flush()
     _evict_beyond_cap(session, card.id, max(max_devices, 1))
+    webhook_events.pass_changed(session, card, "apple", installed=True, now=now)
     return True
 
 
@@ -162,12 +164,19 @@ def _drop_unregistered_devices(session: Session, device_ids: Iterable[int]) -> N
     )
 
 
-def unregister_device(session: Session, *, library_id: str, card: Card) -> None:
+def unregister_device(session: Session, *, library_id: str, card: Card, now: datetime) -> None:
     """Remove a registration; the device goes too when it was its last one."""
     if not _is_identifier(library_id):
         return
     device_id = session.scalar(select(Device.id).where(Device.library_id == library_id))
     if device_id is None:
+        return
+    registered = session.scalar(
+        select(Registration.id).where(
+            Registration.device_id == device_id, Registration.card_id == card.id
+        )
+    )
+    if registered is None:
         return
     session.execute(
         delete(Registration)
@@ -175,6 +184,7 @@ def unregister_device(session: Session, *, library_id: str, card: Card) -> None:
         .execution_options(synchronize_session=False)
     )
     _drop_unregistered_devices(session, [device_id])
+    webhook_events.pass_changed(session, card, "apple", installed=False, now=now)
 
 
 @dataclass(frozen=True)

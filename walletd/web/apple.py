@@ -96,10 +96,13 @@ def register(device_id: str, pass_type_id: str, serial: str) -> Response:
 @endpoint("Unregister a device from a pass", tag="apple", auth="apple", media_type="")
 def unregister(device_id: str, pass_type_id: str, serial: str) -> Response:
     """Unregister a device from a pass (200 even when it was not registered)."""
+    now = services().clock()
     _as_pass_holder(
         pass_type_id,
         serial,
-        lambda s, card: registrations.unregister_device(s, library_id=device_id, card=card),
+        lambda s, card: registrations.unregister_device(
+            s, library_id=device_id, card=card, now=now
+        ),
     )
     return _empty(200)
 

@@ -1,0 +1,112 @@
+"""Webhooks: events of a brand's program sent, signed, to the URLs its other systems listen on.
+
+`emit_event` is called by the services where things happen, inside their transaction: it writes
+one delivery record and one outbox row per subscribed endpoint, and the worker's
+`WebhookChannel` posts them later, signed as the Standard Webhooks specification describes.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from walletd.models import WebhookDelivery, WebhookEndpoint
+from walletd.push.outbox import enqueue
+
+# The outbox kind the WebhookChannel delivers.
+WEBHOOK = "webhook"
+EVENTS = (
+    "member.enrolled",
+    "member.updated",
+    "member.erased",
+    "scan.credited",
+    "scan.reversed",
+    "redemption.created",
+    "tier.changed",
+    "coupon.issued",
+    "coupon.redeemed",
+    "pass.installed",
+    "pass.removed",
+)
+ALL_EVENTS = "*"
+
+
+def new_message_id() -> str:
+    """A fresh `webhook-id`: the same for every endpoint and every retry of one event."""
+    return f"msg_{secrets.token_hex(13)}"
+
+
+def event_timestamp(now: datetime) -> str:
+    """An event's time as the payload's `timestamp`: ISO 8601 in UTC with a `Z`."""
+    return now.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _plain(value: Any) -> Any:
+    # Decimals are strings (never floats), times ISO 8601: the payload is stored as JSON.
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return event_timestamp(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def subscribes(events: Any, event_type: str) -> bool:
+    """Whether an endpoint's event list takes this event type."""
+    return isinstance(events, list) and (ALL_EVENTS in events or event_type in events)
+
+
+def emit_event(
+    session: Session, brand_id: int, event_type: str, data: dict[str, Any], *, now: datetime
+) -> None:
+    """Queue `event_type` for each active endpoint of the brand that subscribed to it.
+
+    Runs in the caller's transaction, so the event exists exactly when the change does; costs one
+    indexed query when the brand has no endpoint.
+    """
+    if event_type not in EVENTS:
+        raise ValueError(f"unknown webhook event {event_type!r}")
+    endpoints = session.execute(
+        select(WebhookEndpoint.id, WebhookEndpoint.events).where(
+            WebhookEndpoint.brand_id == brand_id, WebhookEndpoint.status == "active"
+        )
+    ).all()
+    targets = sorted(row.id for row in endpoints if subscribes(row.events, event_type))
+    if not targets:
+        return
+    message_id = new_message_id()
+    body = json.loads(json.dumps(data, default=_plain))
+    rows = []
+    for endpoint_id in targets:
+        session.add(
+            WebhookDelivery(
+                endpoint_id=endpoint_id,
+                message_id=message_id,
+                event_type=event_type,
+                status="pending",
+                attempts=0,
+                created_at=now,
+                next_attempt_at=now,
+            )
+        )
+        rows.append(
+            {
+                "kind": WEBHOOK,
+                "dedupe_key": f"{WEBHOOK}:{endpoint_id}:{message_id}",
+                "payload": {
+                    "endpoint_id": endpoint_id,
+                    "id": message_id,
+                    "type": event_type,
+                    "timestamp": event_timestamp(now),
+                    "data": body,
+                },
+            }
+        )
+    enqueue(session, rows, now=now)
