@@ -39,7 +39,7 @@ def upgrade() -> None:
     )
     op.add_column(
         "programs",
-        sa.Column("default_language", sa.String(length=8), nullable=False, server_default="en"),
+        sa.Column("default_language", sa.String(length=8), nullable=True),
     )
     op.execute(
         "UPDATE programs SET quiet_start_minute = quiet_hours_start * 60,"

@@ -19,6 +19,8 @@ from walletd.jobs import campaign_step
 from walletd.loyalty.program_settings import parse_quiet_hours
 from walletd.models import AuditEntry, Card, Member, OutboxMessage, Program
 from walletd.push.registrations import register_device
+from walletd.web.pages.customer import card_page_url
+from walletd.web.pages.i18n import COOKIE
 
 PASS_TYPE_ID = "pass.dev.walletd.loyalty"
 
@@ -110,7 +112,7 @@ def test_get_answers_the_programs_settings(client: FlaskClient, brand: BrandKeys
     assert body["id"] == brand.program_id
     assert (body["timezone"], body["quiet_hours"]) == ("UTC", {"start": "21:00", "end": "09:00"})
     assert (body["weekly_message_cap"], body["refund_window_days"]) == (3, 30)
-    assert body["default_language"] == "en"
+    assert body["default_language"] is None  # the browser decides
     assert body["currency"] == "USD" and body["stamps"]["enabled"] is False
 
 
@@ -398,3 +400,21 @@ def test_a_cashier_may_reverse_a_scan_inside_the_refund_window_only(
     third = scan(client, brand, barcode, "10.00", "r-3").get_json()["scan_id"]
     clock.advance(seconds=1)
     assert _reverse(client, brand.cashier, third).status_code == 403
+
+
+def test_the_programs_default_language_beats_the_browser_but_not_the_switch(
+    app: Flask, client: FlaskClient, brand: BrandKeys
+) -> None:
+    join = f"/join/{brand.program_id}"
+    english = {"Accept-Language": "en-US,en;q=0.9"}
+    assert "Get my card" in client.get(join, headers=english).get_data(as_text=True)
+    assert _patch(client, brand, {"default_language": "zh-Hant"}).status_code == 200
+    assert "領取會員卡" in client.get(join, headers=english).get_data(as_text=True)
+    member = enroll(client, brand)
+    with app.test_request_context():
+        card_path = card_page_url(member["card"]["serial_number"])
+    card_html = client.get(card_path, headers=english).get_data(as_text=True)
+    assert 'lang="zh-Hant-TW"' in card_html
+    client.set_cookie(COOKIE, "en")
+    assert "Get my card" in client.get(join, headers=english).get_data(as_text=True)
+    assert 'lang="en"' in client.get(card_path, headers=english).get_data(as_text=True)

@@ -263,9 +263,9 @@ def _apply_scalars(program: Program, changes: Mapping[str, Any], templates: Sequ
             changes["refund_window_days"], "refund_window_days", 0, MAX_REFUND_WINDOW_DAYS
         )
     if "default_language" in changes:
-        if changes["default_language"] not in LANGUAGES:
+        if changes["default_language"] not in (*LANGUAGES, None):
             raise ValidationError(
-                "default language must be en or zh-Hant", field="default_language"
+                "default language must be en, zh-Hant or null", field="default_language"
             )
         program.default_language = changes["default_language"]
     if "template" in changes:

@@ -59,8 +59,9 @@ class Program(Base):
     )
     # How many days after a scan a cashier key may still reverse it (admins always may).
     refund_window_days: Mapped[int] = mapped_column(Integer, default=30, server_default="30")
-    # The language of the join and card pages when the visitor has not chosen one.
-    default_language: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
+    # The language of the join and card pages when the visitor has not chosen one with the
+    # switch ("en" or "zh-Hant"); NULL lets the browser's Accept-Language decide, as before.
+    default_language: Mapped[str | None] = mapped_column(String(8), nullable=True)
     google_class_synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     # A stamp card: one stamp per qualifying visit; `stamps_per_reward` stamps issue the offer
     # `stamps_offer_id` (an id of `offers`, checked by the service) and start the card again.

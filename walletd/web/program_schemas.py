@@ -143,8 +143,10 @@ class ProgramUpdate(Strict):
     refund_window_days: Annotated[StrictInt, Field(ge=0, le=365)] = absent(
         "days after a scan in which a cashier key may still reverse it"
     )
-    default_language: Literal["en", "zh-Hant"] = absent(
-        "the join and card pages' language when the visitor chose none"
+    default_language: Literal["en", "zh-Hant"] | None = Field(
+        default=None,
+        description="the join and card pages' language unless the visitor chose one with the "
+        "switch; null lets the browser decide",
     )
     template: Text(64, 1) = absent("a card design folder of pass_templates/")  # type: ignore[valid-type]
     background_color: Color = absent("the card's background")
@@ -225,7 +227,7 @@ class ProgramOut(Reply):
     referral_offer_id: int | None
     points_expiry_months: int | None
     refund_window_days: int
-    default_language: str
+    default_language: str | None
     template: str
     background_color: str
     foreground_color: str

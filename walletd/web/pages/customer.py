@@ -24,7 +24,14 @@ from walletd.web.deps import context, run_in_transaction, services
 from walletd.web.pages import security
 from walletd.web.pages.coupon_text import headline_text
 from walletd.web.pages.preview import AppleCard, GoogleCard, apple_card, google_card
-from walletd.web.pages.render import _, add_error_pages, error_text, language, render
+from walletd.web.pages.render import (
+    _,
+    add_error_pages,
+    error_text,
+    language,
+    prefer_program_language,
+    render,
+)
 from walletd.web.wallets import google_save_url
 from walletd.wiring import web_service_url
 
@@ -54,13 +61,16 @@ class JoinPage:
     program_id: int
     program_name: str
     brand_name: str
+    default_language: str | None = None
 
 
 def _join_page(session: Session, program_id: int) -> JoinPage:
     program = find_program(session, program_id)
     if program is None:
         abort(404)
-    return JoinPage(program.id, program.name, program_brand_name(session, program))
+    return JoinPage(
+        program.id, program.name, program_brand_name(session, program), program.default_language
+    )
 
 
 def _parse_join(form: MultiDict[str, str], program_id: int) -> Enrollment:
@@ -90,6 +100,7 @@ def _parse_join(form: MultiDict[str, str], program_id: int) -> Enrollment:
 def join(program_id: int) -> Any:
     """The enrollment form; a valid form creates the member and shows their card."""
     page = run_in_transaction(lambda s: _join_page(s, program_id))
+    prefer_program_language(page.default_language)
     values: dict[str, str] = {"referral_code": request.args.get("ref", "")[:16]}
     errors: dict[str, str] = {}
     if request.method == "POST":
@@ -225,13 +236,14 @@ def card(serial: str) -> Any:
     settings = services().settings
     if not links.check_link("page", serial, request.args.get("sig", ""), settings.secret_keys):
         abort(404)
-    lang = language()
 
     def work(session: Session) -> CardPage:
         found = find_card_by_serial(session, serial)
         if found is None:
             abort(404)
-        return build_card_page(session, found, lang)
+        member = session.get_one(Member, found.member_id)
+        prefer_program_language(session.get_one(Program, member.program_id).default_language)
+        return build_card_page(session, found, language())
 
     page = run_in_transaction(work)
     wallet = wallet_of(request.headers.get("User-Agent", ""))

@@ -26,6 +26,13 @@ def language() -> str:
     return str(g.lang)
 
 
+def prefer_program_language(default: str | None) -> None:
+    """A program's page: the visitor's switch wins, then the program's default language (if it
+    has one), then the browser's."""
+    if request.cookies.get(i18n.COOKIE) not in i18n.LANGUAGES and default in i18n.LANGUAGES:
+        g.lang = default
+
+
 def _(text: str, **values: object) -> str:
     """Translate a text into this request's language."""
     return i18n.translator(language())(text, **values)
