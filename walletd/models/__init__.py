@@ -12,6 +12,7 @@ from walletd.models.campaign import (
 from walletd.models.device import Device, DeviceLog, Registration
 from walletd.models.event import Event, EventAutomation, EventAutomationRun
 from walletd.models.google import GoogleCallbackNonce, GoogleNotification
+from walletd.models.imports import MemberImport, MemberImportChunk
 from walletd.models.ledger import LedgerEntry
 from walletd.models.member import Card, Member
 from walletd.models.offer import Coupon, Offer, OfferIssue, Promotion
@@ -43,6 +44,8 @@ __all__ = [
     "LedgerEntry",
     "Location",
     "Member",
+    "MemberImport",
+    "MemberImportChunk",
     "OutboxMessage",
     "Program",
     "Registration",
