@@ -67,6 +67,11 @@ def create_app(
     app.register_blueprint(programs_api.bp)
     # [locations-keys-staff]
     # [imports]
+    from walletd.web import imports as imports_api
+
+    app.register_blueprint(imports_api.bp)
+    # Before the pages' hooks read a form: the import routes take files up to 10 MiB.
+    app.before_request(imports_api.allow_large_upload)
     # [webhooks]
     from walletd.web import webhooks as webhooks_api
 

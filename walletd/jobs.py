@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from walletd.campaigns import automations
 from walletd.campaigns import service as campaigns
+from walletd.imports import service as imports
 from walletd.loyalty import ledger
 from walletd.loyalty.context import Context
 from walletd.models import Program
@@ -82,6 +83,11 @@ def campaign_step(svc: Services, worker_id: str, held: set[int], *, max_chunks: 
 def offer_issue_step(svc: Services, worker_id: str, held: set[int]) -> int:
     """Issue up to ten chunks of the offer issues this worker holds or can claim."""
     return issues.run_issue_step(svc.db, worker_id, held, svc.context)
+
+
+def member_import_step(svc: Services, worker_id: str, held: set[int]) -> int:
+    """Apply up to ten chunks of the member imports this worker holds or can claim."""
+    return imports.run_import_step(svc.db, worker_id, held, svc.context)
 
 
 def expire_coupons(svc: Services) -> int:

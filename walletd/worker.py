@@ -19,6 +19,7 @@ from walletd.jobs import (
     IntervalJob,
     ScheduledJob,
     campaign_step,
+    member_import_step,
     offer_issue_step,
     run_automations,
 )
@@ -59,6 +60,7 @@ class Worker:
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.held: set[int] = set()
         self.held_issues: set[int] = set()
+        self.held_imports: set[int] = set()
         self.dispatcher = build_dispatcher(svc)
         self.scheduler: BackgroundScheduler | None = None
         if schedule:
@@ -108,6 +110,7 @@ class Worker:
                 try:
                     handled = campaign_step(self.svc, self.worker_id, self.held)
                     handled += offer_issue_step(self.svc, self.worker_id, self.held_issues)
+                    handled += member_import_step(self.svc, self.worker_id, self.held_imports)
                     handled += self.dispatcher.run_once()
                 except Exception:
                     log.exception("worker round failed; trying again shortly")

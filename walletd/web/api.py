@@ -7,6 +7,7 @@ from typing import Any
 from flask import Blueprint, request
 from sqlalchemy.orm import Session
 
+from walletd.imports.service import get_member_by_external_id
 from walletd.loyalty import ledger
 from walletd.loyalty.members import Enrollment, enroll_member, get_card_of, get_member, tier_name
 from walletd.loyalty.money import format_minor
@@ -105,6 +106,19 @@ def show_member(member_id: int) -> dict[str, Any]:
 
     def work(session: Session) -> dict[str, Any]:
         member = get_member(session, principal().brand_id, member_id)
+        return member_body(session, member, get_card_of(session, member))
+
+    return run_in_transaction(work)
+
+
+@bp.get("/members/ext:<string(maxlength=100):external_id>")
+@endpoint("Show a member by external id (GET /members/ext:{external_id})", tag="members",
+          roles=ADMIN, response=MemberOut)  # fmt: skip
+def show_member_by_external_id(external_id: str) -> dict[str, Any]:
+    """One member of the caller's brand, by the id the brand's other system knows them by."""
+
+    def work(session: Session) -> dict[str, Any]:
+        member = get_member_by_external_id(session, principal().brand_id, external_id)
         return member_body(session, member, get_card_of(session, member))
 
     return run_in_transaction(work)

@@ -1,0 +1,1 @@
+"""Bringing existing members in from another loyalty system: files, dry runs and import jobs."""
