@@ -77,6 +77,9 @@ def create_app(
 
     app.register_blueprint(webhooks_api.bp)
     # [events]
+    from walletd.web import events as events_api
+
+    app.register_blueprint(events_api.bp)
     pages.init_app(app)
     # After every blueprint: limits are put on the registered blueprints, and ProxyFix wraps
     # the finished WSGI app.

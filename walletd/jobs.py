@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from walletd.campaigns import automations
 from walletd.campaigns import service as campaigns
+from walletd.events import runs as event_runs
 from walletd.imports import service as imports
 from walletd.loyalty import ledger
 from walletd.loyalty.context import Context
@@ -146,6 +147,13 @@ def cap_registrations(svc: Services) -> int:
     return evicted
 
 
+def fire_event_automations(svc: Services) -> int:
+    """Send, cancel or skip the event automation runs that are due (one transaction each)."""
+    totals = event_runs.fire_due_runs(svc.db, svc.context)
+    log.info("event automations: %s", event_runs.run_summary(totals))
+    return totals.get("sent", 0)
+
+
 @dataclass(frozen=True)
 class ScheduledJob:
     """A job and when it runs (cron fields, UTC)."""
@@ -181,4 +189,6 @@ INTERVAL_JOBS = (
     IntervalJob("expire_coupons", expire_coupons, minutes=60),
     # Hourly, so every time zone's midnight falls in some run (see refresh_cards_at_day_change).
     IntervalJob("refresh_promotion_cards", refresh_promotion_cards, minutes=60),
+    # Every minute: an abandoned-cart reminder is due minutes after its delay, not an hour.
+    IntervalJob("fire_event_automations", fire_event_automations, minutes=1),
 )

@@ -1,0 +1,1 @@
+"""Events from the brand's other systems and the automations they trigger."""
