@@ -632,3 +632,49 @@ def test_the_event_list_is_the_contracts() -> None:
         "pass.installed",
         "pass.removed",
     )
+
+
+def test_each_endpoint_gets_the_event_signed_with_its_own_secret(
+    client: FlaskClient,
+    brand: BrandKeys,
+    clock: FrozenClock,
+    receiver: WebhookReceiver,
+    dispatcher: Dispatcher,
+) -> None:
+    with webhook_receiver() as second:
+        one = create(client, brand, receiver.url, ["member.enrolled"])
+        two = create(client, brand, second.url, ["*"])
+        enroll(client, brand)
+        assert dispatcher.drain() == 2  # both endpoints in one batch, served in parallel
+        (a,), (b,) = receiver.requests, second.requests
+    assert a.headers["webhook-id"] == b.headers["webhook-id"]  # one message, two endpoints
+    assert verify(one["secret"], a.headers, a.body, clock.now) == verify(
+        two["secret"], b.headers, b.body, clock.now
+    )
+    with pytest.raises(AssertionError):
+        verify(one["secret"], b.headers, b.body, clock.now)
+
+
+def test_rows_left_at_the_batch_deadline_wait_without_losing_an_attempt(
+    app: Flask,
+    client: FlaskClient,
+    brand: BrandKeys,
+    clock: FrozenClock,
+    receiver: WebhookReceiver,
+    dispatcher: Dispatcher,
+) -> None:
+    hook = create(client, brand, receiver.url, ["member.enrolled"])
+    enroll(client, brand)
+    (channel,) = dispatcher.channels
+    assert isinstance(channel, WebhookChannel)
+    channel.batch_seconds = -1.0  # the deadline has passed before the first request
+    assert dispatcher.drain() == 1
+    assert receiver.requests == []
+    with services_of(app).db.transaction() as session:
+        row = session.scalars(select(OutboxMessage)).one()
+        assert (row.status, row.attempts) == ("pending", 0)
+    channel.batch_seconds = 20.0
+    clock.advance(seconds=10)
+    assert dispatcher.drain() == 1
+    state = deliveries(client, brand, hook["id"])["deliveries"][0]
+    assert (state["status"], state["attempts"]) == ("delivered", 1)

@@ -34,9 +34,10 @@ TIMEOUT_SECONDS = 10.0
 # Only the start of an answer is read (kept in the error for the brand to see); never all of it.
 MAX_RESPONSE_BYTES = 4096
 MAX_ERROR_CHARS = 500
-# A batch stops starting requests after this long, well inside the dispatcher's 120 s lease; the
+# A batch stops starting requests after this long, well inside the dispatcher's 120 s lease and
+# short enough that APNs and Google rows (the same dispatcher loop) are not held up for long; the
 # rows left are put back without costing them an attempt.
-BATCH_SECONDS = 60.0
+BATCH_SECONDS = 20.0
 # Endpoints served at once; each endpoint's events go one after another, in order.
 PARALLEL_ENDPOINTS = 8
 USER_AGENT = "walletd-webhooks/1"
@@ -175,6 +176,7 @@ class WebhookChannel:
         self.clock = clock
         self.production = production
         self.batch_seconds = batch_seconds
+        self.timeout = timeout
         # Redirects are never followed: a 3xx is a failed attempt, so a signed event cannot be
         # bounced to a host the brand did not register.
         self.client = client or httpx.Client(
@@ -231,7 +233,8 @@ class WebhookChannel:
                 head = b""
                 for chunk in answer.iter_bytes():
                     head += chunk
-                    if len(head) >= MAX_RESPONSE_BYTES:
+                    # A receiver dripping its answer must not hold the slot past the timeout.
+                    if len(head) >= MAX_RESPONSE_BYTES or time.monotonic() - started > self.timeout:
                         break
                 if not 200 <= status < 300:
                     text = head[:MAX_RESPONSE_BYTES].decode("utf-8", "replace").strip()
