@@ -167,6 +167,7 @@ def test_events_are_validated_field_by_field_and_change_nothing(
         ({"member_id": ann, "type": "t", "occurred_at": (now - timedelta(days=31)).isoformat()},
          "occurred_at"),
         ({"member_id": ann, "type": "t", "occurred_at": "2026-03-10T12:00:00"}, "occurred_at"),
+        ({"member_id": ann, "type": "t", "occurred_at": 1773144000}, "occurred_at"),
         ({"member_id": ann, "type": "t", "id": ""}, "id"),
         ({"member_id": ann, "type": "t", "id": "i" * 101}, "id"),
     ]  # fmt: skip

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, Field, StrictBool, StrictInt, StringConstraints
+from pydantic import (
+    AwareDatetime,
+    BeforeValidator,
+    Field,
+    StrictBool,
+    StrictInt,
+    StringConstraints,
+)
 
 from walletd.web.schemas import Id, Reply, Request, Text, Timestamp
 
@@ -28,6 +35,16 @@ Message = Annotated[
 ]
 
 
+def _iso_text(value: object) -> object:
+    """Only ISO 8601 text: pydantic alone would also read a number as Unix seconds."""
+    if not isinstance(value, str) or len(value) > 40:
+        raise ValueError("must be an ISO 8601 time with its offset, such as 2026-03-10T12:00:00Z")
+    return value
+
+
+IsoTime = Annotated[AwareDatetime, BeforeValidator(_iso_text)]
+
+
 class EventCreate(Request):
     """Something a member did in the brand's other systems (exactly one of member_id and
     external_id)."""
@@ -42,7 +59,7 @@ class EventCreate(Request):
         description="a JSON object: at most 8 KiB as JSON, nested at most 5 deep, strings at "
         "most 500 characters",
     )
-    occurred_at: AwareDatetime | None = Field(
+    occurred_at: IsoTime | None = Field(
         default=None,
         description="ISO 8601 with an offset; within the last 30 days and at most 5 minutes "
         "ahead; now when absent",
