@@ -61,6 +61,12 @@ def _zone_names() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones())
 
 
+@functools.cache
+def time_zone_names() -> tuple[str, ...]:
+    """Every IANA time zone this server knows, sorted (for a choice in a form)."""
+    return tuple(sorted(_zone_names()))
+
+
 def is_time_zone(name: str) -> bool:
     """Whether `name` is an IANA time zone this server knows ("Asia/Taipei")."""
     return name in _zone_names()
@@ -207,6 +213,51 @@ def update_program_settings(
         if diff.keys() - NOT_ON_CARDS:
             touched = programs.touch_program_cards(session, program.id, ctx)
     return SettingsUpdate(program=program, changed=tuple(diff), cards_touched=touched)
+
+
+# The settings the dashboard's program form adds to the editor's fields.
+FORM_SETTINGS = frozenset(
+    {"timezone", "quiet_hours", "weekly_message_cap", "max_points_per_scan",
+     "refund_window_days", "default_language"}
+)  # fmt: skip
+
+
+def save_program_form(
+    session: Session,
+    actor: Actor,
+    program_id: int,
+    form: programs.ProgramChanges,
+    settings: Mapping[str, Any],
+    ctx: Context,
+    *,
+    templates: Sequence[str],
+) -> int:
+    """The dashboard's program form: the editor's fields and `settings`, audited as one change;
+    returns how many cards were touched (none when only quiet hours, caps or the window moved)."""
+    unknown = set(settings) - FORM_SETTINGS
+    if unknown:
+        raise ValidationError("not a program setting", field=sorted(unknown)[0])
+    program = get_program(session, actor.brand_id, program_id)
+    before = settings_of(session, program)
+    programs.update_program(
+        session, actor.brand_id, program.id, form, ctx, templates=templates, touch=False
+    )
+    _apply_scalars(program, settings, templates)
+    session.flush()
+    session.expire_all()
+    after = settings_of(session, program)
+    diff = {
+        key: [value, after[key]]
+        for key, value in before.items()
+        if key != "updated_at" and value != after[key]
+    }
+    if not diff:
+        return 0
+    record(session, actor, "program.updated", "program", program.id, now=ctx.now, changes=diff)
+    session.flush()
+    return (
+        programs.touch_program_cards(session, program.id, ctx) if diff.keys() - NOT_ON_CARDS else 0
+    )
 
 
 def _apply_scalars(program: Program, changes: Mapping[str, Any], templates: Sequence[str]) -> None:

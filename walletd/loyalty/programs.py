@@ -142,8 +142,12 @@ def update_program(
     ctx: Context,
     *,
     templates: Sequence[str],
+    touch: bool = True,
 ) -> int:
-    """Apply the program form, then mark every card changed; returns how many cards were touched."""
+    """Apply the program form, then mark every card changed; returns how many cards were touched.
+
+    `touch=False` leaves the cards to the caller, which knows whether anything they show changed.
+    """
     program = get_program(session, brand_id, program_id)
     name = changes.name.strip()
     if not 1 <= len(name) <= 200:
@@ -194,7 +198,7 @@ def update_program(
     # The Google class carries the colours and name: mark it for the next class sync.
     program.google_class_synced_at = None
     session.flush()
-    return touch_program_cards(session, program.id, ctx)
+    return touch_program_cards(session, program.id, ctx) if touch else 0
 
 
 def apply_tiers(session: Session, program: Program, basis: str, rows: Sequence[TierChange]) -> None:

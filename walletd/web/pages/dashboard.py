@@ -29,7 +29,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from walletd.campaigns import automations, reports, service
 from walletd.campaigns.segments import PRESETS, count_segment, parse_segment
 from walletd.errors import NotFoundError, ValidationError, WalletdError
-from walletd.loyalty import activity, ledger
+from walletd.loyalty import activity, ledger, program_settings
 from walletd.loyalty.brands import get_program
 from walletd.loyalty.members import get_card_of, get_member, tier_name
 from walletd.loyalty.programs import (
@@ -42,7 +42,6 @@ from walletd.loyalty.programs import (
     program_tiers,
     referral_min_purchase_text,
     threshold_text,
-    update_program,
 )
 from walletd.models import Campaign, LedgerEntry, Member, Program
 from walletd.passes.pkpass import list_templates, load_template
@@ -254,6 +253,8 @@ class ProgramPage:
     apple: AppleCard
     google: GoogleCard
     join_url: str
+    quiet_hours: dict[str, str] | None = None
+    time_zones: tuple[str, ...] = ()
 
 
 def sample_view(program: Program, brand_name: str, tier: str | None, now: datetime) -> CardView:
@@ -324,6 +325,8 @@ def _program_page(
                                             filename="logo@2x.png"),
                            language=lang),
         join_url=url_for("customer.join", program_id=program.id),
+        quiet_hours=program_settings.quiet_hours_of(program),
+        time_zones=program_settings.time_zone_names(),
     )  # fmt: skip
 
 
@@ -379,24 +382,59 @@ def _program_changes(form: MultiDict[str, str]) -> ProgramChanges:
     return ProgramChanges(**text, tiers=tiers, rewards=rewards)
 
 
+# The form's names of the settings' error fields.
+_SETTING_FIELDS = {"quiet_hours.start": "quiet_start", "quiet_hours.end": "quiet_end"}
+
+
+def _form_number(text: str) -> object:
+    # Digits become an int for the service to bound; anything else goes as text, which the
+    # service refuses with the field's error.
+    value = text.strip()
+    return int(value) if value.isascii() and value.isdigit() and len(value) <= 9 else value
+
+
+def _program_settings(form: MultiDict[str, str]) -> dict[str, Any]:
+    """The settings a program form sends; a field the form leaves out stays as it is."""
+    settings: dict[str, Any] = {}
+    if "timezone" in form:
+        settings["timezone"] = form["timezone"].strip()
+    if "quiet_start" in form or "quiet_end" in form:
+        start, end = form.get("quiet_start", "").strip(), form.get("quiet_end", "").strip()
+        settings["quiet_hours"] = {"start": start, "end": end} if start or end else None
+    for key in ("weekly_message_cap", "refund_window_days"):
+        if key in form:
+            settings[key] = _form_number(form[key])
+    if "max_points_per_scan" in form:
+        cap = form["max_points_per_scan"].strip()
+        settings["max_points_per_scan"] = _form_number(cap) if cap else None
+    if "default_language" in form:
+        settings["default_language"] = form["default_language"] or None
+    return settings
+
+
 @bp.route("/program", methods=["GET", "POST"])
 @staff_only
 def program() -> Any:
-    """Edit earning rate, bonuses, tiers, rewards, colours and card design, with a live preview."""
+    """Edit earning, bonuses, tiers, rewards, card design, time zone, quiet hours, caps, refund
+    window and language, with a live preview."""
     viewer = me()
     lang = language()
     errors: dict[str, str] = {}
     values: dict[str, str] = {}
     if request.method == "POST":
         changes = _program_changes(request.form)
+        settings = _program_settings(request.form)
         templates = list_templates(services().settings.pass_templates_path)
         try:
             touched = run_in_transaction(
-                lambda s: update_program(s, viewer.brand_id, get_program(s, viewer.brand_id).id,
-                                         changes, context(), templates=templates)
+                lambda s: program_settings.save_program_form(
+                    s, viewer.actor, get_program(s, viewer.brand_id).id, changes, settings,
+                    context(), templates=templates,
+                )
             )  # fmt: skip
         except ValidationError as exc:
-            errors[exc.field or "name"] = error_text(exc)
+            field = exc.field or "name"
+            errors[_SETTING_FIELDS.get(field, field)] = error_text(exc)
             values = {k: v for k, v in request.form.items() if k != security.CSRF_FIELD}
             page = run_in_transaction(
                 lambda s: _program_page(s, viewer.brand_id, request.form, lang)

@@ -480,6 +480,34 @@ ZH_HANT: dict[str, str] = {
     "starts_on must not be after ends_on": "開始日不可晚於最後一天",
     "name must be 1 to 200 printable characters": "名稱須為 1 至 200 個可顯示字元",
     # issue 11 [settings]
+    "Messages, tills and language": "訊息、收銀與語言",
+    "Time zone": "時區",
+    "Quiet hours and member days follow this zone.": "勿擾時段與會員日依此時區計算。",
+    "Quiet from": "勿擾開始",
+    "Quiet until": "勿擾結束",
+    "No messages are sent between these times. Leave both empty for none.": (
+        "這段時間內不發送訊息。兩欄皆留空表示不設勿擾時段。"
+    ),
+    "Marketing messages per member per week": "每位會員每週行銷訊息上限",
+    "0 to 50; 0 sends no marketing messages.": "0 到 50；0 表示不發送行銷訊息。",
+    "Most points one scan earns": "單次消費最多可得點數",
+    "Empty: no ceiling.": "留空：不設上限。",
+    "Days a cashier may refund a scan": "收銀員可退款的天數",
+    "Admins may always refund.": "管理員隨時可退款。",
+    "Language of the join and card pages": "加入與會員卡頁面的語言",
+    "the visitor's browser": "依訪客的瀏覽器",
+    "timezone must be an IANA time zone such as Asia/Taipei": (
+        "時區必須是 IANA 時區名稱，例如 Asia/Taipei"
+    ),
+    "must be a time of day as HH:MM (00:00 to 23:59)": "請以 HH:MM 輸入時間（00:00 至 23:59）",
+    "quiet hours must end at another time than they start; null means none": (
+        "勿擾結束時間必須與開始時間不同；留空表示不設勿擾時段"
+    ),
+    "weekly_message_cap must be a whole number from 0 to 50": "每週訊息上限必須是 0 到 50 的整數",
+    "refund_window_days must be a whole number from 0 to 365": "退款天數必須是 0 到 365 的整數",
+    "max_points_per_scan must be a whole number from 1 to 10,000,000": (
+        "單次點數上限必須是 1 到 10,000,000 的整數"
+    ),
     # issue 11 [locations-keys-staff]
     # issue 11 [imports]
     # issue 11 [webhooks]
