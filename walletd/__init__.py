@@ -66,6 +66,9 @@ def create_app(
 
     app.register_blueprint(programs_api.bp)
     # [locations-keys-staff]
+    from walletd.web import admin_api
+
+    app.register_blueprint(admin_api.bp)
     # [imports]
     from walletd.web import imports as imports_api
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from walletd.audit import Actor
@@ -37,6 +37,8 @@ class Principal:
     role: str
     # The key's public prefix and name, as the audit log and the member page show the actor.
     label: str = ""
+    # The location the key is bound to: its scans happen there unless they name another.
+    location_id: int | None = None
 
     @property
     def actor(self) -> Actor:
@@ -49,35 +51,83 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+# How stale `api_keys.last_used_at` may get. Writing it on every request would turn every read
+# into a write (a row update, a WAL/heap write and a lock on hot till keys) for a figure the
+# dashboard shows to the minute; once a minute per key costs nothing noticeable.
+LAST_USED_PRECISION = timedelta(minutes=1)
+
+
+def key_label(api_key: ApiKey) -> str:
+    """How people see a key: its public prefix and its name, never the key."""
+    return f"{api_key.prefix}… {api_key.label}".strip()
+
+
+def issue_key(
+    session: Session,
+    brand_id: int,
+    role: str,
+    *,
+    now: datetime,
+    label: str = "",
+    location_id: int | None = None,
+) -> tuple[ApiKey, str]:
+    """Create a key with a role; returns the row and the key, whose hash alone is kept."""
+    if role not in ROLES:
+        raise ValidationError(f"role must be one of {', '.join(ROLES)}", field="role")
+    key = f"wd_{role[0]}_{secrets.token_urlsafe(32)}"
+    api_key = ApiKey(
+        brand_id=brand_id,
+        role=role,
+        label=label,
+        prefix=key[:10],
+        key_hash=hash_key(key),
+        created_at=now,
+        location_id=location_id,
+    )
+    session.add(api_key)
+    session.flush()
+    return api_key, key
+
+
 def issue_api_key(
     session: Session, brand_id: int, role: str, *, now: datetime, label: str = ""
 ) -> str:
     """Create a key with a role and return it; only its hash is kept."""
-    if role not in ROLES:
-        raise ValidationError(f"role must be one of {', '.join(ROLES)}", field="role")
-    key = f"wd_{role[0]}_{secrets.token_urlsafe(32)}"
-    session.add(
-        ApiKey(
-            brand_id=brand_id,
-            role=role,
-            label=label,
-            prefix=key[:10],
-            key_hash=hash_key(key),
-            created_at=now,
+    return issue_key(session, brand_id, role, now=now, label=label)[1]
+
+
+def touch_last_used(session: Session, api_key: ApiKey, now: datetime) -> None:
+    """Record that the key was used, unless that was already recorded in the last minute."""
+    last = api_key.last_used_at
+    if last is not None and now - last < LAST_USED_PRECISION:
+        return
+    # Conditional in SQL too: concurrent requests of one key write it once, not once each.
+    session.execute(
+        update(ApiKey)
+        .where(
+            ApiKey.id == api_key.id,
+            or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at <= now - LAST_USED_PRECISION),
         )
+        .values(last_used_at=now)
+        .execution_options(synchronize_session=False)
     )
-    return key
 
 
-def authenticate(session: Session, key: str) -> Principal:
-    """The principal behind an API key; revoked and unknown keys are refused alike."""
+def authenticate(session: Session, key: str, *, now: datetime | None = None) -> Principal:
+    """The principal behind an API key; revoked and unknown keys are refused alike.
+
+    With `now`, the key's last use is recorded (at most once a minute); the caller commits.
+    """
     if not key or len(key) > 200:
         raise AuthenticationError("invalid API key")
     api_key = session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(key)))
     if api_key is None or api_key.revoked_at is not None:
         raise AuthenticationError("invalid API key")
-    label = f"{api_key.prefix}… {api_key.label}".strip()
-    return Principal(api_key.id, api_key.brand_id, api_key.role, label)
+    if now is not None:
+        touch_last_used(session, api_key, now)
+    return Principal(
+        api_key.id, api_key.brand_id, api_key.role, key_label(api_key), api_key.location_id
+    )
 
 
 def revoke_api_key(session: Session, brand_id: int, prefix: str, *, now: datetime) -> int:
@@ -159,3 +209,10 @@ def find_location(session: Session, brand_id: int, location_id: int) -> Location
     return session.scalar(
         select(Location).where(Location.brand_id == brand_id, Location.id == location_id)
     )
+
+
+def key_location(session: Session, api_key_id: int | None) -> int | None:
+    """The location a key is bound to (a till's key names its shop), or None."""
+    if api_key_id is None:
+        return None
+    return session.scalar(select(ApiKey.location_id).where(ApiKey.id == api_key_id))

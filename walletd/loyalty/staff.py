@@ -37,6 +37,8 @@ class StaffPrincipal:
     brand_id: int
     email: str
     role: str
+    # The account's session epoch at login; a session holding an older one is logged out.
+    session_epoch: int = 0
 
 
 def hash_password(password: str, *, n: int = _SCRYPT_N) -> str:
@@ -75,19 +77,50 @@ def normalise_email(email: str) -> str:
     return email.strip().lower()
 
 
-def create_staff(
-    session: Session, brand_id: int, email: str, password: str, role: str, *, now: datetime
-) -> StaffUser:
-    """Create a staff account of a brand with a hashed password."""
+# The password hash of an invited account until the invitee sets a password: no scrypt hash
+# has this form, so no password matches it.
+UNUSABLE_PASSWORD = "!unset"
+
+
+def check_email(email: str) -> str:
+    """A staff e-mail address normalised, or a ValidationError on `email`."""
     address = normalise_email(email)
     if len(address) > 320 or not _EMAIL.match(address):
         raise ValidationError("email is not a valid address", field="email")
-    if role not in STAFF_ROLES:
+    return address
+
+
+def check_role(role: object) -> str:
+    """A staff role, or a ValidationError on `role`."""
+    if not isinstance(role, str) or role not in STAFF_ROLES:
         raise ValidationError(f"role must be one of {', '.join(STAFF_ROLES)}", field="role")
+    return role
+
+
+def check_new_password(password: str) -> str:
+    """A password long enough (and not absurdly long), or a ValidationError on `password`."""
     if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
         raise ValidationError(
             f"password must be at least {MIN_PASSWORD_LENGTH} characters", field="password"
         )
+    return password
+
+
+def create_staff(
+    session: Session,
+    brand_id: int,
+    email: str,
+    password: str | None,
+    role: str,
+    *,
+    now: datetime,
+    name: str | None = None,
+) -> StaffUser:
+    """Create a staff account of a brand; without a password it cannot log in until one is set."""
+    address = check_email(email)
+    check_role(role)
+    if password is not None:
+        check_new_password(password)
     if session.get(Brand, brand_id) is None:
         raise NotFoundError("brand not found")
     taken = session.scalar(select(StaffUser.id).where(func.lower(StaffUser.email) == address))
@@ -96,10 +129,12 @@ def create_staff(
     user = StaffUser(
         brand_id=brand_id,
         email=address,
-        password_hash=hash_password(password),
+        password_hash=UNUSABLE_PASSWORD if password is None else hash_password(password),
         role=role,
         failed_logins=0,
         created_at=now,
+        name=name,
+        session_epoch=0,
     )
     session.add(user)
     session.flush()
@@ -120,8 +155,15 @@ def attempt_login(session: Session, email: str, password: str, *, now: datetime)
     user = None
     if len(address) <= 320 and address.isprintable():
         user = session.scalar(select(StaffUser).where(func.lower(StaffUser.email) == address))
-    if user is None or len(password) > MAX_PASSWORD_LENGTH:
-        # Same cost as a real check, so the time taken does not tell which e-mails have accounts.
+    unusable = (
+        user is None
+        or user.disabled_at is not None
+        or user.password_hash == UNUSABLE_PASSWORD
+        or len(password) > MAX_PASSWORD_LENGTH
+    )
+    if user is None or unusable:
+        # Same cost as a real check, so the time taken does not tell which e-mails have accounts
+        # (nor which are disabled or not set up yet): all get the same "invalid".
         check_password(password[:MAX_PASSWORD_LENGTH], _DUMMY_HASH)
         return LoginResult(None, "invalid")
     if not check_password(password, user.password_hash):
@@ -129,12 +171,17 @@ def attempt_login(session: Session, email: str, password: str, *, now: datetime)
     user.failed_logins = 0
     user.locked_until = None
     user.last_login_at = now
-    return LoginResult(StaffPrincipal(user.id, user.brand_id, user.email, user.role))
+    return LoginResult(principal_of(user))
+
+
+def principal_of(user: StaffUser) -> StaffPrincipal:
+    """A staff account as the pages see it."""
+    return StaffPrincipal(user.id, user.brand_id, user.email, user.role, user.session_epoch)
 
 
 def find_staff(session: Session, staff_id: int) -> StaffPrincipal | None:
-    """A staff member by id, or None when the account is gone."""
+    """A staff member by id, or None when the account is gone or disabled."""
     user = session.get(StaffUser, staff_id)
-    if user is None:
+    if user is None or user.disabled_at is not None:
         return None
-    return StaffPrincipal(user.id, user.brand_id, user.email, user.role)
+    return principal_of(user)

@@ -25,8 +25,11 @@ def _bearer() -> str:
 
 def _authenticate(token: str) -> Principal:
     # Looked up on every request (no cache) so that a revoked key stops working at once.
-    with services().db.sessions() as session:
-        return authenticate(session, token)
+    svc = services()
+    with svc.db.sessions() as session:
+        found = authenticate(session, token, now=svc.clock())
+        session.commit()  # the key's last use, written at most once a minute
+        return found
 
 
 def authorize(roles: tuple[str, ...]) -> Principal:

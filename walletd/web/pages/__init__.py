@@ -75,7 +75,9 @@ def init_app(app: Flask) -> None:
     # issue 11: page modules that add routes to the dashboard blueprint, one line each.
     # [settings]
     # [locations-keys-staff]
+    from walletd.web.pages import admin  # noqa: F401  # isort: skip
     # [imports]
+    from walletd.web.pages import imports  # noqa: F401
     # [webhooks]
     # [events]
 

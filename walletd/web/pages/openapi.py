@@ -20,6 +20,7 @@ _FORM = {
     },
 }
 _INTEGER = {"member_id", "program_id", "campaign_id", "offer_id", "promotion_id"}
+_INTEGER |= {"location_id", "key_id", "staff_id"}  # issue 11 [locations-keys-staff]
 
 # (method, path, summary, kind): kind is "page" (public HTML), "staff" (HTML behind the staff
 # session), "form" (public form post), "staff-form", "csv" or "till" (JSON with session + CSRF).
@@ -72,6 +73,21 @@ ROUTES: list[tuple[str, str, str, str]] = [
     ("get", "/dashboard/export/ledger.csv", "Ledger as CSV", "csv"),
     # issue 11 [settings]
     # issue 11 [locations-keys-staff]
+    ("get", "/dashboard/locations", "Locations with the form for a new one", "staff"),
+    ("post", "/dashboard/locations", "Add a location", "staff-form"),
+    ("get", "/dashboard/locations/{location_id}", "Edit a location", "staff"),
+    ("post", "/dashboard/locations/{location_id}", "Save a location", "staff-form"),
+    ("post", "/dashboard/locations/{location_id}/delete", "Delete a location", "staff-form"),
+    ("get", "/dashboard/keys", "API keys with their last use", "staff"),
+    ("post", "/dashboard/keys", "Create a key (shown once on the answer)", "staff-form"),
+    ("post", "/dashboard/keys/{key_id}/revoke", "Revoke a key", "staff-form"),
+    ("get", "/dashboard/staff", "Staff accounts with the invitation form", "staff"),
+    ("post", "/dashboard/staff", "Invite staff (a one-time set-password link)", "staff-form"),
+    ("post", "/dashboard/staff/{staff_id}", "Change a role or disable an account", "staff-form"),
+    ("post", "/dashboard/staff/{staff_id}/delete", "Remove a staff account", "staff-form"),
+    ("post", "/dashboard/staff/{staff_id}/link", "A new set-password link", "staff-form"),
+    ("get", "/dashboard/set-password/{token}", "Choose a password with a one-time link", "page"),
+    ("post", "/dashboard/set-password/{token}", "Set the password and log in", "form"),
     # issue 11 [imports]
     # issue 11 [webhooks]
     # issue 11 [events]

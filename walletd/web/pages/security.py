@@ -18,7 +18,7 @@ from sqlalchemy import select
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from walletd.audit import Actor
-from walletd.loyalty.brands import Principal
+from walletd.loyalty.brands import Principal, touch_last_used
 from walletd.loyalty.staff import StaffPrincipal, find_staff
 from walletd.models import ApiKey
 from walletd.web.deps import services
@@ -93,6 +93,9 @@ def log_in_staff(principal: StaffPrincipal) -> None:
     """Bind the session to a staff account."""
     _start_session()
     session["staff_id"] = principal.staff_id
+    # Compared with the account's on every request: disabling it, changing its role or setting
+    # a new password raises the account's epoch and ends this session at once.
+    session["epoch"] = principal.session_epoch
 
 
 def log_in_key(principal: Principal) -> None:
@@ -121,10 +124,12 @@ def _load_viewer() -> Viewer | None:
         return None
     staff_id = session.get("staff_id")
     key_id = session.get("api_key_id")
-    with services().db.sessions() as db:
+    svc = services()
+    with svc.db.sessions() as db:
         if isinstance(staff_id, int):
-            staff = find_staff(db, staff_id)
-            if staff is None:
+            staff = find_staff(db, staff_id)  # None when deleted or disabled
+            # Sessions from before epochs existed carry none: they match an untouched account.
+            if staff is None or session.get("epoch", 0) != staff.session_epoch:
                 return None
             return Viewer("staff", staff.brand_id, staff.role, staff.email, staff_id=staff.staff_id)
         if isinstance(key_id, int):
@@ -132,6 +137,8 @@ def _load_viewer() -> Viewer | None:
             key = db.scalar(select(ApiKey).where(ApiKey.id == key_id))
             if key is None or key.revoked_at is not None:
                 return None
+            touch_last_used(db, key, svc.clock())
+            db.commit()
             return Viewer("key", key.brand_id, key.role, f"{key.prefix}…", api_key_id=key.id)
     return None
 

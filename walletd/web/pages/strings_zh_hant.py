@@ -509,6 +509,110 @@ ZH_HANT: dict[str, str] = {
         "單次點數上限必須是 1 到 10,000,000 的整數"
     ),
     # issue 11 [locations-keys-staff]
+    "Location saved.": "據點已儲存。",
+    "Keys are bound to this location: revoke them first.": "有金鑰綁定此據點：請先撤銷這些金鑰。",
+    "Location deleted.": "據點已刪除。",
+    "This is the last admin key: issue another admin key first.": (
+        "這是最後一把管理員金鑰：請先建立另一把管理員金鑰。"
+    ),
+    "Key revoked.": "金鑰已撤銷。",
+    "This is the last admin account: make another admin first.": (
+        "這是最後一個管理員帳號：請先指定另一位管理員。"
+    ),
+    "Staff account saved.": "員工帳號已儲存。",
+    "Staff account removed.": "員工帳號已移除。",
+    "The two passwords differ.": "兩次輸入的密碼不同。",
+    "Password saved. Welcome!": "密碼已設定，歡迎！",
+    "Locations": "據點",
+    "Your stores and tills. A scan can name its location, and a till's key can be bound to one;"
+    " reports can be filtered by location.": (
+        "您的門市與收銀台。掃描可註明據點，收銀台的金鑰可綁定據點；報表可依據點篩選。"
+    ),
+    "Edit location": "編輯據點",
+    "New location": "新增據點",
+    "Address": "地址",
+    "Latitude": "緯度",
+    "Degrees, e.g. 25.033964; give both or neither.": (
+        "以度為單位，例如 25.033964；經緯度須同時填寫或皆不填。"
+    ),
+    "Longitude": "經度",
+    "An IANA name such as Asia/Taipei; empty: the program's ({zone}).": (
+        "IANA 時區名稱，例如 Asia/Taipei；空白則使用方案的時區（{zone}）。"
+    ),
+    "Save location": "儲存據點",
+    "All locations": "所有據點",
+    "No locations yet.": "尚無據點。",
+    "API keys": "API 金鑰",
+    "Keys let your tills and systems use walletd. Only a key's hash is kept: a new key is shown"
+    " once, right here.": (
+        "金鑰讓您的收銀台與系統使用 walletd。系統只保存金鑰的雜湊值：新金鑰僅在此顯示一次。"
+    ),
+    "Your new key": "您的新金鑰",
+    "Copy it now and keep it safe: it cannot be shown again.": (
+        "請立即複製並妥善保管：之後無法再次顯示。"
+    ),
+    "New key": "新增金鑰",
+    "What the key is for, e.g. Till 1.": "金鑰的用途，例如「收銀台 1」。",
+    "Role": "角色",
+    "Cashier (scans and redemptions)": "收銀員（掃描與兌換）",
+    "Admin (everything)": "管理員（全部權限）",
+    "Location": "據點",
+    "None": "無",
+    "Create key": "建立金鑰",
+    "All keys": "所有金鑰",
+    "Key": "金鑰",
+    "Last used": "最後使用",
+    "Admin": "管理員",
+    "Never": "從未",
+    "Revoked": "已撤銷",
+    "Revoke": "撤銷",
+    "Staff": "員工",
+    "Invite staff by e-mail: walletd makes a one-time link for them to choose a password (it"
+    " sends no e-mail; pass the link on yourself). A changed role or a disabled account is"
+    " logged out at once.": (
+        "以電子郵件邀請員工：walletd 會產生一次性連結讓對方設定密碼（系統不寄送電子郵件，"
+        "請自行轉交連結）。變更角色或停用帳號會立即登出該帳號。"
+    ),
+    "Set-password link for {email}": "{email} 的設定密碼連結",
+    "Send this link to them. It works once, for 72 hours, and cannot be shown again.": (
+        "請將此連結傳給對方。連結僅能使用一次、72 小時內有效，且無法再次顯示。"
+    ),
+    "Invite staff": "邀請員工",
+    "Invite": "邀請",
+    "All staff": "所有員工",
+    "Last login": "最後登入",
+    "Actions": "操作",
+    "you": "您",
+    "Invited": "已邀請",
+    "Disabled": "已停用",
+    "Enable": "啟用",
+    "Disable": "停用",
+    "New password link": "新的密碼連結",
+    "No staff accounts yet.": "尚無員工帳號。",
+    "Choose a password": "設定密碼",
+    "For {email}. At least 10 characters; a few words you remember are best.": (
+        "帳號 {email}。至少 10 個字元；用幾個您記得住的詞最好。"
+    ),
+    "New password": "新密碼",
+    "The same password again": "再次輸入密碼",
+    "Save password and log in": "儲存密碼並登入",
+    "By": "執行者",
+    "by {who}": "由 {who}",
+    "by key {key}": "由金鑰 {key}",
+    "This link is not valid any more": "此連結已失效",
+    "Ask your admin for a new link: links work once, for 72 hours.": (
+        "請向管理員索取新連結：連結僅能使用一次，72 小時內有效。"
+    ),
+    "a staff account with this e-mail already exists": "已有使用此電子郵件的員工帳號",
+    "password must be at least 10 characters": "密碼至少須 10 個字元",
+    "give both latitude and longitude, or neither": "經緯度須同時填寫或皆不填",
+    "location_id is not a location of this brand": "此據點不屬於本品牌",
+    "this is the brand's last admin account: it cannot be demoted": (
+        "這是品牌最後一個管理員帳號，無法降級"
+    ),
+    "this is the brand's last admin account: it cannot be disabled": (
+        "這是品牌最後一個管理員帳號，無法停用"
+    ),
     # issue 11 [imports]
     # issue 11 [webhooks]
     # issue 11 [events]
