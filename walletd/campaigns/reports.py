@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Interval, and_, func, literal, or_, select
 from sqlalchemy.orm import Session
 
+from walletd.admin.locations import check_location_id
 from walletd.errors import ValidationError
 from walletd.loyalty.money import format_minor
 from walletd.models import (
@@ -63,10 +64,19 @@ def period(start: date, end: date) -> tuple[datetime, datetime]:
     )
 
 
-def summary(session: Session, brand_id: int, start: date, end: date) -> dict[str, Any]:
-    """Members, activity, repeat rate, returning share, AOV new vs returning, installed cards."""
+def summary(
+    session: Session, brand_id: int, start: date, end: date, *, location_id: int | None = None
+) -> dict[str, Any]:
+    """Members, activity, repeat rate, returning share, AOV new vs returning, installed cards.
+
+    With `location_id`, transactions, revenue, AOV and active members count only the scans at
+    that location; whether a purchase is a member's first (new vs returning) and the member and
+    card counts stay brand-wide.
+    """
     since, until = period(start, end)
     currency = _currency(session, brand_id)
+    if location_id is not None:
+        location_id = check_location_id(session, brand_id, location_id, "location_id")
     earns = and_(LedgerEntry.brand_id == brand_id, LedgerEntry.kind == "earn")
     members = session.scalar(
         select(func.count())
@@ -85,6 +95,8 @@ def summary(session: Session, brand_id: int, start: date, end: date) -> dict[str
         .subquery()
     )
     in_period = and_(earns, LedgerEntry.created_at >= since, LedgerEntry.created_at < until)
+    if location_id is not None:
+        in_period = and_(in_period, LedgerEntry.location_id == location_id)
     is_first = LedgerEntry.id == first.c.first_id
     rows = session.execute(
         select(
@@ -155,6 +167,7 @@ def summary(session: Session, brand_id: int, start: date, end: date) -> dict[str
         "aov_returning": aov(returning_amount, returning_count),
         "cards_installed": {"apple": int(apple or 0), "google": int(google or 0)},
         "messages": message_report(session, brand_id, since, until),
+        "location_id": location_id,
     }
 
 

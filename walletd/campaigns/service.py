@@ -10,6 +10,8 @@ from typing import Any
 from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
+from walletd.admin.actors import actor_json, actor_ref
+from walletd.audit import Actor, record
 from walletd.campaigns import policy
 from walletd.campaigns.segments import (
     MAX_ID,
@@ -92,9 +94,14 @@ def _whole(value: object, name: str, low: int, high: int, default: int, refusal:
 
 
 def create_campaign(
-    session: Session, brand_id: int, data: Mapping[str, Any], ctx: Context
+    session: Session,
+    brand_id: int,
+    data: Mapping[str, Any],
+    ctx: Context,
+    *,
+    actor: Actor | None = None,
 ) -> Campaign:
-    """A scheduled campaign (or a draft with `"draft": true`)."""
+    """A scheduled campaign (or a draft with `"draft": true`), recording who created it."""
     if not isinstance(data, Mapping):
         raise ValidationError("a campaign is an object with name, message and segment")
     name = check_text(data.get("name"), field="name", max_length=MAX_NAME_LENGTH)
@@ -128,9 +135,14 @@ def create_campaign(
         cursor_member_id=0,
         created_at=ctx.now,
         offer_id=offer_id,
+        created_by_api_key_id=None if actor is None else actor.api_key_id,
+        created_by_staff_id=None if actor is None else actor.staff_id,
     )  # fmt: skip
     session.add(campaign)
     session.flush()
+    if actor is not None:
+        record(session, actor, "campaign.created", "campaign", campaign.id, now=ctx.now,
+               changes={"name": [None, name], "status": [None, campaign.status]})  # fmt: skip
     return campaign
 
 
@@ -464,4 +476,8 @@ def campaign_stats(session: Session, campaign: Campaign, now: datetime) -> dict[
         "started_at": campaign.started_at.isoformat() if campaign.started_at else None,
         "fanned_out_at": campaign.fanned_out_at.isoformat() if campaign.fanned_out_at else None,
         "expected_finish_at": eta,
+        "created_by": actor_json(
+            actor_ref(session, campaign.brand_id, campaign.created_by_api_key_id,
+                      campaign.created_by_staff_id)
+        ),  # fmt: skip
     }

@@ -25,7 +25,7 @@ from walletd.errors import (
     ValidationError,
 )
 from walletd.loyalty.barcodes import serial_from_barcode
-from walletd.loyalty.brands import find_location
+from walletd.loyalty.brands import find_location, key_location
 from walletd.loyalty.cards import cards_of_member, touch_cards
 from walletd.loyalty.context import Context
 from walletd.loyalty.money import format_minor, parse_amount
@@ -419,6 +419,10 @@ def credit_scan(
     replay = _replay(session, actor.brand_id, key, fingerprint)
     if replay is not None:
         return replay
+    if location is None:
+        # A till's key is bound to its shop: its scans happen there unless they name another.
+        # After the fingerprint, so a retry matches whatever the key's binding is by then.
+        location = key_location(session, actor.api_key_id)
     tier_multiplier = next((t.multiplier for t in tiers if t.id == member.tier_id), Decimal(1))
     promotions = active_promotions(
         session, program, _tier_name(tiers, member.tier_id), location, ctx.now

@@ -7,6 +7,7 @@ from typing import Any
 from flask import Blueprint, request
 from sqlalchemy.orm import Session
 
+from walletd.admin.actors import actor_json, actor_pair, actor_refs
 from walletd.imports.service import get_member_by_external_id
 from walletd.loyalty import ledger
 from walletd.loyalty.members import Enrollment, enroll_member, get_card_of, get_member, tier_name
@@ -131,6 +132,8 @@ def show_ledger(member_id: int) -> dict[str, Any]:
 
     def work(session: Session) -> list[dict[str, Any]]:
         get_member(session, principal().brand_id, member_id)
+        entries = ledger.member_ledger(session, principal().brand_id, member_id)
+        actors = actor_refs(session, principal().brand_id, [actor_pair(e) for e in entries])
         return [
             {
                 "id": e.id,
@@ -141,8 +144,10 @@ def show_ledger(member_id: int) -> dict[str, Any]:
                 "reason": e.reason,
                 "created_at": e.created_at,
                 "expires_at": e.expires_at,
+                "location_id": e.location_id,
+                "actor": actor_json(actors[actor_pair(e)]),
             }
-            for e in ledger.member_ledger(session, principal().brand_id, member_id)
+            for e in entries
         ]
 
     return {"entries": run_in_transaction(work)}

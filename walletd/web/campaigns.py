@@ -24,10 +24,10 @@ from walletd.web.schemas import (
     CampaignList,
     CampaignOut,
     CampaignReport,
-    ReportQuery,
     SegmentCount,
     SegmentQuery,
     Summary,
+    SummaryQuery,
 )
 
 bp = Blueprint("campaigns", __name__, url_prefix="/api/v1")
@@ -47,9 +47,10 @@ def create_campaign(body: CampaignCreate) -> dict[str, Any]:
     """Create a scheduled campaign (or a draft)."""
     data = body.model_dump(exclude_unset=True)
     brand_id = principal().brand_id
+    actor = principal().actor
 
     def work(session: Session) -> dict[str, Any]:
-        campaign = service.create_campaign(session, brand_id, data, context())
+        campaign = service.create_campaign(session, brand_id, data, context(), actor=actor)
         return service.campaign_stats(session, campaign, context().now)
 
     return run_in_transaction(work)
@@ -158,13 +159,16 @@ def preview_segment(query: SegmentQuery) -> dict[str, Any]:
     "Members, activity, repeat rate, returning share, AOV, installed cards, message lift",
     tag="reports",
     roles=ADMIN,
-    query=ReportQuery,
+    query=SummaryQuery,
     response=Summary,
 )
-def report_summary(query: ReportQuery) -> dict[str, Any]:
+def report_summary(query: SummaryQuery) -> dict[str, Any]:
     """Members, activity, repeat rate, returning share, AOV, installed cards, message lift."""
     brand_id = principal().brand_id
-    return run_in_transaction(lambda s: reports.summary(s, brand_id, query.start, query.end))
+    location_id = query.location_id
+    return run_in_transaction(
+        lambda s: reports.summary(s, brand_id, query.start, query.end, location_id=location_id)
+    )
 
 
 def _automation_body(a: Automation) -> AutomationOut:

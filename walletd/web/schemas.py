@@ -150,6 +150,14 @@ class MemberOut(Reply):
     card: CardOut
 
 
+class ActorOut(Reply):
+    """Who did it: a staff account (its e-mail) or an API key (its prefix and name)."""
+
+    type: Literal["staff", "key"] | None = Field(description="null: walletd itself (a bonus...)")
+    id: int | None
+    label: str
+
+
 class LedgerEntryOut(Reply):
     """One ledger entry."""
 
@@ -161,6 +169,8 @@ class LedgerEntryOut(Reply):
     reason: str | None
     created_at: Timestamp
     expires_at: Timestamp | None
+    location_id: int | None = None
+    actor: ActorOut | None = Field(default=None, description="who made the entry")
 
 
 class LedgerOut(Reply):
@@ -349,6 +359,7 @@ class CampaignOut(Reply):
     started_at: Timestamp | None
     fanned_out_at: Timestamp | None
     expected_finish_at: Timestamp | None
+    created_by: ActorOut | None = Field(default=None, description="who created the campaign")
 
 
 class CampaignList(Reply):
@@ -411,6 +422,14 @@ class ReportQuery(Request):
     end: IsoDate = Field(alias="to")
 
 
+class SummaryQuery(ReportQuery):
+    """A period of days, optionally at one location only."""
+
+    location_id: Annotated[int, Field(ge=1, le=MAX_ID)] | None = Field(
+        default=None, description="only scans at this location: transactions, revenue, AOV"
+    )
+
+
 class CampaignMessages(Reply):
     """Messages of one campaign in the period."""
 
@@ -464,6 +483,7 @@ class Summary(Reply):
     aov_returning: str | None
     cards_installed: WalletCounts
     messages: MessageReport
+    location_id: int | None = Field(default=None, description="the location the scans are from")
 
 
 class AutomationUpdate(Request):

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response as WerkzeugResponse
 
+from walletd.admin.actors import ActorRef, actor_pair, actor_refs
 from walletd.campaigns import automations, reports, service
 from walletd.campaigns.segments import PRESETS, count_segment, parse_segment
 from walletd.errors import NotFoundError, ValidationError, WalletdError
@@ -185,18 +186,23 @@ class MemberPage:
     entries: list[LedgerEntry]
     card_url: str
     currency: str
+    # Who made each entry (by entry id): a staff account or a key; absent when walletd did.
+    actors: dict[int, ActorRef]
 
 
 def _member_page(session: Session, brand_id: int, member_id: int) -> MemberPage:
     member = get_member(session, brand_id, member_id)
     card = get_card_of(session, member)
     program = session.get_one(Program, member.program_id)
+    entries = ledger.member_ledger(session, brand_id, member_id)
+    refs = actor_refs(session, brand_id, [actor_pair(e) for e in entries])
     return MemberPage(
         member=member,
         tier=tier_name(session, member),
-        entries=ledger.member_ledger(session, brand_id, member_id),
+        entries=entries,
         card_url=card_page_url(card.serial_number),
         currency=program.currency,
+        actors={e.id: refs[actor_pair(e)] for e in entries if refs[actor_pair(e)].kind},
     )
 
 
@@ -522,7 +528,8 @@ def create_campaign() -> Any:
                              program.id)  # fmt: skip
         if preview_only:
             return program, service.list_campaigns(session, viewer.brand_id), size, None
-        campaign = service.create_campaign(session, viewer.brand_id, data, context())
+        campaign = service.create_campaign(session, viewer.brand_id, data, context(),
+                                           actor=viewer.actor)  # fmt: skip
         return program, [], size, campaign.id
 
     errors: dict[str, str] = {}
