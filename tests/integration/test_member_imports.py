@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import re
 from datetime import date
 from typing import Any
 
@@ -14,6 +16,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from tests.factories import BrandKeys, FrozenClock, enroll, make_brand, services_of
+from tests.integration.pages.conftest import csrf_of, log_in, make_staff
 from walletd.audit import Actor
 from walletd.imports import service
 from walletd.imports.rows import FIELDS, RowError, Seen, parse_row
@@ -284,3 +287,39 @@ def test_the_row_parser_answers_values_or_row_errors_and_never_raises(raw: objec
         json.dumps(values)  # stored as JSON chunks
         assert set(values) <= {*FIELDS, "row"}
         assert 0 <= values.get("points", 0) <= 10**9
+
+
+def test_the_dashboard_previews_a_file_then_imports_it_on_confirmation(
+    app: Flask, client: FlaskClient, brand: BrandKeys
+) -> None:
+    log_in(client, make_staff(app, brand.brand_id, "owner@acme.example"))
+    token = csrf_of(client, "/dashboard/members/import")
+    upload = {"csrf_token": token, "file": (io.BytesIO(CSV.encode()), "members.csv")}
+    preview = client.post("/dashboard/members/import", data=upload)
+    page = preview.get_data(as_text=True)
+    assert preview.status_code == 200, page
+    assert 'id="count-create">3<' in page and "Ada Lovelace" in page
+    assert members_of(app, brand) == []  # a preview writes no member
+    start = re.search(r'action="(/dashboard/members/import/(\d+)/start)"', page)
+    assert start is not None
+    done = client.post(start.group(1), data={"csrf_token": token})
+    assert done.status_code == 303
+    job_page = client.get(done.headers["Location"])
+    assert job_page.status_code == 200 and "Refresh" not in job_page.headers
+    assert 'id="count-create">3<' in job_page.get_data(as_text=True)
+    assert len(members_of(app, brand)) == 3
+    listing = client.get("/dashboard/members/import").get_data(as_text=True)
+    assert "members.csv" in listing
+    bad = {"csrf_token": token, "file": (io.BytesIO(b"colour\nred\n"), "bad.csv")}
+    refused = client.post("/dashboard/members/import", data=bad)
+    assert refused.status_code == 422 and "unknown column" in refused.get_data(as_text=True)
+    other = make_brand(app, "Other Tea")
+    with services_of(app).db.transaction() as session:
+        theirs, _ = service.create_import(
+            session, Actor(other.brand_id), None, CSV.encode(), "text/csv",
+            services_of(app).context(),
+        )  # fmt: skip
+        theirs_id = theirs.id
+    assert client.get(f"/dashboard/members/import/{theirs_id}").status_code == 404
+    assert client.post(f"/dashboard/members/import/{theirs_id}/start",
+                       data={"csrf_token": token}).status_code == 404  # fmt: skip
