@@ -89,6 +89,10 @@ ROUTES: list[tuple[str, str, str, str]] = [
     ("get", "/dashboard/set-password/{token}", "Choose a password with a one-time link", "page"),
     ("post", "/dashboard/set-password/{token}", "Set the password and log in", "form"),
     # issue 11 [imports]
+    ("get", "/dashboard/members/import", "Import members: upload a CSV file", "staff"),
+    ("post", "/dashboard/members/import", "Preview an import (file upload)", "staff-form"),
+    ("get", "/dashboard/members/import/{import_id}", "An import's progress", "staff"),
+    ("post", "/dashboard/members/import/{import_id}/start", "Confirm an import", "staff-form"),
     # issue 11 [webhooks]
     # issue 11 [events]
 ]

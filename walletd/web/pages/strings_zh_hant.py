@@ -614,6 +614,101 @@ ZH_HANT: dict[str, str] = {
         "這是品牌最後一個管理員帳號，無法停用"
     ),
     # issue 11 [imports]
+    "Import members": "匯入會員",
+    (
+        "Bring members from your previous loyalty system into {program}: their cards, "
+        "consent, tier and points balance."
+    ): "把舊會員系統的會員帶進 {program}：會員卡、行銷同意、等級與點數餘額。",
+    "Upload a file": "上傳檔案",
+    "CSV file (UTF-8, first row names the columns)": "CSV 檔（UTF-8，第一列為欄位名稱）",
+    "At most 10 MB and 200,000 rows. Nothing is imported before you confirm the preview.": (
+        "最多 10 MB、200,000 列。確認預覽之前不會匯入任何資料。"
+    ),
+    "Preview import": "預覽匯入",
+    "Columns": "欄位",
+    (
+        "The member's number in your previous system. Importing the file again updates "
+        "the same members."
+    ): "會員在舊系統的編號。再次匯入同一個檔案會更新同一批會員。",
+    "Required for new members.": "新會員必填。",
+    "Members without an external id are found by e-mail, then by phone.": (
+        "沒有外部編號的會員，先以電子郵件、再以電話比對。"
+    ),
+    "As YYYY-MM-DD.": "格式為 YYYY-MM-DD。",
+    "yes or no (true/false, 1/0).": "yes 或 no（true/false、1/0）。",
+    "Opening balance, written once per member; it expires like earned points.": (
+        "期初點數，每位會員只寫入一次；與賺取的點數一樣會到期。"
+    ),
+    "The program has no tiers.": "此方案沒有等級。",
+    "Recent imports": "最近的匯入",
+    "File": "檔案",
+    "Rows": "列數",
+    "New": "新增",
+    "Updated": "已更新",
+    "No imports yet.": "尚未匯入過。",
+    "Import": "匯入",
+    "Progress": "進度",
+    "{done} of {total} rows": "{total} 列中已處理 {done} 列",
+    "This page refreshes itself until the import has finished.": "匯入完成前，本頁會自動重新整理。",
+    (
+        "The import stopped after repeated errors. Members imported so far stay; "
+        "importing the file again continues where it stopped."
+    ): "匯入因重複發生錯誤而停止。已匯入的會員會保留；再次匯入此檔案即可從中斷處繼續。",
+    "New members": "新會員",
+    "Members updated": "已更新的會員",
+    "Unchanged": "未變更",
+    "Rows with problems (skipped)": "有問題的列（已略過）",
+    "Problems": "問題",
+    "Import preview": "匯入預覽",
+    "What importing {file} would do now. Nothing has been imported yet.": (
+        "現在匯入 {file} 的結果預覽。尚未匯入任何資料。"
+    ),
+    "First rows": "前幾列",
+    "Row": "列",
+    "No row can be imported.": "沒有可以匯入的列。",
+    "Import {count} members": "匯入 {count} 位會員",
+    "New member": "新會員",
+    "Update": "更新",
+    "Importing": "匯入中",
+    "Done": "完成",
+    "Not started": "尚未開始",
+    "Column": "欄位",
+    "Problem": "問題",
+    "The first {shown} of {total} problems.": "共 {total} 個問題，僅列出前 {shown} 個。",
+    "No problems found.": "沒有發現問題。",
+    "Choose a CSV file to import.": "請選擇要匯入的 CSV 檔。",
+    "The file cannot be read.": "無法讀取此檔案。",
+    "Import started.": "已開始匯入。",
+    "a new member needs a name": "新會員必須有姓名",
+    "not a valid e-mail address": "不是有效的電子郵件地址",
+    "not a valid phone number": "不是有效的電話號碼",
+    "not a date as YYYY-MM-DD": "不是 YYYY-MM-DD 格式的日期",
+    "birthday must be a past date after 1900": "生日必須是 1900 年之後的過去日期",
+    "use true or false (yes/no, 1/0)": "請填 true 或 false（yes/no、1/0）",
+    "points must be a whole number from 0 to 1000000000": "點數必須是 0 到 1000000000 的整數",
+    "the program has no tier of this name": "此方案沒有這個名稱的等級",
+    "external id must be 1 to 100 characters without / or control characters": (
+        "外部編號須為 1 到 100 個字元，不可含 / 或控制字元"
+    ),
+    "a row needs an external id, an e-mail or a phone": "每一列都需要外部編號、電子郵件或電話",
+    "this external id is already on an earlier row": "前面的列已有這個外部編號",
+    "this e-mail is already on an earlier row": "前面的列已有這個電子郵件",
+    "this phone is already on an earlier row": "前面的列已有這個電話",
+    "the row has more cells than the header": "這一列的欄位比標題列多",
+    "a member must be an object": "每位會員必須是一個物件",
+    "another member already has this e-mail": "其他會員已使用這個電子郵件",
+    "another member already has this phone": "其他會員已使用這個電話",
+    "the member found has another external id": "找到的會員已有不同的外部編號",
+    "the value is too long": "內容太長",
+    "the file is not UTF-8 text": "此檔案不是 UTF-8 文字",
+    "the file holds NUL characters; it is not a CSV text file": (
+        "此檔案含有 NUL 字元，不是 CSV 文字檔"
+    ),
+    "the file is empty; the first row must name the columns": "檔案是空的；第一列必須是欄位名稱",
+    "a column is named twice": "有欄位名稱重複",
+    "a column external_id, email or phone is required": "必須有 external_id、email 或 phone 欄位",
+    "at most 200000 rows in one file": "一個檔案最多 200000 列",
+    "send the file as text/csv or application/json": "請以 text/csv 或 application/json 傳送檔案",
     # issue 11 [webhooks]
     # issue 11 [events]
 }
