@@ -17,6 +17,7 @@ from tests.factories import BrandKeys, FrozenClock, make_brand
 from tests.fakes.apns_server import ApnsFakeServer
 from tests.integration.campaigns import conftest as campaign_fixtures
 from tests.integration.campaigns.conftest import Shop, push_token, with_apns
+from tests.integration.pages.conftest import csrf_of, log_in, make_staff
 from walletd.audit import list_entries
 from walletd.config import Settings
 from walletd.errors import ValidationError
@@ -412,3 +413,36 @@ def test_properties_are_stored_exactly_or_refused_with_the_field(
         assert exc.field == "properties"
         return
     assert load_properties(dump_properties(checked)) == checked
+
+
+def test_the_dashboard_lists_creates_switches_and_deletes_event_automations(
+    app: Any, client: FlaskClient, brand: BrandKeys, shop: Shop
+) -> None:
+    log_in(client, make_staff(app, brand.brand_id, "owner@acme.example"))
+    token = csrf_of(client, "/dashboard/event-automations")
+    form = {"csrf_token": token, "name": "Abandoned cart", "trigger_event": "cart_abandoned",
+            "delay_minutes": "0", "cancel_events": "order_placed, refund.done",
+            "cancel_on_purchase": "yes", "message": CART_MESSAGE, "marketing": "yes"}  # fmt: skip
+    refused = client.post("/dashboard/event-automations", data=form)
+    assert refused.status_code == 422
+    assert "delay_minutes must be 1 to 43200" in refused.get_data(as_text=True)
+    saved = client.post("/dashboard/event-automations", data={**form, "delay_minutes": "120"})
+    assert saved.status_code == 303
+    listed = client.get("/api/v1/event-automations", headers=brand.admin).get_json()
+    [automation] = listed["event_automations"]
+    assert automation["cancel_events"] == ["order_placed", "refund.done"]
+    assert automation["delay_minutes"] == 120 and automation["enabled"] is True
+    page = client.get("/dashboard/event-automations").get_data(as_text=True)
+    assert "Abandoned cart" in page and "cart_abandoned → after 120 min" in page
+    base = f"/dashboard/event-automations/{automation['id']}"
+    assert client.post(f"{base}/toggle", data={"csrf_token": token}).status_code == 303
+    listed = client.get("/api/v1/event-automations", headers=brand.admin).get_json()
+    assert listed["event_automations"][0]["enabled"] is False
+    missing = "/dashboard/event-automations/999999/toggle"
+    assert client.post(missing, data={"csrf_token": token}).status_code == 404
+    assert client.post(f"{base}/delete", data={"csrf_token": token}).status_code == 303
+    assert client.get("/api/v1/event-automations", headers=brand.admin).get_json() == {
+        "event_automations": []
+    }
+    client.set_cookie("walletd_lang", "zh-Hant")
+    assert "事件自動訊息" in client.get("/dashboard/event-automations").get_data(as_text=True)

@@ -80,6 +80,7 @@ def init_app(app: Flask) -> None:
     from walletd.web.pages import imports  # noqa: F401
     # [webhooks]
     # [events]
+    from walletd.web.pages import events  # noqa: F401  # isort: skip
 
     security.init_app(app)
     app.add_template_filter(lambda minor, currency: format_minor(int(minor), currency), "money")

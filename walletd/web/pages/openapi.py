@@ -21,6 +21,7 @@ _FORM = {
 }
 _INTEGER = {"member_id", "program_id", "campaign_id", "offer_id", "promotion_id"}
 _INTEGER |= {"location_id", "key_id", "staff_id"}  # issue 11 [locations-keys-staff]
+_INTEGER |= {"automation_id"}  # issue 11 [events]
 
 # (method, path, summary, kind): kind is "page" (public HTML), "staff" (HTML behind the staff
 # session), "form" (public form post), "staff-form", "csv" or "till" (JSON with session + CSRF).
@@ -95,6 +96,10 @@ ROUTES: list[tuple[str, str, str, str]] = [
     ("post", "/dashboard/members/import/{import_id}/start", "Confirm an import", "staff-form"),
     # issue 11 [webhooks]
     # issue 11 [events]
+    ("get", "/dashboard/event-automations", "Event automations", "staff"),
+    ("post", "/dashboard/event-automations", "Create an event automation", "staff-form"),
+    ("post", "/dashboard/event-automations/{automation_id}/toggle", "On/off", "staff-form"),
+    ("post", "/dashboard/event-automations/{automation_id}/delete", "Delete one", "staff-form"),
 ]
 
 

@@ -711,4 +711,53 @@ ZH_HANT: dict[str, str] = {
     "send the file as text/csv or application/json": "請以 text/csv 或 application/json 傳送檔案",
     # issue 11 [webhooks]
     # issue 11 [events]
+    "Event automations": "事件自動訊息",
+    "Your e-shop or CRM reports what a member did (POST /api/v1/events). An event automation puts "
+    "a message on the member's card some minutes later, unless a cancelling event or a purchase "
+    "came first.": (
+        "您的網路商店或 CRM 回報會員的行為（POST /api/v1/events）。事件自動訊息會在數分鐘後"
+        "將訊息放上會員卡，除非在那之前收到取消事件或有消費。"
+    ),
+    "New event automation": "新增事件自動訊息",
+    "Event that starts it": "觸發事件",
+    "The event type your system sends, such as cart_abandoned.": (
+        "您的系統送出的事件類型，例如 cart_abandoned。"
+    ),
+    "Wait (minutes, at most 43,200 = 30 days)": "等待時間（分鐘，最多 43,200 = 30 天）",
+    "Events that cancel it": "取消事件",
+    "Event types separated by commas, such as order_placed.": (
+        "以逗號分隔的事件類型，例如 order_placed。"
+    ),
+    "A purchase in a shop cancels it": "門市消費即取消",
+    "Placeholders: {name}, {points}, {tier}, and the event's properties such as "
+    "{event.items.0.name} (the first item's name).": (
+        "可用代入欄位：{name}、{points}、{tier}，以及事件屬性，例如 {event.items.0.name}"
+        "（第一件商品的名稱）。"
+    ),
+    "Marketing message (needs consent, counts towards the weekly cap)": (
+        "行銷訊息（需會員同意，計入每週上限）"
+    ),
+    "Save event automation": "儲存事件自動訊息",
+    "All event automations": "所有事件自動訊息",
+    "{event} → after {minutes} min": "{event} → {minutes} 分鐘後",
+    "cancelled by {events}": "遇 {events} 取消",
+    "or a purchase": "或有消費",
+    "Sent {sent}, waiting {scheduled}, cancelled {cancelled}, skipped {skipped}": (
+        "已送出 {sent}，等待中 {scheduled}，已取消 {cancelled}，已略過 {skipped}"
+    ),
+    "Switch off": "關閉",
+    "Switch on": "開啟",
+    "No event automations yet.": "尚無事件自動訊息。",
+    "Event automation saved.": "事件自動訊息已儲存。",
+    "Event automation switched on.": "事件自動訊息已開啟。",
+    "Event automation switched off.": "事件自動訊息已關閉。",
+    "Event automation deleted.": "事件自動訊息已刪除。",
+    "delay_minutes must be 1 to 43200 (30 days)": "等待時間須為 1 至 43200 分鐘（30 天）",
+    "trigger_event must be 1 to 64 characters of a-z, 0-9, _ and .": (
+        "觸發事件須為 1 至 64 個 a-z、0-9、_ 或 . 字元"
+    ),
+    "cancel_events must be 1 to 64 characters of a-z, 0-9, _ and .": (
+        "取消事件須為 1 至 64 個 a-z、0-9、_ 或 . 字元"
+    ),
+    "cancel_events must not include the trigger event": "取消事件不可包含觸發事件",
 }
