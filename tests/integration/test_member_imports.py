@@ -19,7 +19,7 @@ from tests.factories import BrandKeys, FrozenClock, enroll, make_brand, services
 from tests.integration.pages.conftest import csrf_of, log_in, make_staff
 from walletd.audit import Actor
 from walletd.imports import service
-from walletd.imports.rows import FIELDS, RowError, Seen, parse_row
+from walletd.imports.rows import FIELDS, FileError, RowError, Seen, parse_row, read_file
 from walletd.jobs import member_import_step
 from walletd.loyalty import ledger
 from walletd.models import AuditEntry, Card, LedgerEntry, Member, MemberImport, MemberImportChunk
@@ -323,3 +323,15 @@ def test_the_dashboard_previews_a_file_then_imports_it_on_confirmation(
     assert client.get(f"/dashboard/members/import/{theirs_id}").status_code == 404
     assert client.post(f"/dashboard/members/import/{theirs_id}/start",
                        data={"csrf_token": token}).status_code == 404  # fmt: skip
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=300) | st.text(max_size=300).map(lambda t: ("email,name\n" + t).encode()))
+def test_any_bytes_give_rows_or_a_file_error_and_nothing_else(data: bytes) -> None:
+    for media in ("text/csv", "application/json"):
+        try:
+            for number, raw in read_file(data, media):
+                parse_row(raw, number, today=date(2026, 3, 10), region="TW", tiers=TIERS,
+                          seen=Seen())  # fmt: skip
+        except FileError:
+            pass
