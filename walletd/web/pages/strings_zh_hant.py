@@ -712,6 +712,7 @@ ZH_HANT: dict[str, str] = {
     # issue 11 [webhooks]
     # issue 11 [events]
     "Event automations": "事件自動訊息",
+    "Automation name": "自動訊息名稱",
     "Your e-shop or CRM reports what a member did (POST /api/v1/events). An event automation puts "
     "a message on the member's card some minutes later, unless a cancelling event or a purchase "
     "came first.": (
