@@ -80,6 +80,12 @@ def create_app(
 
     app.register_blueprint(webhooks_api.bp)
     # [events]
+    # issue 12: [members] [erasure] [refunds] [messages] [feedback] (one line each, below)
+    # [members]
+    # [erasure]
+    # [refunds]
+    # [messages]
+    # [feedback]
     from walletd.web import events as events_api
 
     app.register_blueprint(events_api.bp)

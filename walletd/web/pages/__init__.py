@@ -80,6 +80,11 @@ def init_app(app: Flask) -> None:
     from walletd.web.pages import imports  # noqa: F401
     # [webhooks]
     # [events]
+    # [members]
+    # [erasure]
+    # [refunds]
+    # [messages]
+    # [feedback]
     from walletd.web.pages import events  # noqa: F401  # isort: skip
 
     security.init_app(app)

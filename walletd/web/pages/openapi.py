@@ -96,6 +96,11 @@ ROUTES: list[tuple[str, str, str, str]] = [
     ("post", "/dashboard/members/import/{import_id}/start", "Confirm an import", "staff-form"),
     # issue 11 [webhooks]
     # issue 11 [events]
+    # issue 12 [members]
+    # issue 12 [erasure]
+    # issue 12 [refunds]
+    # issue 12 [messages]
+    # issue 12 [feedback]
     ("get", "/dashboard/event-automations", "Event automations", "staff"),
     ("post", "/dashboard/event-automations", "Create an event automation", "staff-form"),
     ("post", "/dashboard/event-automations/{automation_id}/toggle", "On/off", "staff-form"),

@@ -711,6 +711,11 @@ ZH_HANT: dict[str, str] = {
     "send the file as text/csv or application/json": "請以 text/csv 或 application/json 傳送檔案",
     # issue 11 [webhooks]
     # issue 11 [events]
+    # issue 12 [members]
+    # issue 12 [erasure]
+    # issue 12 [refunds]
+    # issue 12 [messages]
+    # issue 12 [feedback]
     "Event automations": "事件自動訊息",
     "Automation name": "自動訊息名稱",
     "Your e-shop or CRM reports what a member did (POST /api/v1/events). An event automation puts "
