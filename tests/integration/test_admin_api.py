@@ -312,11 +312,7 @@ def test_scans_happen_at_the_named_or_the_keys_location_and_reports_filter_by_it
     at_xinyi = client.get(f"{period}&location_id={xinyi['id']}", headers=brand.admin).get_json()
     at_main = client.get(f"{period}&location_id={main_id}", headers=brand.admin).get_json()
     assert (everywhere["transactions"], everywhere["revenue"]) == (3, "45.00")
-    assert (at_xinyi["transactions"], at_xinyi["revenue"], at_xinyi["location_id"]) == (
-        1,
-        "30.00",
-        xinyi["id"],
-    )
+    assert (at_xinyi["transactions"], at_xinyi["revenue"]) == (1, "30.00")
     assert at_xinyi["aov_returning"] == "30.00" and at_xinyi["aov_new"] is None
     assert (at_main["transactions"], at_main["aov_new"]) == (1, "10.00")
     assert client.get(f"{period}&location_id=abc", headers=brand.admin).status_code == 422

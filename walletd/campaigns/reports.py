@@ -167,7 +167,6 @@ def summary(
         "aov_returning": aov(returning_amount, returning_count),
         "cards_installed": {"apple": int(apple or 0), "google": int(google or 0)},
         "messages": message_report(session, brand_id, since, until),
-        "location_id": location_id,
     }
 
 

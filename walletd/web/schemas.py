@@ -483,7 +483,6 @@ class Summary(Reply):
     aov_returning: str | None
     cards_installed: WalletCounts
     messages: MessageReport
-    location_id: int | None = Field(default=None, description="the location the scans are from")
 
 
 class AutomationUpdate(Request):
