@@ -158,8 +158,14 @@ def fire_due_runs(db: Database, context: Callable[[], Context]) -> dict[str, int
             if quiet[program_id]:
                 outcome = "deferred"
             else:
-                with db.transaction() as session:
-                    outcome = fire_run(session, run_id, context())
+                try:
+                    with db.transaction() as session:
+                        outcome = fire_run(session, run_id, context())
+                except Exception:
+                    # One broken run (rolled back, still scheduled) must not hold up the rest;
+                    # it is tried again on the next pass.
+                    log.exception("event automation run %d failed", run_id)
+                    outcome = "error"
             totals[outcome] = totals.get(outcome, 0) + 1
 
 
