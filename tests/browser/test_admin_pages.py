@@ -41,7 +41,7 @@ def test_stores_keys_and_staff_in_english_and_an_invitee_sets_a_password(
     page = _dashboard(stack, browser, problems, "Store Admin")
     page.get_by_role("link", name="Locations").first.click()
     page.wait_for_url("**/dashboard/locations")
-    page.get_by_label("Name").fill("Xinyi store")
+    page.get_by_label("Location name").fill("Xinyi store")
     page.get_by_label("Address").fill("No. 7, Xinyi Rd, Taipei")
     page.get_by_label("Latitude").fill("25.033964")
     page.get_by_label("Longitude").fill("121.564472")
@@ -52,7 +52,7 @@ def test_stores_keys_and_staff_in_english_and_an_invitee_sets_a_password(
 
     page.get_by_role("link", name="API keys").first.click()
     page.wait_for_url("**/dashboard/keys")
-    page.get_by_label("Name").fill("Till 1")
+    page.get_by_label("Key name").fill("Till 1")
     page.get_by_label("Location").select_option(label="Xinyi store")
     page.get_by_role("button", name="Create key").click()
     key = page.locator("#new-key-value").inner_text()

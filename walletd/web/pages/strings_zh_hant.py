@@ -510,6 +510,8 @@ ZH_HANT: dict[str, str] = {
     ),
     # issue 11 [locations-keys-staff]
     "Location saved.": "據點已儲存。",
+    "Location name": "據點名稱",
+    "Key name": "金鑰名稱",
     "Keys are bound to this location: revoke them first.": "有金鑰綁定此據點：請先撤銷這些金鑰。",
     "Location deleted.": "據點已刪除。",
     "This is the last admin key: issue another admin key first.": (
