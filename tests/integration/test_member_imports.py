@@ -335,3 +335,13 @@ def test_any_bytes_give_rows_or_a_file_error_and_nothing_else(data: bytes) -> No
                           seen=Seen())  # fmt: skip
         except FileError:
             pass
+
+
+def test_text_a_database_cannot_store_is_a_row_error_or_not_found(
+    app: Flask, client: FlaskClient, brand: BrandKeys
+) -> None:
+    body = '[{"external_id": "S1", "name": "Surrogate \\ud800", "email": "a\\u0000@x.example"}]'
+    out = post_file(client, brand, body, "application/json").get_json()
+    assert (out["created"], out["skipped"]) == (0, 1)
+    assert {e["field"] for e in out["row_errors"]} == {"name", "email"}
+    assert client.get("/api/v1/members/ext:a%00b", headers=brand.admin).status_code == 404

@@ -100,7 +100,8 @@ class Seen:
 
 
 def _has_control_characters(text: str) -> bool:
-    return any(ord(ch) < 32 or 127 <= ord(ch) < 160 for ch in text)
+    # Lone surrogates (JSON can spell "\ud800") cannot be stored as UTF-8: refused like NUL.
+    return any(ord(ch) < 32 or 127 <= ord(ch) < 160 or 0xD800 <= ord(ch) < 0xE000 for ch in text)
 
 
 def _text(value: object) -> str | None:

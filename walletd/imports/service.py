@@ -445,6 +445,8 @@ def get_import(session: Session, brand_id: int, import_id: int) -> MemberImport:
 def get_member_by_external_id(session: Session, brand_id: int, external_id: str) -> Member:
     """A brand's member by the external id an import (or the API) gave it; of two programs
     holding the id, the first program's member."""
+    if any(ord(ch) < 32 or 0xD800 <= ord(ch) < 0xE000 for ch in external_id):
+        raise NotFoundError("member not found")  # no stored id has one; Postgres refuses NUL
     programs = select(Program.id).where(Program.brand_id == brand_id)
     member = session.scalars(
         select(Member)

@@ -51,7 +51,8 @@ def import_preview() -> tuple[str, int]:
     if upload is None or not upload.filename:
         return _page(viewer.brand_id, {"file": _("Choose a CSV file to import.")}, 422)
     data = upload.read()
-    name = upload.filename
+    # Shown on the pages and stored: printable characters only (a NUL would fail on Postgres).
+    name = "".join(ch for ch in upload.filename if ch.isprintable())[:200] or "upload"
     media = "application/json" if name.lower().endswith(".json") else "text/csv"
     actor = viewer.actor
     ctx = context()
