@@ -148,6 +148,12 @@ def test_the_last_admin_cannot_be_demoted_disabled_or_removed(
         "/api/v1/staff", json={"email": "not an address", "role": "admin"}, headers=brand.admin
     )
     assert bad.status_code == 422 and bad.get_json()["error"]["field"] == "email"
+    nul = client.post(
+        "/api/v1/staff",
+        json={"email": "a\u0000b@acme.example", "role": "admin"},
+        headers=brand.admin,
+    )
+    assert nul.status_code == 422
 
 
 def test_dashboard_pages_for_keys_staff_and_locations(app: Flask, brand: BrandKeys) -> None:

@@ -85,7 +85,8 @@ UNUSABLE_PASSWORD = "!unset"
 def check_email(email: str) -> str:
     """A staff e-mail address normalised, or a ValidationError on `email`."""
     address = normalise_email(email)
-    if len(address) > 320 or not _EMAIL.match(address):
+    # Printable only: a NUL would be a database error on Postgres, not a 422.
+    if len(address) > 320 or not address.isprintable() or not _EMAIL.match(address):
         raise ValidationError("email is not a valid address", field="email")
     return address
 
