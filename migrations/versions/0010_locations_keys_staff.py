@@ -58,9 +58,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("token_hash"),
     )
-    op.create_index(
-        "ix_staff_password_tokens_staff_id", "staff_password_tokens", ["staff_id"]
-    )
+    op.create_index("ix_staff_password_tokens_staff_id", "staff_password_tokens", ["staff_id"])
 
 
 def downgrade() -> None:
