@@ -17,13 +17,18 @@ from walletd.models.brand import ROLES
 MAX_ID = 2**31 - 1
 # Live keys a brand may hold: enough for every till of a large chain, bounded all the same.
 MAX_ACTIVE_KEYS = 500
+# Revoked keys stay listed (their last use is history), but a list answer stays bounded.
+MAX_LISTED = 1000
 
 
 def list_keys(session: Session, brand_id: int) -> list[ApiKey]:
-    """A brand's keys, revoked ones too, newest first."""
+    """A brand's keys, revoked ones too, newest first (the newest MAX_LISTED)."""
     return list(
         session.scalars(
-            select(ApiKey).where(ApiKey.brand_id == brand_id).order_by(ApiKey.id.desc())
+            select(ApiKey)
+            .where(ApiKey.brand_id == brand_id)
+            .order_by(ApiKey.id.desc())
+            .limit(MAX_LISTED)
         )
     )
 
