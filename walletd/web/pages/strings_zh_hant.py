@@ -29,6 +29,7 @@ EN: dict[str, str] = {
     "adjust": "Adjustment",
     "expire": "Expired",
     "reversal": "Refund",
+    "opening": "Opening balance",
 }
 
 ZH_HANT: dict[str, str] = {
@@ -313,6 +314,7 @@ ZH_HANT: dict[str, str] = {
     "adjust": "調整",
     "expire": "過期",
     "reversal": "退款",
+    "opening": "期初點數",
     # error pages
     "Something is wrong with this request": "這個請求有問題",
     "Go back and try again.": "請返回再試一次。",
