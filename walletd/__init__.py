@@ -83,6 +83,9 @@ def create_app(
     # issue 12: [members] [erasure] [refunds] [messages] [feedback] (one line each, below)
     # [members]
     # [erasure]
+    from walletd.web import privacy_api  # isort: skip
+
+    app.register_blueprint(privacy_api.bp)
     # [refunds]
     # [messages]
     # [feedback]

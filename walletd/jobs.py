@@ -17,6 +17,7 @@ from walletd.loyalty import ledger
 from walletd.loyalty.context import Context
 from walletd.models import Program
 from walletd.offers import coupons, issues, promotions
+from walletd.privacy.erasure import forget_erased_devices_job
 from walletd.push import google_sync, registrations
 from walletd.services import Services
 
@@ -191,4 +192,6 @@ INTERVAL_JOBS = (
     IntervalJob("refresh_promotion_cards", refresh_promotion_cards, minutes=60),
     # Every minute: an abandoned-cart reminder is due minutes after its delay, not an hour.
     IntervalJob("fire_event_automations", fire_event_automations, minutes=1),
+    # Hourly: an erased card's devices are forgotten soon after their grace window ends.
+    IntervalJob("forget_erased_devices", forget_erased_devices_job, minutes=60),
 )

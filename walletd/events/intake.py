@@ -109,12 +109,16 @@ def _find_member(
 ) -> Member:
     if member_id is not None:
         member = session.get(Member, member_id) if member_id <= MAX_ID else None
-        if member is None or member.brand_id != brand_id:
+        if member is None or member.brand_id != brand_id or member.erased_at is not None:
             raise NotFoundError("member not found")
         return member
     found = session.scalars(
         select(Member)
-        .where(Member.brand_id == brand_id, Member.external_id == external_id)
+        .where(
+            Member.brand_id == brand_id,
+            Member.external_id == external_id,
+            Member.erased_at.is_(None),
+        )
         .order_by(Member.id)
         .limit(2)
     ).all()

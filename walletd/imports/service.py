@@ -450,7 +450,11 @@ def get_member_by_external_id(session: Session, brand_id: int, external_id: str)
     programs = select(Program.id).where(Program.brand_id == brand_id)
     member = session.scalars(
         select(Member)
-        .where(Member.program_id.in_(programs), Member.external_id == external_id)
+        .where(
+            Member.program_id.in_(programs),
+            Member.external_id == external_id,
+            Member.erased_at.is_(None),
+        )
         .order_by(Member.program_id)
         .limit(1)
     ).first()

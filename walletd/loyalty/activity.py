@@ -82,7 +82,7 @@ def overview(session: Session, brand_id: int, now: datetime, *, days: int = 30) 
 
 def search_members(session: Session, brand_id: int, query: str, *, limit: int = 50) -> list[Member]:
     """Members whose name, e-mail, phone or referral code contains the query; newest first."""
-    statement = select(Member).where(Member.brand_id == brand_id)
+    statement = select(Member).where(Member.brand_id == brand_id, Member.erased_at.is_(None))
     text = query.strip()
     if text:
         pattern = f"%{text.lower().replace('%', '').replace('_', '')}%"

@@ -177,9 +177,11 @@ def enroll_member(
 
 
 def get_member(session: Session, brand_id: int, member_id: int) -> Member:
-    """A brand's member; another brand's member is not found."""
+    """A brand's member; another brand's member, or an erased one, is not found."""
     member = session.scalar(
-        select(Member).where(Member.id == member_id, Member.brand_id == brand_id)
+        select(Member).where(
+            Member.id == member_id, Member.brand_id == brand_id, Member.erased_at.is_(None)
+        )
     )
     if member is None:
         raise NotFoundError("member not found")

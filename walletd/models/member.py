@@ -51,6 +51,23 @@ class Member(Base):
     # Stamps on the program's stamp card since the last completed one.
     stamps: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Set when the person was erased (walletd/privacy/erasure.py): the row stays so the ledger
+    # keeps the brand's totals, but no route or page finds the member any more.
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class ConsentChange(Base):
+    """One change of a member's marketing consent: when, to what, and through which channel."""
+
+    __tablename__ = "consent_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    brand_id: Mapped[int] = mapped_column(ForeignKey("brands.id", ondelete="CASCADE"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
+    consent: Mapped[bool] = mapped_column()
+    # "card_page" (the member), "api" / "dashboard" (the brand), "erasure".
+    source: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class Card(Base):

@@ -157,7 +157,7 @@ def list_member_coupons(
     if not 1 <= member_id <= MAX_ID:
         raise NotFoundError("member not found")
     member = session.get(Member, member_id)
-    if member is None or member.brand_id != brand_id:
+    if member is None or member.brand_id != brand_id or member.erased_at is not None:
         raise NotFoundError("member not found")
     coupons = session.scalars(
         select(Coupon)

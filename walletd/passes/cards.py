@@ -13,7 +13,7 @@ from walletd.db import utcnow
 from walletd.loyalty.money import format_minor
 from walletd.models import Brand, Card, Coupon, Member, Offer, Program, Tier
 from walletd.offers.promotions import active_promotions
-from walletd.passes.view import CardView, CouponLine, CouponView
+from walletd.passes.view import CLOSED_MESSAGE, CardView, CouponLine, CouponView
 
 # The loyalty card lists this many active coupons at most (the pass renders ten).
 LISTED_COUPONS = 10
@@ -54,8 +54,13 @@ def card_view(session: Session, card: Card, *, now: datetime | None = None) -> C
         program_id=program.id,
         brand_id=brand.id,
     )
+    if member.erased_at is not None:
+        # Nothing of the person and nothing to use: the wallets show the card closed.
+        view = replace(view, member_name="", message=CLOSED_MESSAGE, message_id=None, voided=True)
     if card.kind == "coupon":
         return _coupon_view(session, card, view, program)
+    if view.voided:
+        return view
     return replace(
         view,
         stamps=(member.stamps, program.stamps_per_reward) if program.stamps_enabled else None,
@@ -145,5 +150,9 @@ def _active_coupons(
 
 
 def find_card_by_serial(session: Session, serial: str) -> Card | None:
-    """A card by its serial number, or None."""
-    return session.scalar(select(Card).where(Card.serial_number == serial))
+    """A card by its serial number, or None; an erased member's cards are not found."""
+    return session.scalar(
+        select(Card)
+        .join(Member, Member.id == Card.member_id)
+        .where(Card.serial_number == serial, Member.erased_at.is_(None))
+    )

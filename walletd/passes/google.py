@@ -154,7 +154,8 @@ def build_loyalty_object(
     body: JsonDict = {
         "id": object_id(issuer_id, view.serial_number),
         "classId": class_id,
-        "state": "ACTIVE",
+        # An erased member's object is finished: Google moves it to the expired passes.
+        "state": "INACTIVE" if view.voided else "ACTIVE",
         "accountId": view.serial_number,
         "accountName": view.member_name,
         "loyaltyPoints": _points(view, labels),
@@ -177,11 +178,15 @@ def build_loyalty_object(
                 "messageType": "TEXT",
             }
         ]
-    if view.locations:
+    if view.locations and not view.voided:
         body["merchantLocations"] = [
             {"latitude": lat, "longitude": lon}
             for lat, lon in view.locations[:_MAX_MERCHANT_LOCATIONS]
         ]
+    if view.manage_url and not view.voided:
+        body["linksModuleData"] = {
+            "uris": [{"uri": view.manage_url, "description": "Manage messages", "id": "manage"}]
+        }
     return body
 
 
@@ -195,6 +200,11 @@ def points_patch(
         # null deletes the field in a PATCH: a member who lost their tier must not keep showing it.
         "secondaryLoyaltyPoints": _tier(view, labels),
     }
+    if view.voided:
+        # An erased member's card: finished, and no name left on it.
+        body["state"] = "INACTIVE"
+        body["accountName"] = ""
+        body["messages"] = []
     if notify:
         # Ephemeral and top-level on the object: it applies only to the PATCH that carries it.
         body["notifyPreference"] = "NOTIFY_ON_UPDATE"

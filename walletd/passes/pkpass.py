@@ -69,6 +69,8 @@ CODE_LABEL = "code_label"
 STATUS_LABEL = "status_label"
 TERMS_LABEL = "terms_label"
 MIN_SPEND_LABEL = "min_spend_label"
+# The back field linking the card page's promotional-messages switch (optional in a template).
+MANAGE_LABEL = "manage_label"
 STAMPS_CHANGED = "Stamps: %@"
 COUPON_STATUS_CHANGED = "Coupon: %@"
 OFFER_KIND_LABELS = {
@@ -643,6 +645,9 @@ def render_pass_json(
         )
     if view.member_since:
         back.append(_member_since_field(view.member_since))
+    if view.manage_url and not view.voided:
+        # iOS turns a URL in a back field into a link; the label is translated when defined.
+        back.append(_labelled(template, {"key": "manage", "value": view.manage_url}, MANAGE_LABEL))
 
     barcode: JsonObject = {
         "format": "PKBarcodeFormatQR",
@@ -683,6 +688,10 @@ def render_pass_json(
             {"latitude": latitude, "longitude": longitude}
             for latitude, longitude in view.locations[:_MAX_LOCATIONS]
         ]
+    if view.voided:
+        # The member was erased: Wallet greys the pass out and stops offering its barcode.
+        rendered["voided"] = True
+        rendered.pop("locations", None)
     # Static keys of the skeleton (sharingProhibited, …) fill in around the card's own data.
     for key, value in document.items():
         rendered.setdefault(key, value)
@@ -803,7 +812,7 @@ def _render_coupon(
         "webServiceURL": web_service_url,
         "authenticationToken": view.authentication_token,
         # Redeemed, expired and void coupons move to Wallet's expired section and cannot be used.
-        "voided": coupon.status != "active",
+        "voided": coupon.status != "active" or view.voided,
         "coupon": {
             "primaryFields": [_coupon_value_field(template, coupon)],
             "secondaryFields": secondary,

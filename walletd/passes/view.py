@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
+# What an erased member's card says instead of their messages (walletd/privacy/erasure.py).
+CLOSED_MESSAGE = "This card has been closed"
 
 @dataclass(frozen=True)
 class CouponLine:
@@ -62,3 +64,7 @@ class CardView:
     benefits: str | None = None  # the tier's benefits text
     promotion: str | None = None  # the name of a promotion running now
     coupons: tuple[CouponLine, ...] = field(default_factory=tuple)  # active coupons
+    # The member was erased: Apple shows the pass voided, Google the object INACTIVE.
+    voided: bool = False
+    # The signed card page at its promotional-messages switch (the back of the pass links it).
+    manage_url: str | None = None

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from walletd.errors import AuthenticationError, ValidationError
 from walletd.loyalty.cards import current_poll_tag
-from walletd.models import Card, Device, DeviceLog, Registration
+from walletd.models import Card, Device, DeviceLog, Member, Registration
 from walletd.webhooks import events as webhook_events
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,19 @@ def authenticate_pass(session: Session, serial: str, token: str | None) -> Card:
     given = token.encode("utf-8", "replace") if token else b""
     if not given or not hmac.compare_digest(expected.encode(), given) or card is None:
         raise AuthenticationError("unauthorized")
+    if _erased(session, card) and not _has_registrations(session, card.id):
+        # An erased member's pass is served (voided) only to the devices still registered for
+        # it, until walletd/privacy/erasure.forget_erased_devices removes them.
+        raise AuthenticationError("unauthorized")
     return card
+
+
+def _erased(session: Session, card: Card) -> bool:
+    return session.scalar(select(Member.erased_at).where(Member.id == card.member_id)) is not None
+
+
+def _has_registrations(session: Session, card_id: int) -> bool:
+    return bool(session.scalar(select(exists().where(Registration.card_id == card_id))))
 
 
 def _check_push_token(push_token: object) -> str:
@@ -80,6 +92,9 @@ def register_device(
     `max_devices` for the card evicts the card's least recently confirmed ones.
     """
     token = _check_push_token(push_token)
+    if _erased(session, card):
+        # A closed card takes no new devices (the token check alone would let one in).
+        raise AuthenticationError("unauthorized")
     if not _is_identifier(library_id):
         raise ValidationError(
             "deviceLibraryIdentifier is not valid", field="deviceLibraryIdentifier"

@@ -170,7 +170,7 @@ def _issue_to_member(
     if offer.status != "active":
         raise ConflictError("the offer is archived; it can no longer be issued")
     member = session.get(Member, member_id)
-    if member is None or member.brand_id != brand_id:
+    if member is None or member.brand_id != brand_id or member.erased_at is not None:
         raise NotFoundError("member not found")
     if member.program_id != offer.program_id:
         raise ValidationError("the member belongs to another program", field="member_id")

@@ -504,7 +504,7 @@ def _find_member(session: Session, brand_id: int, text: str) -> Member:
                 .order_by(Member.id)
                 .limit(1)
             ).first()
-    if member is None or member.brand_id != brand_id:
+    if member is None or member.brand_id != brand_id or member.erased_at is not None:
         raise ValidationError("no member has this number or e-mail", field="member")
     return member
 

@@ -1,0 +1,1 @@
+"""Members' data rights: export everything walletd holds, erase the person, record consent."""
