@@ -87,6 +87,9 @@ def create_app(
 
     app.register_blueprint(privacy_api.bp)
     # [refunds]
+    from walletd.web import refunds_api
+
+    app.register_blueprint(refunds_api.bp)
     # [messages]
     # [feedback]
     from walletd.web import events as events_api

@@ -321,7 +321,7 @@ def test_events_reach_the_receiver_signed_in_order_and_once(
     assert reversal.status_code == 201, reversal.get_data(as_text=True)
 
     assert receiver.requests == []  # nothing is sent by the requests themselves
-    assert dispatcher.drain() == 7
+    assert dispatcher.drain() == 8
     assert events_of(receiver.requests) == [
         "member.enrolled",
         "scan.credited",
@@ -330,12 +330,13 @@ def test_events_reach_the_receiver_signed_in_order_and_once(
         "coupon.issued",
         "coupon.redeemed",
         "scan.reversed",
+        "tier.changed",  # issue 12: the refund takes the member back down to Silver at once
     ]
     received = receiver.requests
     bodies = [verify(hook["secret"], r.headers, r.body, clock.now) for r in received]
     assert all(r.path == "/walletd" for r in received)
     assert len({r.headers["webhook-id"] for r in received}) == len(received)
-    by_type = {b["type"]: b for b in bodies}
+    by_type = {b["type"]: b for b in reversed(bodies)}  # the first event of each type
     enrolled = by_type["member.enrolled"]["data"]
     assert enrolled["member_id"] == member["id"] and enrolled["email"] == "ada@example.com"
     credited = by_type["scan.credited"]["data"]
@@ -356,6 +357,9 @@ def test_events_reach_the_receiver_signed_in_order_and_once(
     assert by_type["redemption.created"]["data"]["points_redeemed"] == 100
     assert by_type["coupon.redeemed"]["data"]["discount"] == "5.00"
     assert by_type["scan.reversed"]["data"]["amount"] == "600.00"
+    assert by_type["scan.reversed"]["data"]["partial"] is False
+    assert bodies[-1]["data"]["from"] == "Gold" and bodies[-1]["data"]["to"] == "Silver"
+    assert bodies[-1]["data"]["reason"] == "refund"
     assert by_type["scan.credited"]["timestamp"].endswith("Z")
     everything = b" ".join(r.body for r in received).decode()
     assert barcode not in everything and coupon["barcode"] not in everything
@@ -631,6 +635,7 @@ def test_the_event_list_is_the_contracts() -> None:
         "coupon.redeemed",
         "pass.installed",
         "pass.removed",
+        "feedback.received",
     )
 
 

@@ -16,11 +16,9 @@ from sqlalchemy.orm import Session
 
 from walletd.audit import Actor as Actor
 from walletd.errors import (
-    AlreadyReversedError,
     IdempotencyConflictError,
     InsufficientPointsError,
     NotFoundError,
-    PermissionDeniedError,
     UnknownCardError,
     ValidationError,
 )
@@ -264,6 +262,8 @@ def qualifying_value(session: Session, member: Member, program: Program, now: da
         LedgerEntry.member_id == member.id,
         LedgerEntry.kind.in_(kinds),
         LedgerEntry.created_at >= since,
+        # A reversed redemption gives spent points back: they were earned once already.
+        or_(LedgerEntry.kind != "reversal", LedgerEntry.points <= 0),
     )
     return int(session.execute(query).scalar_one() or 0)
 
@@ -672,65 +672,10 @@ def reverse_scan(
     *,
     within_refund_window: bool = False,
 ) -> Outcome:
-    """Undo a scan (a refund): take its points back as far as the balance allows.
+    """Refund the rest of a scan in full: see `walletd.refunds.refund_scan`."""
+    from walletd.refunds import refund_scan  # refunds build on this module
 
-    Bonuses the purchase earned (a referral's, both sides) are clawed back in full: see
-    `_claw_back_bonuses`. `within_refund_window` (cashiers) refuses scans older than the
-    program's `refund_window_days`.
-    """
-    wanted = _integer(scan_id, "scan_id", "scan_id must be an integer")
-    original = session.scalar(
-        select(LedgerEntry).where(
-            LedgerEntry.id == wanted,
-            LedgerEntry.brand_id == actor.brand_id,
-            LedgerEntry.kind == "earn",
-        )
-    ) if _may_exist(wanted) else None  # fmt: skip
-    if original is None:
-        raise NotFoundError("scan not found")
-    if within_refund_window:
-        program = session.scalars(
-            select(Program).join(Member, Member.program_id == Program.id)
-            .where(Member.id == original.member_id)
-        ).one()  # fmt: skip
-        if original.created_at < ctx.now - timedelta(days=program.refund_window_days):
-            raise PermissionDeniedError(
-                f"this scan is older than the {program.refund_window_days}-day refund window"
-                " for cashiers; an admin can still reverse it"
-            )
-    member = lock_member(session, original.member_id)
-    # The member's row lock serialises two reversals of one scan; the second sees the first.
-    already = session.scalar(select(LedgerEntry).where(LedgerEntry.reverses_id == original.id))
-    if already is not None:
-        raise AlreadyReversedError("this scan was already reversed")
-    taken = max(0, min(original.points, member.points))
-    entry = _append(
-        session,
-        member,
-        kind="reversal",
-        points=-taken,
-        ctx=ctx,
-        amount_minor=-(original.amount_minor or 0),
-        currency=original.currency,
-        reverses_id=original.id,
-        reason="refund",
-        api_key_id=actor.api_key_id,
-        staff_id=actor.staff_id,
-    )
-    member.lifetime_spend_minor -= original.amount_minor or 0
-    entry.balance_after = member.points
-    _claw_back_bonuses(session, member, original, ctx)
-    body = {
-        "scan_id": original.id,
-        "member_id": member.id,
-        "points_reversed": taken,
-        "balance": member.points,
-    }
-    touch_cards(session, cards_of_member(session, member.id), ctx)
-    session.flush()
-    body["reversal_id"] = entry.id
-    webhook_events.scan_reversed(session, member, original, entry, now=ctx.now)
-    return Outcome(body=body)
+    return refund_scan(session, actor, scan_id, ctx, within_refund_window=within_refund_window)
 
 
 def _claw_back_bonuses(session: Session, member: Member, scan: LedgerEntry, ctx: Context) -> None:

@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    func,
+    or_,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from walletd.db import Base, UTCDateTime, utcnow
@@ -65,7 +75,29 @@ class LedgerEntry(Base):
     earned_by_id: Mapped[int | None] = mapped_column(
         ForeignKey("ledger_entries.id", ondelete="SET NULL"), nullable=True, index=True
     )
+    # A refund (kind "reversal") of a scan: the scan it refunds, partly or in full. Several
+    # partial refunds share one scan; the one that completes it also sets `reverses_id` (unique,
+    # so two concurrent "refund the rest" requests cannot both succeed). A plain id (0016).
+    refund_of_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    # On a scan: the amount refunded so far (minor units; None = never refunded), so reports
+    # count net revenue and leave fully refunded purchases out of visits without a join.
+    refunded_minor: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # On a refund: the points it should have taken back but the balance did not hold.
+    shortfall: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     # Lot bookkeeping: points of this entry not yet redeemed or expired, and when they expire.
     remaining: Mapped[int] = mapped_column(BigInteger, default=0)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+def is_visit() -> ColumnElement[bool]:
+    """SQL: an earn entry (a scan) that still counts as a visit: not refunded in full."""
+    return or_(
+        LedgerEntry.refunded_minor.is_(None),
+        LedgerEntry.refunded_minor < func.coalesce(LedgerEntry.amount_minor, 0),
+    )
+
+
+def net_amount() -> ColumnElement[int]:
+    """SQL: a scan's amount less what was refunded of it (minor units)."""
+    return func.coalesce(LedgerEntry.amount_minor, 0) - func.coalesce(LedgerEntry.refunded_minor, 0)

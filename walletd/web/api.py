@@ -28,7 +28,6 @@ from walletd.web.schemas import (
     MessageQueued,
     RedemptionCreate,
     RedemptionOut,
-    ReversalOut,
     ScanCreate,
     ScanOut,
 )
@@ -210,17 +209,7 @@ def create_scan(body: ScanCreate) -> tuple[dict[str, Any], int]:
     return outcome.body, 200 if outcome.replayed else 201
 
 
-@bp.post("/scans/<int:scan_id>/reversal")
-@endpoint("Reverse a scan (refund; cashier keys within the program's refund window)",
-          tag="scans", roles=TILL, response=ReversalOut, status=201)  # fmt: skip
-def reverse_scan(scan_id: int) -> dict[str, Any]:
-    """Reverse a scan (refund) with a compensating entry."""
-    actor = _actor()
-    limited = principal().role != "admin"
-    outcome = run_in_transaction(
-        lambda s: ledger.reverse_scan(s, actor, scan_id, context(), within_refund_window=limited)
-    )
-    return outcome.body
+# POST /scans/{id}/reversal (refunds, partial or full) lives in walletd/web/refunds_api.py.
 
 
 @bp.post("/redemptions")

@@ -105,7 +105,7 @@ def scan_credited(session: Session, member: Member, entry: LedgerEntry, *, now: 
 def scan_reversed(
     session: Session, member: Member, scan: LedgerEntry, reversal: LedgerEntry, *, now: datetime
 ) -> None:
-    """A scan was refunded: the points taken back and the amount refunded."""
+    """A scan was refunded, in part or in full: the points taken back and the amount refunded."""
     emit_event(
         session,
         member.brand_id,
@@ -115,8 +115,12 @@ def scan_reversed(
             "scan_id": scan.id,
             "reversal_id": reversal.id,
             "points_reversed": -reversal.points,
+            "shortfall": reversal.shortfall or 0,
             "balance": member.points,
-            "amount": _amount(scan.amount_minor, scan.currency),
+            # What this refund gave back (the whole scan for a full refund of it).
+            "amount": _amount(-(reversal.amount_minor or 0), scan.currency),
+            "scan_amount": _amount(scan.amount_minor, scan.currency),
+            "partial": reversal.reverses_id != scan.id,
             "currency": scan.currency,
         },
         now=now,
@@ -149,7 +153,7 @@ def tier_changed(
     before: str | None,
     after: str | None,
     *,
-    reason: Literal["scan", "reevaluation"],
+    reason: Literal["scan", "reevaluation", "refund"],
     now: datetime,
 ) -> None:
     """The member moved to another tier (`from`/`to` are tier names; null is no tier)."""
