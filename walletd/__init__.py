@@ -98,6 +98,9 @@ def create_app(
     pages.init_app(app)
     # After every blueprint: limits are put on the registered blueprints, and ProxyFix wraps
     # the finished WSGI app.
+    from walletd.web import feedback_api  # isort: skip
+
+    app.register_blueprint(feedback_api.bp)
     from walletd.web import limits
 
     limits.init_app(app, settings)

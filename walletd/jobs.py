@@ -15,6 +15,7 @@ from walletd.events import runs as event_runs
 from walletd.imports import service as imports
 from walletd.loyalty import ledger
 from walletd.loyalty.context import Context
+from walletd.messages import service as card_messages
 from walletd.models import Program
 from walletd.offers import coupons, issues, promotions
 from walletd.privacy.erasure import forget_erased_devices_job
@@ -148,6 +149,13 @@ def cap_registrations(svc: Services) -> int:
     return evicted
 
 
+def expire_card_messages(svc: Services) -> int:
+    """Take expired messages off the cards, in batches, and push the cards."""
+    total = _in_batches(svc, card_messages.expire_due_messages)
+    log.info("expire_card_messages: %d message(s) expired", total)
+    return total
+
+
 def fire_event_automations(svc: Services) -> int:
     """Send, cancel or skip the event automation runs that are due (one transaction each)."""
     totals = event_runs.fire_due_runs(svc.db, svc.context)
@@ -192,6 +200,8 @@ INTERVAL_JOBS = (
     IntervalJob("refresh_promotion_cards", refresh_promotion_cards, minutes=60),
     # Every minute: an abandoned-cart reminder is due minutes after its delay, not an hour.
     IntervalJob("fire_event_automations", fire_event_automations, minutes=1),
+    # A message that expires leaves the card within a quarter of an hour.
+    IntervalJob("expire_card_messages", expire_card_messages, minutes=15),
     # Hourly: an erased card's devices are forgotten soon after their grace window ends.
     IntervalJob("forget_erased_devices", forget_erased_devices_job, minutes=60),
 )

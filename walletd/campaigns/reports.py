@@ -23,6 +23,7 @@ from walletd.models import (
     Program,
     Registration,
 )
+from walletd.models.ledger import is_visit, net_amount
 
 
 def _ratio(part: int | float | Decimal, whole: int | float | Decimal) -> float | None:
@@ -77,7 +78,8 @@ def summary(
     currency = _currency(session, brand_id)
     if location_id is not None:
         location_id = check_location_id(session, brand_id, location_id, "location_id")
-    earns = and_(LedgerEntry.brand_id == brand_id, LedgerEntry.kind == "earn")
+    # Purchases: refunded in full they are no visit; revenue counts what was not refunded.
+    earns = and_(LedgerEntry.brand_id == brand_id, LedgerEntry.kind == "earn", is_visit())
     members = session.scalar(
         select(func.count())
         .select_from(Member)
@@ -102,7 +104,7 @@ def summary(
         select(
             is_first.label("first"),
             func.count(),
-            func.coalesce(func.sum(LedgerEntry.amount_minor), 0),
+            func.coalesce(func.sum(net_amount()), 0),
         )
         .join(first, first.c.member_id == LedgerEntry.member_id)
         .where(in_period)
@@ -195,7 +197,7 @@ def lift(
         select(
             MessageLog.holdout,
             func.count(LedgerEntry.id),
-            func.coalesce(func.sum(LedgerEntry.amount_minor), 0),
+            func.coalesce(func.sum(net_amount()), 0),
             func.count(func.distinct(LedgerEntry.member_id)),
         )
         .join(
@@ -203,6 +205,7 @@ def lift(
             and_(
                 LedgerEntry.member_id == MessageLog.member_id,
                 LedgerEntry.kind == "earn",
+                is_visit(),  # a purchase refunded in full is no outcome of the message
                 LedgerEntry.created_at > MessageLog.sent_at,
                 LedgerEntry.created_at <= _plus_days(session, MessageLog.sent_at, window_days),
             ),

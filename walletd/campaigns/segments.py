@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from walletd.errors import ValidationError
 from walletd.loyalty.money import minor_unit_exponent
 from walletd.models import Card, LedgerEntry, Member, Program, Registration, Tier
+from walletd.models.ledger import is_visit
 
 OPS = ("eq", "ne", "lt", "lte", "gt", "gte", "in")
 # A segment is one SQL WHERE clause built per request: its size is bounded so that one brand's
@@ -402,6 +403,7 @@ def _leaf(node: dict[str, Any], env: _Env) -> ColumnElement[bool]:
         select(LedgerEntry.id).where(
             LedgerEntry.member_id == Member.id,
             LedgerEntry.kind == "earn",
+            is_visit(),  # a purchase refunded in full was no visit
             LedgerEntry.location_id.in_(locations),
         )
     )

@@ -120,6 +120,10 @@ def create_campaign(
     offer_id = data.get("offer_id")
     if offer_id is not None:
         offer_id = get_active_offer(session, brand_id, program.id, offer_id).id
+    expires_in_days = data.get("message_expires_in_days")
+    if expires_in_days is not None:
+        expires_in_days = _whole(expires_in_days, "message_expires_in_days", 1, 365, 0,
+                                 "message_expires_in_days must be 1 to 365")  # fmt: skip
     campaign = Campaign(
         brand_id=brand_id,
         program_id=program.id,
@@ -135,6 +139,7 @@ def create_campaign(
         cursor_member_id=0,
         created_at=ctx.now,
         offer_id=offer_id,
+        message_expires_in_days=expires_in_days,
         created_by_api_key_id=None if actor is None else actor.api_key_id,
         created_by_staff_id=None if actor is None else actor.staff_id,
     )  # fmt: skip
@@ -378,6 +383,9 @@ def fan_out_chunk(session: Session, campaign_id: int, worker_id: str, ctx: Conte
         )  # fmt: skip
     if campaign.offer_id is not None and texts:
         _issue_campaign_offer(session, campaign, list(texts), ctx)
+    days = campaign.message_expires_in_days
+    # From the start of the fan-out, so every chunk's recipients lose the message together.
+    started = campaign.started_at or ctx.now
     set_messages(
         session,
         texts,
@@ -385,6 +393,7 @@ def fan_out_chunk(session: Session, campaign_id: int, worker_id: str, ctx: Conte
         ctx,
         campaign_id=campaign.id,
         google_per_object=not _one_class_message(campaign),
+        expires_at=started + timedelta(days=days) if days else None,
     )
     campaign.cursor_member_id = ids[-1]
     return "more"
@@ -464,6 +473,7 @@ def campaign_stats(session: Session, campaign: Campaign, now: datetime) -> dict[
         "deferred_reason": campaign.deferred_reason,
         "holdout_percent": campaign.holdout_percent,
         "offer_id": campaign.offer_id,
+        "message_expires_in_days": campaign.message_expires_in_days,
         "segment_size": total,
         "recipients": recipients,
         "holdout": holdout,

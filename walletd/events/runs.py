@@ -21,6 +21,7 @@ from walletd.db import Database
 from walletd.events.properties import load_properties
 from walletd.events.templates import render_event_message
 from walletd.loyalty.context import Context
+from walletd.messages.store import MessageSource
 from walletd.models import LedgerEntry, Member, MessageLog, Offer, Program, Tier
 from walletd.models.event import Event, EventAutomation, EventAutomationRun
 from walletd.offers.coupons import issue_coupon
@@ -113,7 +114,8 @@ def fire_run(session: Session, run_id: int, ctx: Context) -> str:
             sent_at=ctx.now,
         )
     )  # fmt: skip
-    set_messages(session, {member.id: text}, f"e{automation.id}-{run.id}", ctx)
+    source = MessageSource("event", event_automation_id=automation.id)
+    set_messages(session, {member.id: text}, f"e{automation.id}-{run.id}", ctx, source=source)
     if automation.offer_id is not None:
         offer = session.get(Offer, automation.offer_id)
         # An offer archived since the automation was saved: the message goes without it.

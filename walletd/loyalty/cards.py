@@ -9,6 +9,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from walletd.loyalty.context import Context
+from walletd.messages.store import withdraw_untrue_reminders
 from walletd.models import Card
 from walletd.push.outbox import card_push_rows, enqueue
 
@@ -56,6 +57,9 @@ def touch_cards(
         # If-Modified-Since from the previous version never hides this one.
         floor = card.updated_at.replace(microsecond=0) + timedelta(seconds=1)
         card.updated_at = max(now, floor)
+    # Every balance change comes through here: a reminder it made untrue ("13 points to go" at
+    # 237 points) leaves the card in the same transaction and the same push.
+    withdraw_untrue_reminders(session, cards, ctx.now, google=ctx.google_enabled)
     rows = card_push_rows(
         session,
         [c.id for c in cards],

@@ -9,6 +9,7 @@ from walletd.models.campaign import (
     MessageLog,
     StaffUser,
 )
+from walletd.models.card_message import CardMessage
 from walletd.models.device import Device, DeviceLog, Registration
 from walletd.models.event import Event, EventAutomation, EventAutomationRun
 from walletd.models.google import GoogleCallbackNonce, GoogleNotification
@@ -31,6 +32,7 @@ __all__ = [
     "Brand",
     "Card",
     "Coupon",
+    "CardMessage",
     "Offer",
     "OfferIssue",
     "Promotion",

@@ -44,6 +44,8 @@ class Campaign(Base):
     # Who created it (plain ids: the campaign outlives a revoked key or a removed account).
     created_by_api_key_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_by_staff_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # The message leaves each recipient's card this many days after the campaign started.
+    message_expires_in_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
     claimed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     cursor_member_id: Mapped[int] = mapped_column(Integer, default=0)

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from walletd.loyalty.money import format_minor
 from walletd.models import Coupon, LedgerEntry, Program
+from walletd.models.ledger import net_amount
 from walletd.offers.catalog import get_offer
 
 
@@ -55,9 +56,8 @@ def offer_report(session: Session, brand_id: int, offer_id: int) -> dict[str, An
         .scalar_subquery()
     )
     with_scans = session.scalar(
-        select(func.coalesce(func.sum(LedgerEntry.amount_minor), 0)).where(
-            LedgerEntry.id.in_(scans)
-        )
+        # Net of refunds: a coupon of a scan refunded in full is restored, so it is not here.
+        select(func.coalesce(func.sum(net_amount()), 0)).where(LedgerEntry.id.in_(scans))
     )
     issued = sum(by_status.values())
     count = by_status.get("redeemed", 0)

@@ -11,9 +11,10 @@ from sqlalchemy.orm import Session
 
 from walletd.db import utcnow
 from walletd.loyalty.money import format_minor
+from walletd.messages.store import KEPT, live_messages
 from walletd.models import Brand, Card, Coupon, Member, Offer, Program, Tier
 from walletd.offers.promotions import active_promotions
-from walletd.passes.view import CLOSED_MESSAGE, CardView, CouponLine, CouponView
+from walletd.passes.view import CLOSED_MESSAGE, CardView, CouponLine, CouponView, MessageLine
 
 # The loyalty card lists this many active coupons at most (the pass renders ten).
 LISTED_COUPONS = 10
@@ -61,6 +62,11 @@ def card_view(session: Session, card: Card, *, now: datetime | None = None) -> C
         return _coupon_view(session, card, view, program)
     if view.voided:
         return view
+    messages = _messages(session, member.id, program)
+    if messages:
+        view = replace(
+            view, message=messages[0].text, message_id=messages[0].id, messages=messages
+        )
     return replace(
         view,
         stamps=(member.stamps, program.stamps_per_reward) if program.stamps_enabled else None,
@@ -107,6 +113,15 @@ def _coupon_view(session: Session, card: Card, view: CardView, program: Program)
             terms=offer.terms,
             min_spend=min_spend,
         ),
+    )
+
+
+def _messages(session: Session, member_id: int, program: Program) -> tuple[MessageLine, ...]:
+    """The member's live messages, newest first, as many as a card shows."""
+    zone = _zone(program)
+    return tuple(
+        MessageLine(id=m.message_id, text=m.text, sent_at=m.created_at.astimezone(zone))
+        for m in live_messages(session, [member_id])[member_id][:KEPT]
     )
 
 

@@ -143,6 +143,31 @@ def _message_id(view: CardView) -> str:
     return f"msg-{digest}"
 
 
+def object_messages(view: CardView) -> list[JsonDict]:
+    """The card's messages as the object's `messages`, newest first (all of them in a PATCH)."""
+    # Plain TEXT: inserting or re-syncing a card must not spend the 3-a-day notification budget.
+    if view.messages:
+        return [
+            {
+                "id": line.id,
+                "header": view.organization_name,
+                "body": line.text,
+                "messageType": "TEXT",
+            }
+            for line in view.messages
+        ]
+    if not view.message:
+        return []
+    return [
+        {
+            "id": _message_id(view),
+            "header": view.organization_name,
+            "body": view.message,
+            "messageType": "TEXT",
+        }
+    ]
+
+
 def build_loyalty_object(
     view: CardView,
     *,
@@ -168,16 +193,9 @@ def build_loyalty_object(
     tier = _tier(view, labels)
     if tier is not None:
         body["secondaryLoyaltyPoints"] = tier
-    if view.message:
-        # Plain TEXT: inserting or re-syncing a card must not spend the 3-a-day notification budget.
-        body["messages"] = [
-            {
-                "id": _message_id(view),
-                "header": view.organization_name,
-                "body": view.message,
-                "messageType": "TEXT",
-            }
-        ]
+    messages = object_messages(view)
+    if messages:
+        body["messages"] = messages
     if view.locations and not view.voided:
         body["merchantLocations"] = [
             {"latitude": lat, "longitude": lon}

@@ -547,6 +547,30 @@ def _member_since_field(member_since: str) -> JsonObject:
     try:
         joined = date.fromisoformat(member_since[:10])
     except ValueError:
+def _message_history(view: CardView) -> list[JsonObject]:
+    """The newest message's date, then the earlier messages, each under its date, newest first.
+
+    Unlabelled, so a template needs no new strings; the newest message itself stays the
+    `message` field, whose changeMessage is what the lock screen shows.
+    """
+    if not view.messages:
+        return []
+    newest, *earlier = view.messages
+    fields: list[JsonObject] = [
+        {
+            "key": "message_date",
+            # A W3C time with its offset: iOS shows it in the reader's locale and time zone.
+            "value": newest.sent_at.replace(microsecond=0).isoformat(),
+            "dateStyle": "PKDateStyleMedium",
+            "timeStyle": "PKDateStyleShort",
+        }
+    ]
+    if earlier:
+        lines = [f"{line.sent_at.date().isoformat()} · {line.text}" for line in earlier]
+        fields.append({"key": "earlier_messages", "value": "\n\n".join(lines)})
+    return fields
+
+
         # Not a date we can read: show it as typed rather than fail the whole pass.
         field["value"] = member_since
         return field
@@ -636,6 +660,7 @@ def render_pass_json(
             _labelled(template, {"key": "tier_benefits", "value": view.benefits}, BENEFITS_LABEL)
         )
     if view.coupons:
+    back.extend(_message_history(view))
         lines = []
         for line in view.coupons[:MAX_LISTED_COUPONS]:
             until = f" · {line.expires_at.date().isoformat()}" if line.expires_at else ""

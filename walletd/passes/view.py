@@ -19,6 +19,15 @@ class CouponLine:
 
 
 @dataclass(frozen=True)
+@dataclass(frozen=True)
+class MessageLine:
+    """One brand message on the card, with when it was sent."""
+
+    id: str  # stable id (Google message id)
+    text: str
+    sent_at: datetime  # aware, in the program's time zone
+
+
 class CouponView:
     """What a coupon's own pass shows; colours, images and barcode come from the CardView."""
 
@@ -65,6 +74,9 @@ class CardView:
     promotion: str | None = None  # the name of a promotion running now
     coupons: tuple[CouponLine, ...] = field(default_factory=tuple)  # active coupons
     # The member was erased: Apple shows the pass voided, Google the object INACTIVE.
+    # The messages on the card, newest first (the first is `message`); empty for a card whose
+    # only message predates card_messages.
+    messages: tuple[MessageLine, ...] = field(default_factory=tuple)
     voided: bool = False
     # The signed card page at its promotional-messages switch (the back of the pass links it).
     manage_url: str | None = None

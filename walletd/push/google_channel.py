@@ -6,7 +6,9 @@ in the dispatcher's recording transaction.
 
 - google_object: the first sync inserts the object (409: patch it whole); later syncs PATCH the
   balances, with NOTIFY_ON_UPDATE when the balance changed since the last sync and the card's
-  rolling 24-hour budget (3, shared with messages) has room. 404: insert it again.
+  rolling 24-hour budget (3, shared with messages) has room. 404: insert it again. A row with
+  `messages` in its payload also replaces the object's messages with the card's live ones (some
+  expired, were withdrawn or cleared).
 - google_message: addMessage with the message's own id, so a retry replaces instead of adding;
   TEXT_AND_NOTIFY within the budget, TEXT beyond it or when Google says quotaExceeded. When
   Google refuses a message because the object already holds ten, the oldest are dropped with a
@@ -54,6 +56,7 @@ from walletd.passes.google import (
     class_id,
     modify_linked_offers_body,
     object_id,
+    object_messages,
     offer_class_id,
     offer_object_id,
     points_patch,
@@ -543,6 +546,9 @@ class GoogleChannel:
         )
         try:
             patch = points_patch(card.view, notify, labels=self.labels)
+            if row.payload.get("messages") and not card.view.voided:
+                # Messages expired, withdrawn or cleared: the object keeps exactly the live ones.
+                patch["messages"] = object_messages(card.view)
             self.client.patch_object(card.object_id, patch)
         except GoogleNotFoundError:
             log.warning("Google object %s was missing; inserting it again", card.object_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -13,6 +14,7 @@ from walletd.campaigns.templates import check_message
 from walletd.loyalty.cards import touch_cards
 from walletd.loyalty.context import Context
 from walletd.loyalty.members import get_member
+from walletd.messages.store import MessageSource, store_messages
 from walletd.models import Card
 from walletd.push.outbox import GOOGLE_MESSAGE, enqueue
 
@@ -33,10 +35,13 @@ def set_messages(
     *,
     campaign_id: int | None = None,
     google_per_object: bool = True,
+    source: MessageSource | None = None,
+    expires_at: datetime | None = None,
 ) -> list[Card]:
     """Put messages on many members' cards in a few statements (campaign and automation fan-out).
 
-    The caller has checked the brand; texts are already validated.
+    Each becomes a card_messages row next to the member's earlier ones (the card shows the newest
+    few); `Card.message` keeps the newest. The caller has checked the brand; texts are validated.
     """
     if not member_texts:
         return []
@@ -48,9 +53,10 @@ def set_messages(
             .order_by(Card.id)
         ).all()
     )
-    for card in cards:
-        card.message = member_texts[card.member_id]
-        card.message_id = message_id
+    origin = source or MessageSource(
+        "campaign" if campaign_id is not None else "manual", campaign_id=campaign_id
+    )
+    store_messages(session, cards, member_texts, message_id, ctx.now, origin, expires_at)
     touch_cards(session, cards, ctx, campaign_id=campaign_id)
     if ctx.google_enabled and google_per_object:
         enqueue(
@@ -82,6 +88,7 @@ def send_member_message(
     *,
     campaign_id: int | None = None,
     message_id: str | None = None,
+    expires_at: datetime | None = None,
 ) -> QueuedMessage:
     """Put a message on the member's cards and queue the pushes that show it."""
     text = check_message(message)
@@ -89,5 +96,7 @@ def send_member_message(
     # The id names this message everywhere (Apple field value change, Google message id), so a
     # retried delivery can never show it twice.
     message_id = message_id or f"m{secrets.token_hex(8)}"
-    set_messages(session, {member.id: text}, message_id, ctx, campaign_id=campaign_id)
+    set_messages(
+        session, {member.id: text}, message_id, ctx, campaign_id=campaign_id, expires_at=expires_at
+    )
     return QueuedMessage(member_id=member.id, message_id=message_id)

@@ -12,6 +12,7 @@ from walletd.imports.service import get_member_by_external_id
 from walletd.loyalty import ledger
 from walletd.loyalty.members import Enrollment, enroll_member, get_card_of, get_member, tier_name
 from walletd.loyalty.money import format_minor
+from walletd.messages.service import message_expiry
 from walletd.models import Card, Member
 from walletd.push.messages import send_member_message
 from walletd.web import links
@@ -252,8 +253,11 @@ def create_redemption(body: RedemptionCreate) -> tuple[dict[str, Any], int]:
 )
 def message_member(member_id: int, body: MessageCreate) -> MessageQueued:
     """Set a message on the member's cards and push it (Apple lock screen, Google message)."""
-    brand_id = principal().brand_id
+    brand_id, ctx = principal().brand_id, context()
+    expires_at = message_expiry(body.expires_at, body.expires_in_days, ctx.now)
     queued = run_in_transaction(
-        lambda s: send_member_message(s, brand_id, member_id, body.message, context())
+        lambda s: send_member_message(
+            s, brand_id, member_id, body.message, ctx, expires_at=expires_at
+        )
     )
     return MessageQueued(member_id=queued.member_id, message_id=queued.message_id, status="queued")

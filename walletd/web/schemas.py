@@ -204,6 +204,13 @@ class MessageCreate(Request):
     """A message for the back of the member's cards."""
 
     message: Text(500, 1)  # type: ignore[valid-type]
+    expires_at: Text(40) | None = Field(  # type: ignore[valid-type]
+        default=None,
+        description="ISO 8601 with an offset, within a year; the message leaves the card then",
+    )
+    expires_in_days: Annotated[StrictInt, Field(ge=1, le=365)] | None = Field(
+        default=None, description="instead of expires_at: the message leaves the card after N days"
+    )
 
 
 class MessageQueued(Reply):
@@ -333,6 +340,9 @@ class CampaignCreate(Request):
     offer_id: Id | None = Field(
         default=None, description="an active offer: each recipient gets its coupon with the message"
     )
+    message_expires_in_days: Annotated[StrictInt, Field(ge=1, le=365)] | None = Field(
+        default=None, description="the message leaves each card N days after the campaign starts"
+    )
 
 
 class CampaignOut(Reply):
@@ -347,6 +357,7 @@ class CampaignOut(Reply):
     deferred_reason: str | None
     holdout_percent: int
     offer_id: int | None = None
+    message_expires_in_days: int | None = None
     segment_size: int | None
     recipients: int
     holdout: int

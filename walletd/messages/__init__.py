@@ -1,0 +1,1 @@
+"""Messages on members' cards: several at once, with expiry, withdrawal and clearing."""
