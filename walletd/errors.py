@@ -13,6 +13,10 @@ class WalletdError(Exception):
         self.message = message
         self.field = field
 
+    def details(self) -> dict[str, object]:
+        """Extra members of the error envelope beside code, message and field (documented ones)."""
+        return {}
+
 
 class ConfigError(WalletdError):
     """The environment describes an impossible or unsafe configuration."""
@@ -42,6 +46,20 @@ class ConflictError(WalletdError):
     """The request conflicts with the current state."""
 
     code = "conflict"
+
+
+class MemberExistsError(ConflictError):
+    """Another member of the program already has this e-mail or phone."""
+
+    code = "member_exists"
+
+    def __init__(self, message: str, *, field: str, existing_member_id: int) -> None:
+        super().__init__(message, field=field)
+        self.existing_member_id = existing_member_id
+
+    def details(self) -> dict[str, object]:
+        """The envelope names the member who has the contact, so the caller can use them."""
+        return {"existing_member_id": self.existing_member_id}
 
 
 class IdempotencyConflictError(ConflictError):

@@ -20,6 +20,11 @@ class Member(Base):
         # The id the brand's other system (or the one it moved from) knows the member by.
         # A unique index, not a constraint: SQLite adds it without rebuilding the table.
         Index("uq_members_program_external_id", "program_id", "external_id", unique=True),
+        # GET /api/v1/members (migration 0014): keyset pages of one brand by id, the phone
+        # filter without a program, and the tier filter.
+        Index("ix_members_brand_id_id", "brand_id", "id"),
+        Index("ix_members_brand_id_phone", "brand_id", "phone"),
+        Index("ix_members_tier_id_id", "tier_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, request
+from flask import Blueprint, request, url_for
 from sqlalchemy.orm import Session
 
 from walletd.admin.actors import actor_json, actor_pair, actor_refs
@@ -12,6 +12,7 @@ from walletd.imports.service import get_member_by_external_id
 from walletd.loyalty import ledger
 from walletd.loyalty.members import Enrollment, enroll_member, get_card_of, get_member, tier_name
 from walletd.loyalty.money import format_minor
+from walletd.members.listing import ledger_page
 from walletd.messages.service import message_expiry
 from walletd.models import Card, Member
 from walletd.push.messages import send_member_message
@@ -19,10 +20,10 @@ from walletd.web import links
 from walletd.web.auth import principal
 from walletd.web.deps import context, run_in_transaction, services
 from walletd.web.endpoint import Header, endpoint
+from walletd.web.member_schemas import LedgerPageOut, LedgerQuery
 from walletd.web.schemas import (
     AdjustmentCreate,
     AdjustmentOut,
-    LedgerOut,
     MemberCreate,
     MemberOut,
     MessageCreate,
@@ -86,7 +87,13 @@ IDEMPOTENCY_KEY = Header(
 
 @bp.post("/members")
 @endpoint(
-    "Enroll a member", tag="members", roles=ADMIN, body=MemberCreate, response=MemberOut, status=201
+    "Enroll a member (409 member_exists: the e-mail or phone is a member's already)",
+    tag="members",
+    roles=ADMIN,
+    body=MemberCreate,
+    response=MemberOut,
+    status=201,
+    other_responses={409: "member_exists: another member has the e-mail or phone"},
 )
 def create_member(body: MemberCreate) -> dict[str, Any]:
     """Enroll a member and issue their card."""
@@ -126,14 +133,17 @@ def show_member_by_external_id(external_id: str) -> dict[str, Any]:
 
 
 @bp.get("/members/<int:member_id>/ledger")
-@endpoint("A member's ledger, newest first", tag="members", roles=ADMIN, response=LedgerOut)
-def show_ledger(member_id: int) -> dict[str, Any]:
-    """The member's ledger entries, newest first."""
+@endpoint("A member's ledger, newest first, in keyset pages (next link)", tag="members",
+          roles=ADMIN, query=LedgerQuery, response=LedgerPageOut)  # fmt: skip
+def show_ledger(member_id: int, query: LedgerQuery) -> dict[str, Any]:
+    """The member's ledger entries, newest first, a page at a time."""
+    brand_id = principal().brand_id
 
-    def work(session: Session) -> list[dict[str, Any]]:
-        get_member(session, principal().brand_id, member_id)
-        entries = ledger.member_ledger(session, principal().brand_id, member_id)
-        actors = actor_refs(session, principal().brand_id, [actor_pair(e) for e in entries])
+    def work(session: Session) -> tuple[list[dict[str, Any]], int | None]:
+        get_member(session, brand_id, member_id)
+        page = ledger_page(session, brand_id, member_id, after=query.after, limit=query.limit)
+        entries = page.entries
+        actors = actor_refs(session, brand_id, [actor_pair(e) for e in entries])
         return [
             {
                 "id": e.id,
@@ -148,9 +158,13 @@ def show_ledger(member_id: int) -> dict[str, Any]:
                 "actor": actor_json(actors[actor_pair(e)]),
             }
             for e in entries
-        ]
+        ], page.next_after
 
-    return {"entries": run_in_transaction(work)}
+    entries, after = run_in_transaction(work)
+    link = None
+    if after is not None:
+        link = url_for("api.show_ledger", member_id=member_id, limit=query.limit, after=after)
+    return {"entries": entries, "next": link}
 
 
 def _amount(minor: int, currency: str | None) -> str:

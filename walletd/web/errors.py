@@ -44,13 +44,17 @@ def error_response(
     message: str,
     field: str | None = None,
     errors: list[dict[str, str]] | None = None,
+    details: dict[str, object] | None = None,
 ) -> Response:
-    """The JSON envelope `{"error": {"code", "message", "field"?, "errors"?}}` with a status."""
+    """The JSON envelope `{"error": {"code", "message", "field"?, "errors"?, ...}}` with a status;
+    `details` adds members documented in the OpenAPI error schema (`existing_member_id`)."""
     body: dict[str, object] = {"code": code, "message": message}
     if field:
         body["field"] = field
     if errors:
         body["errors"] = errors
+    if details:
+        body.update(details)
     response = jsonify({"error": body})
     response.status_code = status
     if status == 401 and request.path.startswith("/api/"):
@@ -71,7 +75,9 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(errors.WalletdError)
     def _domain(exc: errors.WalletdError) -> Response:
-        return error_response(status_for(exc), exc.code, exc.message, exc.field)
+        return error_response(
+            status_for(exc), exc.code, exc.message, exc.field, details=exc.details()
+        )
 
     @app.errorhandler(ApiError)
     def _api(exc: ApiError) -> Response:

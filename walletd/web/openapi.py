@@ -35,6 +35,10 @@ ERROR_SCHEMA: dict[str, Any] = {
                 "code": {"type": "string", "description": "snake_case, stable"},
                 "message": {"type": "string"},
                 "field": {"type": "string", "description": "the field at fault, as a dotted path"},
+                "existing_member_id": {
+                    "type": "integer",
+                    "description": "409 member_exists: the member who already has the contact",
+                },
                 "errors": {
                     "type": "array",
                     "description": "every field error of a 422 at once",

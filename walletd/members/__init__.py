@@ -1,0 +1,1 @@
+"""Finding and correcting members: filtered keyset listings and edits of a member's details."""
