@@ -82,9 +82,6 @@ def create_app(
     # [events]
     # issue 12: [members] [erasure] [refunds] [messages] [feedback] (one line each, below)
     # [members]
-    from walletd.web import members_api  # isort: skip
-
-    app.register_blueprint(members_api.bp)
     # [erasure]
     from walletd.web import privacy_api  # isort: skip
 
@@ -94,6 +91,9 @@ def create_app(
 
     app.register_blueprint(refunds_api.bp)
     # [messages]
+    from walletd.web import messages_api  # isort: skip
+
+    app.register_blueprint(messages_api.bp)
     # [feedback]
     from walletd.web import events as events_api
 
@@ -101,9 +101,6 @@ def create_app(
     pages.init_app(app)
     # After every blueprint: limits are put on the registered blueprints, and ProxyFix wraps
     # the finished WSGI app.
-    from walletd.web import feedback_api  # isort: skip
-
-    app.register_blueprint(feedback_api.bp)
     from walletd.web import limits
 
     limits.init_app(app, settings)

@@ -19,6 +19,7 @@ from walletd.campaigns.templates import MEMBER_PLACEHOLDERS, check_template, mem
 from walletd.errors import NotFoundError, ValidationError
 from walletd.loyalty.brands import get_program
 from walletd.loyalty.context import Context
+from walletd.messages.store import MessageSource
 from walletd.models import Automation, LedgerEntry, Member, MessageLog, Offer, Program, Reward, Tier
 from walletd.models.campaign import AUTOMATION_KINDS
 from walletd.offers.catalog import get_active_offer
@@ -27,7 +28,6 @@ from walletd.push.messages import set_messages
 
 log = logging.getLogger(__name__)
 
-from walletd.messages.store import MessageSource
 CHUNK = 500
 
 
@@ -402,10 +402,37 @@ def run_automation(
     coupons = _issue_offer(session, program, automation, texts.keys(), occasions, ctx)
     if coupons:
         stats["coupons"] = coupons
+    source = _message_source(session, program, automation, ctx.now)
     for member_id, text in texts.items():
         set_messages(session, {member_id: text}, f"a{automation.id}-{member_id}-{ctx.now:%Y%m%d}",
                      ctx, source=source, expires_at=source.expiring_until)  # fmt: skip
     return stats
+
+
+def _message_source(
+    session: Session, program: Program, automation: Automation, now: datetime
+) -> MessageSource:
+    """The automation as a message source, with the condition under which its reminder holds.
+
+    points_expiring holds while points expiring within its window are left (and expires at the
+    window's end at the latest); reward_near holds while the balance is below the reward.
+    """
+    source = MessageSource("automation", automation_kind=automation.kind)
+    if automation.kind == "points_expiring":
+        until = now + timedelta(days=automation.delay_days or 14)
+        return MessageSource("automation", automation_kind=automation.kind, expiring_until=until)
+    if automation.kind == "reward_near":
+        cost = session.scalar(
+            select(Reward.cost_points)
+            .where(Reward.program_id == program.id, Reward.active)
+            .order_by(Reward.cost_points)
+            .limit(1)
+        )
+        if cost is not None:
+            return MessageSource(
+                "automation", automation_kind=automation.kind, reward_points=int(cost)
+            )
+    return source
 
 
 def _issue_offer(
@@ -444,37 +471,10 @@ def run_automations(session: Session, ctx: Context) -> dict[str, int]:
     totals: dict[str, int] = {}
     rows = session.execute(
         select(Automation, Program)
-    source = _message_source(session, program, automation, ctx.now)
         .join(Program, Program.id == Automation.program_id)
         .where(Automation.enabled)
     ).all()
     for automation, program in rows:
         for key, value in run_automation(session, program, automation, ctx).items():
             totals[f"{automation.kind}.{key}"] = totals.get(f"{automation.kind}.{key}", 0) + value
-def _message_source(
-    session: Session, program: Program, automation: Automation, now: datetime
-) -> MessageSource:
-    """The automation as a message source, with the condition under which its reminder holds.
-
-    points_expiring holds while points expiring within its window are left (and expires at the
-    window's end at the latest); reward_near holds while the balance is below the reward.
-    """
-    source = MessageSource("automation", automation_kind=automation.kind)
-    if automation.kind == "points_expiring":
-        until = now + timedelta(days=automation.delay_days or 14)
-        return MessageSource("automation", automation_kind=automation.kind, expiring_until=until)
-    if automation.kind == "reward_near":
-        cost = session.scalar(
-            select(Reward.cost_points)
-            .where(Reward.program_id == program.id, Reward.active)
-            .order_by(Reward.cost_points)
-            .limit(1)
-        )
-        if cost is not None:
-            return MessageSource(
-                "automation", automation_kind=automation.kind, reward_points=int(cost)
-            )
-    return source
-
-
     return totals

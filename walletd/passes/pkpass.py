@@ -542,11 +542,6 @@ def css_rgb(color: str) -> str:
     return f"rgb({red}, {green}, {blue})"
 
 
-def _member_since_field(member_since: str) -> JsonObject:
-    field: JsonObject = {"key": "member_since", "label": MEMBER_SINCE_LABEL}
-    try:
-        joined = date.fromisoformat(member_since[:10])
-    except ValueError:
 def _message_history(view: CardView) -> list[JsonObject]:
     """The newest message's date, then the earlier messages, each under its date, newest first.
 
@@ -571,6 +566,11 @@ def _message_history(view: CardView) -> list[JsonObject]:
     return fields
 
 
+def _member_since_field(member_since: str) -> JsonObject:
+    field: JsonObject = {"key": "member_since", "label": MEMBER_SINCE_LABEL}
+    try:
+        joined = date.fromisoformat(member_since[:10])
+    except ValueError:
         # Not a date we can read: show it as typed rather than fail the whole pass.
         field["value"] = member_since
         return field
@@ -655,12 +655,12 @@ def render_pass_json(
             "changeMessage": MESSAGE_CHANGED,
         }
     ]
+    back.extend(_message_history(view))
     if view.benefits:
         back.append(
             _labelled(template, {"key": "tier_benefits", "value": view.benefits}, BENEFITS_LABEL)
         )
     if view.coupons:
-    back.extend(_message_history(view))
         lines = []
         for line in view.coupons[:MAX_LISTED_COUPONS]:
             until = f" · {line.expires_at.date().isoformat()}" if line.expires_at else ""

@@ -19,7 +19,6 @@ class CouponLine:
 
 
 @dataclass(frozen=True)
-@dataclass(frozen=True)
 class MessageLine:
     """One brand message on the card, with when it was sent."""
 
@@ -28,6 +27,7 @@ class MessageLine:
     sent_at: datetime  # aware, in the program's time zone
 
 
+@dataclass(frozen=True)
 class CouponView:
     """What a coupon's own pass shows; colours, images and barcode come from the CardView."""
 
@@ -73,10 +73,10 @@ class CardView:
     benefits: str | None = None  # the tier's benefits text
     promotion: str | None = None  # the name of a promotion running now
     coupons: tuple[CouponLine, ...] = field(default_factory=tuple)  # active coupons
-    # The member was erased: Apple shows the pass voided, Google the object INACTIVE.
     # The messages on the card, newest first (the first is `message`); empty for a card whose
     # only message predates card_messages.
     messages: tuple[MessageLine, ...] = field(default_factory=tuple)
+    # The member was erased: Apple shows the pass voided, Google the object INACTIVE.
     voided: bool = False
     # The signed card page at its promotional-messages switch (the back of the pass links it).
     manage_url: str | None = None

@@ -11,7 +11,7 @@ from flask import Blueprint, abort, make_response, redirect, request, url_for
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
-from walletd.errors import ValidationError
+from walletd.errors import NotFoundError, ValidationError
 from walletd.loyalty.members import Enrollment, enroll_member
 from walletd.loyalty.programs import find_program, program_brand_name
 from walletd.loyalty.recovery import MAX_CONTACT_LENGTH, Contact, parse_contact, recover_card
@@ -19,6 +19,7 @@ from walletd.models import Card, Member, Offer, Program
 from walletd.offers.coupons import list_member_coupons
 from walletd.passes.cards import card_view, find_card_by_serial
 from walletd.passes.pkpass import load_template
+from walletd.privacy.consent import set_consent_from_card
 from walletd.web import limits, links
 from walletd.web.deps import context, run_in_transaction, services
 from walletd.web.pages import security
@@ -189,6 +190,9 @@ class CardPage:
     referral_code: str
     invite_url: str
     coupons: tuple[CouponEntry, ...] = ()
+    # Promotional messages: the member's switch, posted to the signed consent route.
+    marketing_consent: bool = False
+    consent_url: str = ""
 
 
 def build_card_page(session: Session, card: Card, lang: str) -> CardPage:
@@ -227,6 +231,12 @@ def build_card_page(session: Session, card: Card, lang: str) -> CardPage:
         invite_url=f"{settings.base_url}"
         f"{url_for('customer.join', program_id=view.program_id, ref=member.referral_code)}",
         coupons=member_coupons(session, member, context().now),
+        marketing_consent=member.marketing_consent,
+        consent_url=url_for(
+            "customer.card_consent",
+            serial=card.serial_number,
+            sig=links.link_signature("page", card.serial_number, settings.secret_key),
+        ),
     )
 
 
@@ -247,7 +257,25 @@ def card(serial: str) -> Any:
 
     page = run_in_transaction(work)
     wallet = wallet_of(request.headers.get("User-Agent", ""))
-    return render("customer/card.html", page=page, wallet=wallet)
+    saved = request.args.get("saved") == "1"
+    return render("customer/card.html", page=page, wallet=wallet, saved=saved)
+
+
+@bp.post("/card/<serial>/consent")
+def card_consent(serial: str) -> Any:
+    """The member turns promotional messages on or off (the same signed link as the page)."""
+    settings = services().settings
+    if not links.check_link("page", serial, request.args.get("sig", ""), settings.secret_keys):
+        abort(404)
+    choice = request.form.get("consent", "")
+    if choice not in ("on", "off"):
+        abort(400)
+    now = context().now
+    try:
+        run_in_transaction(lambda s: set_consent_from_card(s, serial, choice == "on", now=now))
+    except NotFoundError:
+        abort(404)
+    return redirect(f"{card_page_url(serial)}&saved=1#messages", 303)
 
 
 @bp.route("/join/<int:program_id>/recover", methods=["GET", "POST"])

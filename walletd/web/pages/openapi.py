@@ -98,6 +98,7 @@ ROUTES: list[tuple[str, str, str, str]] = [
     # issue 11 [events]
     # issue 12 [members]
     # issue 12 [erasure]
+    ("post", "/card/{serial}/consent", "Promotional messages on or off (signed link)", "form"),
     # issue 12 [refunds]
     # issue 12 [messages]
     # issue 12 [feedback]

@@ -717,6 +717,14 @@ ZH_HANT: dict[str, str] = {
     # issue 11 [events]
     # issue 12 [members]
     # issue 12 [erasure]
+    "Promotional messages": "優惠訊息",
+    "Your choice is saved.": "已儲存您的選擇。",
+    "You receive offers and news from {brand} on your card.": "您會在會員卡上收到 {brand} 的優惠與消息。",
+    "You receive no offers or news. Messages about your points and rewards still come.": (
+        "您不會收到優惠與消息；點數與獎勵的通知仍會送達。"
+    ),
+    "Stop promotional messages": "停止接收優惠訊息",
+    "Receive promotional messages": "接收優惠訊息",
     # issue 12 [refunds]
     # issue 12 [messages]
     # issue 12 [feedback]
