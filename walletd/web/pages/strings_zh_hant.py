@@ -719,7 +719,9 @@ ZH_HANT: dict[str, str] = {
     # issue 12 [erasure]
     "Promotional messages": "優惠訊息",
     "Your choice is saved.": "已儲存您的選擇。",
-    "You receive offers and news from {brand} on your card.": "您會在會員卡上收到 {brand} 的優惠與消息。",
+    "You receive offers and news from {brand} on your card.": (
+        "您會在會員卡上收到 {brand} 的優惠與消息。"
+    ),
     "You receive no offers or news. Messages about your points and rewards still come.": (
         "您不會收到優惠與消息；點數與獎勵的通知仍會送達。"
     ),
