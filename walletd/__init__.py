@@ -95,6 +95,9 @@ def create_app(
 
     app.register_blueprint(messages_api.bp)
     # [feedback]
+    from walletd.web import feedback_api  # isort: skip
+
+    app.register_blueprint(feedback_api.bp)
     from walletd.web import events as events_api
 
     app.register_blueprint(events_api.bp)

@@ -29,6 +29,7 @@ class Services:
             google_enabled=self.settings.google_enabled,
             phone_region=self.settings.default_phone_region,
             secret_key_fallbacks=self.settings.secret_key_fallbacks,
+            base_url=self.settings.base_url,
         )
 
     def adapter(self, name: str, factory: Callable[[], Any]) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -13,9 +14,16 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from walletd import feedback
 from walletd.campaigns import policy
 from walletd.campaigns.segments import MAX_ID
-from walletd.campaigns.templates import MEMBER_PLACEHOLDERS, check_template, member_values, render
+from walletd.campaigns.templates import (
+    MAX_MESSAGE_LENGTH,
+    MEMBER_PLACEHOLDERS,
+    check_template,
+    member_values,
+    render,
+)
 from walletd.errors import NotFoundError, ValidationError
 from walletd.loyalty.brands import get_program
 from walletd.loyalty.context import Context
@@ -51,8 +59,8 @@ KINDS: dict[str, Kind] = {
     "welcome": Kind("Welcome, {name}! Your card is ready: show it at the till to earn points.", 0,
                     False),
     "birthday": Kind("Happy birthday, {name}! A gift is waiting on your card.", 0, True),
-    "post_purchase": Kind("Thanks for your visit, {name}. How was it? You have {points} points.",
-                          15, True),
+    "post_purchase": Kind("Thanks for your visit, {name}. How was it? You have {points} points. "
+                          "Rate your visit: {feedback_url}", 15, True, ("feedback_url",)),
     "win_back": Kind("We miss you, {name}! Come back soon: you have {points} points waiting.", 30,
                      True),
     "tier_upgrade": Kind("Congratulations, {name}: you are now {tier}!", 0, False),
@@ -314,6 +322,38 @@ def _candidates(
     return found, seen[-1]
 
 
+def _with_feedback_links(
+    session: Session, candidates: list[Candidate], ctx: Context
+) -> list[Candidate]:
+    """Post-purchase candidates with {feedback_url}: a signed link rating their latest visit."""
+    scans = feedback.latest_visits(session, [c.member_id for c in candidates])
+    expires = feedback.link_expiry(ctx.now)
+    return [
+        dataclasses.replace(
+            c,
+            values={
+                **c.values,
+                "feedback_url": feedback.visit_url(ctx, scans[c.member_id], expires)
+                if c.member_id in scans
+                else "",
+            },
+        )
+        for c in candidates
+    ]
+
+
+def _message_text(automation: Automation, values: Mapping[str, Any]) -> str:
+    """The automation's text for one member; a post-purchase message always carries its
+    feedback link, whole, even when the brand's text has no {feedback_url} (or was cut)."""
+    text = render(automation.message, values)
+    link = str(values.get("feedback_url") or "")
+    if automation.kind != "post_purchase" or not link or link in text:
+        return text
+    rest = render(automation.message, {**values, "feedback_url": ""},
+                  limit=MAX_MESSAGE_LENGTH - len(link) - 1)  # fmt: skip
+    return f"{rest} {link}"
+
+
 def _claim_log_rows(session: Session, rows: list[dict[str, Any]]) -> set[int]:
     """Insert message-log rows once per (member, key); returns the members newly logged."""
     if not rows:
@@ -356,6 +396,8 @@ def run_automation(
         after_id = last_id
         if not candidates:
             continue
+        if automation.kind == "post_purchase":
+            candidates = _with_feedback_links(session, candidates, ctx)
         ids = [c.member_id for c in candidates]
         already = set(
             session.scalars(
@@ -393,7 +435,7 @@ def run_automation(
                  "marketing": kind.marketing, "holdout": holdout, "sent_at": ctx.now}
             )  # fmt: skip
             if not holdout:
-                texts[c.member_id] = render(automation.message, c.values)
+                texts[c.member_id] = _message_text(automation, c.values)
                 occasions[c.member_id] = c.occasion
     logged = _claim_log_rows(session, log_rows)
     texts = {member_id: text for member_id, text in texts.items() if member_id in logged}

@@ -28,6 +28,7 @@ PLACEHOLDERS: dict[str, str] = {
     "needed": "the points still needed for that reward (reward_near)",
     "expiring": "the points about to expire (points_expiring)",
     "expiry_date": "the day they expire, as YYYY-MM-DD (points_expiring)",
+    "feedback_url": "a signed link rating the member's latest visit (post_purchase)",
 }
 # What every member has, so a campaign and every automation can use them.
 MEMBER_PLACEHOLDERS = ("name", "points", "tier")

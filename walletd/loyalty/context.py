@@ -17,6 +17,8 @@ class Context:
     phone_region: str = "TW"
     # Older keys a barcode may still be signed with (WALLETD_SECRET_KEY_FALLBACKS); never signing.
     secret_key_fallbacks: tuple[str, ...] = ()
+    # The public address of this server (WALLETD_BASE_URL): links a message carries are absolute.
+    base_url: str = ""
 
     @property
     def secret_keys(self) -> tuple[str, ...]:

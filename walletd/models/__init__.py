@@ -12,6 +12,7 @@ from walletd.models.campaign import (
 from walletd.models.card_message import CardMessage
 from walletd.models.device import Device, DeviceLog, Registration
 from walletd.models.event import Event, EventAutomation, EventAutomationRun
+from walletd.models.feedback import Feedback
 from walletd.models.google import GoogleCallbackNonce, GoogleNotification
 from walletd.models.imports import MemberImport, MemberImportChunk
 from walletd.models.ledger import LedgerEntry
@@ -31,8 +32,8 @@ __all__ = [
     "StaffUser",
     "Brand",
     "Card",
-    "Coupon",
     "CardMessage",
+    "Coupon",
     "Offer",
     "OfferIssue",
     "Promotion",
@@ -43,6 +44,7 @@ __all__ = [
     "Event",
     "EventAutomation",
     "EventAutomationRun",
+    "Feedback",
     "LedgerEntry",
     "Location",
     "Member",

@@ -71,6 +71,10 @@ TERMS_LABEL = "terms_label"
 MIN_SPEND_LABEL = "min_spend_label"
 # The back field linking the card page's promotional-messages switch (optional in a template).
 MANAGE_LABEL = "manage_label"
+# The back field linking the rating page of the member's last visit (optional in a template;
+# without it the label is this English text).
+FEEDBACK_LABEL = "feedback_label"
+FEEDBACK_TEXT = "Rate your last visit"
 STAMPS_CHANGED = "Stamps: %@"
 COUPON_STATUS_CHANGED = "Coupon: %@"
 OFFER_KIND_LABELS = {
@@ -117,6 +121,7 @@ RENDERER_FIELD_KEYS = frozenset(
         "promotion",
         "tier_benefits",
         "active_coupons",
+        "feedback",
     }
 )
 # The loyalty card's back lists at most this many active coupons (soonest to expire first).
@@ -673,6 +678,10 @@ def render_pass_json(
     if view.manage_url and not view.voided:
         # iOS turns a URL in a back field into a link; the label is translated when defined.
         back.append(_labelled(template, {"key": "manage", "value": view.manage_url}, MANAGE_LABEL))
+    if view.feedback_url and not view.voided:
+        rate: JsonObject = {"key": "feedback", "value": view.feedback_url}
+        rate["label"] = FEEDBACK_LABEL if _defines(template, FEEDBACK_LABEL) else FEEDBACK_TEXT
+        back.append(rate)
 
     barcode: JsonObject = {
         "format": "PKBarcodeFormatQR",

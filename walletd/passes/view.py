@@ -9,6 +9,7 @@ from decimal import Decimal
 # What an erased member's card says instead of their messages (walletd/privacy/erasure.py).
 CLOSED_MESSAGE = "This card has been closed"
 
+
 @dataclass(frozen=True)
 class CouponLine:
     """One active coupon as the back of the member's loyalty card lists it."""
@@ -80,3 +81,5 @@ class CardView:
     voided: bool = False
     # The signed card page at its promotional-messages switch (the back of the pass links it).
     manage_url: str | None = None
+    # A signed link rating the member's latest visit while it is unrated (walletd.feedback).
+    feedback_url: str | None = None

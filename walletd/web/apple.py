@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from werkzeug.http import http_date, parse_date
 
 from walletd.errors import AuthenticationError
+from walletd.feedback import with_feedback_link
 from walletd.models import Card
 from walletd.passes.apple import ApplePasses
 from walletd.passes.cards import card_view, find_card_by_serial
@@ -147,7 +148,9 @@ def _pass_response(view: CardView, tag: int, *, download: bool) -> Response:
 
 def _view_of(session: Session, card: Card) -> tuple[CardView, int]:
     # The service's clock decides which promotion is running and which coupons are still usable.
-    return card_view(session, card, now=services().clock()), int(card.update_tag)
+    ctx = services().context()
+    view = with_feedback_link(session, card_view(session, card, now=ctx.now), card, ctx)
+    return view, int(card.update_tag)
 
 
 @bp.get("/passes/<token:pass_type_id>/<token:serial>")

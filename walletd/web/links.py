@@ -49,3 +49,23 @@ def apple_pass_url(settings: Settings, serial: str) -> str:
     """Absolute URL that downloads the signed .pkpass."""
     sig = link_signature("pkpass", serial, settings.secret_key)
     return f"{settings.base_url}/cards/{serial}/pass.pkpass?sig={sig}"
+
+
+# --- after-sale feedback (issue 12 [feedback]) ---------------------------------------------------
+_EXPIRY = re.compile(r"[0-9]{1,11}")
+
+
+def feedback_url(base_url: str, secret_key: str, scan_id: int, expires: int) -> str:
+    """Absolute URL of the page rating one visit; the signature binds the scan and the expiry
+    (Unix seconds), so neither can be changed in the link."""
+    sig = link_signature("feedback", f"{scan_id}.{expires}", secret_key)
+    return f"{base_url}/feedback/{scan_id}?exp={expires}&sig={sig}"
+
+
+def check_feedback_link(
+    scan_id: int, expires: object, signature: object, secret_keys: str | Sequence[str]
+) -> bool:
+    """True when a feedback link's signature is ours for this scan and expiry; never raises."""
+    if not isinstance(expires, str) or not _EXPIRY.fullmatch(expires):
+        return False
+    return check_link("feedback", f"{scan_id}.{int(expires)}", signature, secret_keys)

@@ -21,6 +21,7 @@ EventName = Literal[
     "coupon.redeemed",
     "pass.installed",
     "pass.removed",
+    "feedback.received",
     "*",
 ]
 

@@ -33,6 +33,8 @@ EVENTS = (
     "coupon.redeemed",
     "pass.installed",
     "pass.removed",
+    # A member rated a visit (walletd.feedback); `data.low` is true at 2 stars or fewer.
+    "feedback.received",
 )
 ALL_EVENTS = "*"
 

@@ -85,6 +85,7 @@ def init_app(app: Flask) -> None:
     # [refunds]
     # [messages]
     # [feedback]
+    from walletd.web.pages import feedback  # noqa: F401  # isort: skip
     from walletd.web.pages import events  # noqa: F401  # isort: skip
 
     security.init_app(app)

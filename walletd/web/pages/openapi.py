@@ -22,6 +22,7 @@ _FORM = {
 _INTEGER = {"member_id", "program_id", "campaign_id", "offer_id", "promotion_id"}
 _INTEGER |= {"location_id", "key_id", "staff_id"}  # issue 11 [locations-keys-staff]
 _INTEGER |= {"automation_id"}  # issue 11 [events]
+_INTEGER |= {"scan_id"}  # issue 12 [feedback]
 
 # (method, path, summary, kind): kind is "page" (public HTML), "staff" (HTML behind the staff
 # session), "form" (public form post), "staff-form", "csv" or "till" (JSON with session + CSRF).
@@ -102,6 +103,9 @@ ROUTES: list[tuple[str, str, str, str]] = [
     # issue 12 [refunds]
     # issue 12 [messages]
     # issue 12 [feedback]
+    ("get", "/feedback/{scan_id}", "Rate a visit (signed link: exp, sig)", "page"),
+    ("post", "/feedback/{scan_id}", "Send a visit's rating; 303 to the thanks", "form"),
+    ("get", "/dashboard/feedback", "Ratings by location and over time", "staff"),
     ("get", "/dashboard/event-automations", "Event automations", "staff"),
     ("post", "/dashboard/event-automations", "Create an event automation", "staff-form"),
     ("post", "/dashboard/event-automations/{automation_id}/toggle", "On/off", "staff-form"),

@@ -730,6 +730,58 @@ ZH_HANT: dict[str, str] = {
     # issue 12 [refunds]
     # issue 12 [messages]
     # issue 12 [feedback]
+    "Rate your visit": "為這次消費評分",
+    "Your visit on {day}": "您在 {day} 的消費",
+    "This link has expired. Thank you all the same!": "此連結已過期，仍然謝謝您！",
+    "Thank you! Your answer helps {brand} do better.": "謝謝您！您的回覆能幫助 {brand} 做得更好。",
+    "This visit has already been rated. Thank you!": "這次消費已經評分過了，謝謝您！",
+    "You rated this visit {n} of 5.": "您給這次消費 {n} 分（滿分 5 分）。",
+    "How was your visit?": "這次消費的體驗如何？",
+    "{n} of 5": "{n} 分（滿分 5 分）",
+    "Excellent": "非常滿意",
+    "Very good": "滿意",
+    "Good": "普通",
+    "Fair": "不太滿意",
+    "Poor": "不滿意",
+    "Anything you want to tell us?": "有什麼想告訴我們的嗎？",
+    "Send my answer": "送出我的回覆",
+    "choose 1 to 5 stars": "請選擇 1 到 5 顆星",
+    "the comment must be text": "意見必須是文字",
+    "the comment must be at most 1000 characters": "意見最多 1000 個字元",
+    "comment must not contain control characters": "意見不可包含控制字元",
+    "this visit has already been rated": "這次消費已經評分過了",
+    "Feedback": "顧客評分",
+    "How members rated their visits. The post-purchase message and the back of the card link to "
+    "a short rating page; every answer sends the feedback.received webhook (low: 2 stars or "
+    "fewer).": (
+        "會員對消費的評分。消費後訊息與會員卡背面都連到簡短的評分頁；每則回覆都會送出 "
+        "feedback.received webhook（low：2 顆星以下）。"
+    ),
+    "Choose a location from the list.": "請從清單選擇門市。",
+    "Enter a date as YYYY-MM-DD.": "請以 YYYY-MM-DD 格式輸入日期。",
+    "Show": "顯示",
+    "Answers": "回覆數",
+    "Average rating (of 5)": "平均評分（滿分 5 分）",
+    "Average": "平均",
+    "Ratings": "評分分布",
+    "Stars": "星數",
+    "Share": "比例",
+    "By location": "各門市",
+    "No location": "未指定門市",
+    "No answers in this period.": "這段期間沒有回覆。",
+    "Answers per day": "每日回覆數",
+    "Answers per week": "每週回覆數",
+    "Week from": "週起始日",
+    "Latest comments": "最新意見",
+    "No comments in this period.": "這段期間沒有意見。",
+    "from must be a day from 1970-01-01 to 2999-12-31": (
+        "起始日必須介於 1970-01-01 與 2999-12-31 之間"
+    ),
+    "to must be a day from 1970-01-01 to 2999-12-31": (
+        "結束日必須介於 1970-01-01 與 2999-12-31 之間"
+    ),
+    "to must not be before from": "結束日不可早於起始日",
+    "a report covers at most ten years": "報表最多涵蓋十年",
     "Event automations": "事件自動訊息",
     "Automation name": "自動訊息名稱",
     "Your e-shop or CRM reports what a member did (POST /api/v1/events). An event automation puts "
