@@ -402,6 +402,23 @@ def test_the_report_is_for_admins_of_the_brand_only(
     assert spying.get_json()["error"]["field"] == "location_id"
 
 
+def test_an_erased_members_comments_leave_the_report_and_their_links_stop_working(
+    app: Flask, client: FlaskClient, brand: BrandKeys
+) -> None:
+    member = enroll(client, brand)
+    barcode = member["card"]["barcode"]
+    _rated(app, client, brand, barcode, 1, "Call me on 0912 345 678")
+    path = link(app, visit(client, brand, barcode))
+    assert client.delete(f"/api/v1/members/{member['id']}", headers=brand.admin).status_code in (
+        200,
+        204,
+    )
+    query = {"from": "2026-03-01", "to": "2026-03-31"}
+    body = client.get("/api/v1/reports/feedback", query_string=query, headers=brand.admin)
+    assert (body.get_json()["count"], body.get_json()["latest_comments"]) == (1, [])
+    assert client.get(path).status_code == 404
+
+
 def test_report_periods_are_validated(client: FlaskClient, brand: BrandKeys) -> None:
     for query, field in (
         ({"from": "2026-03-10", "to": "2026-03-01"}, "to"),

@@ -332,9 +332,11 @@ def feedback_report(
         select(day, Feedback.rating, func.count()).where(*conditions).group_by(day, Feedback.rating)
     ).all()
     unit, series = _series([(_day(d), int(rating), int(n)) for d, rating, n in daily], start, end)
+    # An erased member's words are theirs: their ratings still count, their comments are not shown.
     comments = session.scalars(
         select(Feedback)
-        .where(*conditions, Feedback.comment.is_not(None))
+        .join(Member, Member.id == Feedback.member_id)
+        .where(*conditions, Feedback.comment.is_not(None), Member.erased_at.is_(None))
         .order_by(Feedback.created_at.desc(), Feedback.id.desc())
         .limit(LATEST_COMMENTS)
     ).all()

@@ -757,7 +757,7 @@ ZH_HANT: dict[str, str] = {
         "會員對消費的評分。消費後訊息與會員卡背面都連到簡短的評分頁；每則回覆都會送出 "
         "feedback.received webhook（low：2 顆星以下）。"
     ),
-    "Choose a location from the list.": "請從清單選擇門市。",
+    "Choose a location from the list.": "請從清單選擇據點。",
     "Enter a date as YYYY-MM-DD.": "請以 YYYY-MM-DD 格式輸入日期。",
     "Show": "顯示",
     "Answers": "回覆數",
@@ -766,8 +766,8 @@ ZH_HANT: dict[str, str] = {
     "Ratings": "評分分布",
     "Stars": "星數",
     "Share": "比例",
-    "By location": "各門市",
-    "No location": "未指定門市",
+    "By location": "各據點",
+    "No location": "未指定據點",
     "No answers in this period.": "這段期間沒有回覆。",
     "Answers per day": "每日回覆數",
     "Answers per week": "每週回覆數",
