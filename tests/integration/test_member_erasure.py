@@ -31,6 +31,7 @@ from walletd.models.member import ConsentChange
 from walletd.passes.cards import card_view
 from walletd.passes.google import build_loyalty_object, points_patch
 from walletd.passes.view import CLOSED_MESSAGE
+from walletd.privacy.consent import with_manage_link
 from walletd.privacy.erasure import DEVICE_GRACE, forget_erased_devices
 from walletd.push.dispatcher import Dispatcher
 from walletd.web.links import link_signature
@@ -91,6 +92,10 @@ def test_erasure_scrubs_the_person_keeps_the_totals_and_voids_the_pass(
     page_sig = link_signature("page", issued.serial, services_of(app).settings.secret_key)
     card_page = f"/card/{issued.serial}?sig={page_sig}"
     assert client.get(card_page).status_code == 200
+    # The back of the pass links the card page's promotional-messages switch.
+    back = {f["key"]: f for f in issued.pass_json["storeCard"]["backFields"]}
+    assert back["manage"]["value"] == f"http://walletd.test{card_page}#messages"
+    assert back["manage"]["label"] == "manage_label"
     member_url = f"/api/v1/members/{issued.member_id}"
 
     # Roles and brands first: nothing changes.
@@ -145,7 +150,10 @@ def test_erasure_scrubs_the_person_keeps_the_totals_and_voids_the_pass(
         assert audited.action == "member.erased"
         assert not _personal_in(json.dumps(audited.changes))
         # Google: the object is finished, with nothing of the person on it.
-        view = card_view(session, card, now=clock.now)
+        view = with_manage_link(
+            card_view(session, card, now=clock.now), card, base_url="https://x", secret_key="k"
+        )
+        assert view.manage_url is None  # a closed card links nowhere
         body = build_loyalty_object(view, issuer_id="3388000000012345678", class_id="3388.x")
         patch = points_patch(view, notify=False)
         assert body["state"] == patch["state"] == "INACTIVE"
@@ -161,10 +169,8 @@ def test_erasure_scrubs_the_person_keeps_the_totals_and_voids_the_pass(
     assert fetched.status_code == 200
     document = pass_json_of(fetched.data)
     assert document["voided"] is True
-    back = document["storeCard"]["backFields"]
-    assert {"key": "message", "value": CLOSED_MESSAGE} in [
-        {"key": f["key"], "value": f["value"]} for f in back
-    ]
+    voided_back = {f["key"]: f["value"] for f in document["storeCard"]["backFields"]}
+    assert voided_back["message"] == CLOSED_MESSAGE and "manage" not in voided_back
     assert not _personal_in(json.dumps(document, ensure_ascii=False))
     assert phone.register(issued).status_code == 401  # a closed card takes no new device
 
@@ -182,3 +188,24 @@ def test_erasure_needs_an_existing_member_of_the_brand(
     for member_id in (1, 999999, 2**31 - 1):
         assert client.delete(f"/api/v1/members/{member_id}", headers=brand.admin).status_code == 404
     assert client.delete("/api/v1/members/1").status_code == 401
+
+
+def test_the_google_object_of_a_live_card_links_the_messages_switch(
+    app: Flask, client: FlaskClient, brand: BrandKeys, clock: FrozenClock
+) -> None:
+    issued = issue_pass(client, brand)
+    svc = services_of(app)
+    with svc.db.transaction() as session:
+        card = session.scalars(select(Card).where(Card.member_id == issued.member_id)).one()
+        view = with_manage_link(
+            card_view(session, card, now=clock.now),
+            card,
+            base_url="http://walletd.test",
+            secret_key=svc.settings.secret_key,
+        )
+    body = build_loyalty_object(view, issuer_id="3388000000012345678", class_id="3388.x")
+    assert body["state"] == "ACTIVE"
+    [link] = body["linksModuleData"]["uris"]
+    sig = link_signature("page", issued.serial, svc.settings.secret_key)
+    assert link["uri"] == f"http://walletd.test/card/{issued.serial}?sig={sig}#messages"
+    assert client.get(link["uri"].removeprefix("http://walletd.test")).status_code == 200

@@ -7,16 +7,17 @@ applies to the next message without any further bookkeeping.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from walletd.config import Settings
 from walletd.errors import NotFoundError
 from walletd.models import Card, Member
 from walletd.models.member import ConsentChange
+from walletd.passes.view import CardView
 from walletd.web.links import link_signature
 
 Source = Literal["card_page", "api", "dashboard", "erasure"]
@@ -70,7 +71,15 @@ def set_consent_from_card(session: Session, serial: str, consent: bool, *, now: 
     return record_consent(session, member_of_card(session, serial), consent, "card_page", now=now)
 
 
-def manage_url(settings: Settings, serial: str) -> str:
+def manage_url(base_url: str, secret_key: str, serial: str) -> str:
     """The signed card page address, at its messages switch (the back of the pass links it)."""
-    sig = link_signature("page", serial, settings.secret_key)
-    return f"{settings.base_url}/card/{serial}?sig={sig}#messages"
+    sig = link_signature("page", serial, secret_key)
+    return f"{base_url}/card/{serial}?sig={sig}#messages"
+
+
+def with_manage_link(view: CardView, card: Card, *, base_url: str, secret_key: str) -> CardView:
+    """The loyalty card's view with the "manage messages" link; unchanged for coupons, for a
+    closed card, or without a signing key."""
+    if card.kind != "loyalty" or view.voided or not secret_key:
+        return view
+    return replace(view, manage_url=manage_url(base_url, secret_key, card.serial_number))

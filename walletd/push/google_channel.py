@@ -62,6 +62,7 @@ from walletd.passes.google import (
     points_patch,
 )
 from walletd.passes.view import CardView
+from walletd.privacy.consent import with_manage_link
 from walletd.push import google_sync
 from walletd.push.dispatcher import ChannelPausedError, ClaimedRow, Delivery
 from walletd.push.google_client import (
@@ -224,6 +225,7 @@ class GoogleChannel:
         clock: Callable[[], datetime],
         labels: LoyaltyLabels = DEFAULT_LABELS,
         batch_seconds: float = BATCH_SECONDS,
+        secret_key: str = "",
     ) -> None:
         self.client = client
         self.issuer_id = issuer_id
@@ -231,6 +233,8 @@ class GoogleChannel:
         self.clock = clock
         self.labels = labels
         self.batch_seconds = batch_seconds
+        # Signs the card page link on the object ("manage messages"); none without a key.
+        self.secret_key = secret_key
         self.paused_until: datetime | None = None
 
     def close(self) -> None:
@@ -354,7 +358,15 @@ class GoogleChannel:
                 if card.kind == "loyalty"
             ]
             coupon_cards = card_ids - {card.id for card in found} - linked
-            views = {card.id: card_view(session, card) for card in found}
+            views = {
+                card.id: with_manage_link(
+                    card_view(session, card),
+                    card,
+                    base_url=self.base_url,
+                    secret_key=self.secret_key,
+                )
+                for card in found
+            }
             members = {card.id: card.member_id for card in found}
             spent = google_sync.notifications_sent(session, list(views), now)
             changed = google_sync.last_balance_changes(session, members.values())
@@ -765,5 +777,9 @@ def google_channel(svc: Services, **client_options: Any) -> GoogleChannel:
         **{**WORKER_CLIENT_OPTIONS, **client_options},
     )
     return GoogleChannel(
-        client, issuer_id=settings.google_issuer_id, base_url=settings.base_url, clock=svc.clock
+        client,
+        issuer_id=settings.google_issuer_id,
+        base_url=settings.base_url,
+        clock=svc.clock,
+        secret_key=settings.secret_key,
     )

@@ -17,6 +17,7 @@ from walletd.passes.apple import ApplePasses
 from walletd.passes.cards import card_view, find_card_by_serial
 from walletd.passes.pkpass import PKPASS_MIME
 from walletd.passes.view import CardView
+from walletd.privacy.consent import with_manage_link
 from walletd.push import registrations
 from walletd.web import links
 from walletd.web.deps import run_in_transaction, services
@@ -150,6 +151,8 @@ def _view_of(session: Session, card: Card) -> tuple[CardView, int]:
     # The service's clock decides which promotion is running and which coupons are still usable.
     ctx = services().context()
     view = with_feedback_link(session, card_view(session, card, now=ctx.now), card, ctx)
+    settings = services().settings
+    view = with_manage_link(view, card, base_url=settings.base_url, secret_key=settings.secret_key)
     return view, int(card.update_tag)
 
 
