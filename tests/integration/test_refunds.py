@@ -5,21 +5,28 @@ idempotency, the cashiers' window and brand isolation."""
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import create_engine, select, text
 
+from tests.conftest import POSTGRES_URL, SECRET, private_postgres_database
 from tests.factories import BrandKeys, FrozenClock, enroll, make_brand, scan, services_of
+from walletd import create_app
+from walletd.config import Settings
 from walletd.models import Coupon, LedgerEntry, Member, Offer, Program
 from walletd.models.audit import AuditEntry
 from walletd.offers.catalog import OfferInput, create_offer
 from walletd.offers.coupons import issue_coupon
 from walletd.refunds import points_due
+from walletd.schema import downgrade, upgrade
 
 KEYS = itertools.count()
 
@@ -372,3 +379,53 @@ def test_another_brands_scans_and_redemptions_are_not_found(
     assert _error(_reverse_redemption(client, brand.admin, scan_id))[:2] == (404, "not_found")
     assert client.post(f"/api/v1/scans/{scan_id}/reversal").status_code == 401
     assert _member(app, member["id"]).points == 55
+
+
+# --- migration 0016 -------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A private database of its own: this test migrates it down and up again."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'refunds.db'}"
+        return
+    if not POSTGRES_URL:
+        pytest.skip("WALLETD_TEST_DATABASE_URL is not set: Postgres tests need a server")
+    with private_postgres_database(POSTGRES_URL) as url:
+        yield url
+
+
+def test_migration_0016_counts_reversals_made_before_it_as_full_refunds(
+    fresh_url: str, tmp_path: Path, clock: FrozenClock
+) -> None:
+    upgrade(fresh_url)
+    app = create_app(
+        Settings(database_url=fresh_url, base_url="http://walletd.test", secret_key=SECRET,
+                 env="test", instance_path=tmp_path / "instance"),
+        clock=clock,
+    )  # fmt: skip
+    try:
+        client = app.test_client()
+        brand = make_brand(app)
+        member = enroll(client, brand)
+        kept = _scan(client, brand, member["card"]["barcode"], "7.00")["scan_id"]
+        scan_id = _scan(client, brand, member["card"]["barcode"], "10.00")["scan_id"]
+        reversal = _ok(_refund(client, brand.admin, scan_id))["reversal_id"]
+    finally:
+        services_of(app).close()
+    downgrade(fresh_url, "0015")  # the columns go; a reversal names its scan in reverses_id only
+    upgrade(fresh_url, "0016")
+    engine = create_engine(fresh_url)
+    try:
+        with engine.begin() as connection:
+            rows = connection.execute(
+                text("SELECT id, refund_of_id, refunded_minor FROM ledger_entries"
+                     " WHERE id IN (:a, :b, :c) ORDER BY id"),
+                {"a": kept, "b": scan_id, "c": reversal},
+            ).all()  # fmt: skip
+    finally:
+        engine.dispose()
+    assert [tuple(r) for r in rows] == [
+        (kept, None, None), (scan_id, None, 1000), (reversal, scan_id, None),
+    ]  # fmt: skip
