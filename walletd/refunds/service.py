@@ -81,7 +81,9 @@ def _check_window(program: Program, created_at: datetime, ctx: Context, what: st
 
 def _optional_key(idempotency_key: object) -> str | None:
     """The Idempotency-Key when one was sent (refunds take one, but do not require it)."""
-    if idempotency_key is None or (isinstance(idempotency_key, str) and not idempotency_key):
+    if idempotency_key is None or (
+        isinstance(idempotency_key, str) and not idempotency_key.strip()
+    ):
         return None
     return _check_key(idempotency_key)
 
