@@ -27,6 +27,7 @@ from tests.integration.apple.conftest import (  # noqa: F401  (fixtures)
 )
 from walletd.audit import list_entries
 from walletd.models import Card, Event, Member, Registration
+from walletd.models.card_message import CardMessage
 from walletd.models.member import ConsentChange
 from walletd.passes.cards import card_view
 from walletd.passes.google import build_loyalty_object, points_patch
@@ -141,6 +142,9 @@ def test_erasure_scrubs_the_person_keeps_the_totals_and_voids_the_pass(
         assert member.points > 0 and member.visits == 1  # the ledger's numbers stay
         card = session.scalars(select(Card).where(Card.member_id == member.id)).one()
         assert card.message is None and card.barcode != issued.barcode
+        assert (
+            session.scalar(select(CardMessage.id).where(CardMessage.member_id == member.id)) is None
+        )
         events = session.scalars(select(Event).where(Event.member_id == member.id)).all()
         assert events and all(e.properties is None for e in events)
         log = session.scalars(select(ConsentChange).where(ConsentChange.member_id == member.id))

@@ -56,6 +56,9 @@ def test_the_export_holds_the_whole_record_and_no_secret(
             Registration(device_id=_device(session), card_id=stored.id, pass_type_id="pass.x",
                          push_token="ab" * 32, created_at=clock.now, updated_at=clock.now)
         )  # fmt: skip
+    sent = client.post(f"/api/v1/members/{member['id']}/message",
+                       json={"message": "See you soon, Ada"}, headers=brand.admin)  # fmt: skip
+    assert sent.status_code in (200, 201, 202), sent.get_data(as_text=True)
     page = _card_page(app, str(card["serial_number"]))
     token = csrf_of(client, page)
     switched = client.post(
@@ -85,6 +88,8 @@ def test_the_export_holds_the_whole_record_and_no_secret(
         (False, "card_page")
     ]
     assert document["coupons"] == [] and isinstance(document["messages"], list)
+    assert [m["text"] for m in document["card_messages"]] == ["See you soon, Ada"]
+    assert document["feedback"] == []
     text = response.get_data(as_text=True)
     for secret in (auth_token, "ab" * 32, str(card["barcode"])):
         assert secret not in text

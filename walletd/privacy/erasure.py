@@ -1,8 +1,9 @@
 """Erasing a member: the person goes, the brand's numbers stay.
 
 One transaction: the personal fields are scrubbed, consent is withdrawn, the member's events lose
-their properties, pending event automation runs are cancelled, active coupons are voided and
-every card loses its message and its barcode (a scan of the old code finds no card). The member
+their properties, feedback comments are dropped (ratings stay), the card's messages are deleted,
+pending event automation runs are cancelled, active coupons are voided and every card loses its
+message and its barcode (a scan of the old code finds no card). The member
 row stays, marked `erased_at`, so the ledger (amounts, points, visits) keeps the brand's totals
 right; every lookup by id, serial or barcode treats an erased member as not found.
 
@@ -27,9 +28,11 @@ from sqlalchemy.orm import Session
 
 from walletd import audit
 from walletd.errors import NotFoundError
+from walletd.feedback import erase_member_feedback
 from walletd.loyalty.cards import touch_cards
 from walletd.loyalty.context import Context
 from walletd.models import Card, Coupon, Device, Event, EventAutomationRun, Member, Registration
+from walletd.models.card_message import CardMessage
 from walletd.offers.wallets import coupon_changed
 from walletd.privacy.consent import record_consent
 from walletd.services import Services
@@ -109,6 +112,12 @@ def erase_member(session: Session, actor: audit.Actor, member_id: int, ctx: Cont
         card.barcode = f"ERASED.{secrets.token_hex(16).upper()}"
     touch_cards(session, cards, ctx)
 
+    # The messages shown on the card could greet the person by name.
+    session.execute(
+        delete(CardMessage)
+        .where(CardMessage.member_id == member.id)
+        .execution_options(synchronize_session=False)
+    )
     scrubbed = session.execute(
         update(Event)
         .where(Event.member_id == member.id)
@@ -121,6 +130,8 @@ def erase_member(session: Session, actor: audit.Actor, member_id: int, ctx: Cont
         .values(status="cancelled", reason="erased", decided_at=ctx.now)
         .execution_options(synchronize_session=False)
     )
+    # A rating stays in the brand's report, anonymous; the words the person wrote go.
+    erase_member_feedback(session, member.id)
     webhook_events.member_erased(session, actor.brand_id, member.id, external_id, now=ctx.now)
     audit.record(
         session,

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from walletd import audit
+from walletd.feedback import member_feedback
 from walletd.loyalty.members import get_member, tier_name
 from walletd.loyalty.money import format_minor
 from walletd.models import (
@@ -27,6 +28,7 @@ from walletd.models import (
     Program,
     Registration,
 )
+from walletd.models.card_message import CardMessage
 from walletd.models.member import Member
 from walletd.privacy.consent import consent_history
 
@@ -163,6 +165,22 @@ def _messages(session: Session, member_id: int) -> list[dict[str, Any]]:
     ]
 
 
+def _card_messages(session: Session, member_id: int) -> list[dict[str, Any]]:
+    rows = session.scalars(
+        select(CardMessage).where(CardMessage.member_id == member_id).order_by(CardMessage.id)
+    )
+    return [
+        {
+            "text": m.text,
+            "source": m.source,
+            "created_at": m.created_at,
+            "expires_at": m.expires_at,
+            "withdrawn_at": m.withdrawn_at,
+        }
+        for m in rows
+    ]
+
+
 def _events(session: Session, member_id: int) -> list[dict[str, Any]]:
     rows = session.scalars(select(Event).where(Event.member_id == member_id).order_by(Event.id))
     return [
@@ -204,8 +222,10 @@ def export_member(
         "ledger": ledger,
         "coupons": _coupons(session, member.id),
         "messages": _messages(session, member.id),
+        "card_messages": _card_messages(session, member.id),
         "events": _events(session, member.id),
         "import_origin": _import_origin(ledger),
+        "feedback": member_feedback(session, member.id),
         "consent_history": [
             {"marketing_consent": c.consent, "source": c.source, "at": c.created_at}
             for c in consent_history(session, member.id)

@@ -18,6 +18,8 @@ class MemberExport(Reply):
     ledger: list[dict[str, Any]]
     coupons: list[dict[str, Any]]
     messages: list[dict[str, Any]]
+    card_messages: list[dict[str, Any]]
     events: list[dict[str, Any]]
     import_origin: dict[str, Any]
+    feedback: list[dict[str, Any]]
     consent_history: list[dict[str, Any]]
