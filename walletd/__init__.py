@@ -82,6 +82,9 @@ def create_app(
     # [events]
     # issue 12: [members] [erasure] [refunds] [messages] [feedback] (one line each, below)
     # [members]
+    from walletd.web import members_api  # isort: skip
+
+    app.register_blueprint(members_api.bp)
     # [erasure]
     from walletd.web import privacy_api  # isort: skip
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -16,6 +17,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from tests.factories import BrandKeys, FrozenClock, enroll, make_brand, services_of
+from tests.integration.pages.conftest import csrf_of, log_in, make_staff
 from walletd.models import (
     AuditEntry,
     Card,
@@ -27,6 +29,7 @@ from walletd.models import (
     Tier,
     WebhookDelivery,
 )
+from walletd.models.member import ConsentChange
 
 # --- helpers -------------------------------------------------------------------------------------
 
@@ -417,6 +420,111 @@ def test_the_ledger_pages_past_200_entries_without_loss_even_within_one_instant(
         _error(response, 422, "validation_error", "after")
     _error(client.get(path, query_string={"after": "999999"}, headers=brand.admin), 422,
            "validation_error", "after")  # fmt: skip
+
+
+# --- pages ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def dashboard(app: Flask, brand: BrandKeys) -> FlaskClient:
+    """A client logged in to the dashboard as an admin staff account of the brand."""
+    client = app.test_client()
+    log_in(client, make_staff(app, brand.brand_id, "owner@acme.example"))
+    return client
+
+
+def test_the_dashboard_corrects_a_member_and_names_who_has_a_taken_email(
+    app: Flask, client: FlaskClient, dashboard: FlaskClient, brand: BrandKeys
+) -> None:
+    ada = enroll(client, brand, email="ada@example.com", phone="0912345678")
+    bob = enroll(client, brand, name="Bob", email="bob@example.com", marketing_consent=True)
+    path = f"/dashboard/members/{bob['id']}"
+    html = dashboard.get(path).get_data(as_text=True)
+    assert 'id="edit-member"' in html and 'value="bob@example.com"' in html
+    token = csrf_of(dashboard, path)
+    form = {"csrf_token": token, "name": "Bob Marley", "email": "ADA@example.com", "phone": "",
+            "birthday": "1980-05-06"}  # fmt: skip
+    response = dashboard.post(f"{path}/edit", data=form)
+    assert response.status_code == 409
+    html = response.get_data(as_text=True)
+    assert "Another member already has this e-mail or phone." in html
+    assert f'href="/dashboard/members/{ada["id"]}"' in html and 'value="Bob Marley"' in html
+    response = dashboard.post(
+        f"{path}/edit", data={**form, "email": "b@x.io", "birthday": "1980-13-01"}
+    )
+    assert response.status_code == 422 and "birthday must be a date" in response.get_data(
+        as_text=True
+    )
+    response = dashboard.post(f"{path}/edit", data={**form, "email": "bob@marley.example"})
+    assert response.status_code == 303 and response.headers["Location"] == path
+    after = client.get(f"/api/v1/members/{bob['id']}", headers=brand.admin).get_json()
+    assert (after["name"], after["email"], after["birthday"]) == (
+        "Bob Marley", "bob@marley.example", "1980-05-06"
+    )  # fmt: skip
+    assert after["marketing_consent"] is False  # the box was not ticked
+    with services_of(app).db.transaction() as session:
+        audit = session.scalars(select(AuditEntry).where(AuditEntry.target_id == bob["id"])).one()
+        assert audit.actor_staff_id is not None and audit.actor_label == "owner@acme.example"
+        assert audit.changes["marketing_consent"] == [True, False]
+        log = session.scalars(select(ConsentChange).where(ConsentChange.member_id == bob["id"]))
+        assert [(c.consent, c.source) for c in log] == [(False, "dashboard")]
+    assert dashboard.post(f"{path}/edit", data={**form, "csrf_token": ""}).status_code == 400
+    other = make_brand(app, "Other Brand")
+    stranger = enroll(client, other, name="Stranger")
+    response = dashboard.post(f"/dashboard/members/{stranger['id']}/edit", data=form)
+    assert response.status_code == 404
+
+
+def test_the_members_page_and_the_member_page_go_on_in_pages(
+    app: Flask, dashboard: FlaskClient, brand: BrandKeys, clock: FrozenClock
+) -> None:
+    rows = _populate(app, brand, 55, seed=3)
+    seen: list[int] = []
+    path: str | None = "/dashboard/members"
+    while path:
+        html = dashboard.get(path).get_data(as_text=True)
+        seen += [int(i) for i in re.findall(r'href="/dashboard/members/([0-9]+)"', html)]
+        more = re.search(r'id="more-members" rel="next" href="([^"]+)"', html)
+        path = more.group(1).replace("&amp;", "&") if more else None
+    assert seen == sorted((r.id for r in rows), reverse=True)
+    # The search box finds a phone however it is spelled.
+    with_phone = next(r for r in rows if r.phone)
+    assert with_phone.phone is not None
+    national = "0" + with_phone.phone[4:7] + "-" + with_phone.phone[7:]
+    found = dashboard.get("/dashboard/members", query_string={"q": national})
+    assert f'href="/dashboard/members/{with_phone.id}"' in found.get_data(as_text=True)
+    member = rows[0].id
+    with services_of(app).db.transaction() as session:
+        for i in range(205):
+            entry = LedgerEntry(brand_id=brand.brand_id, member_id=member, kind="adjust",
+                                points=1, reason=f"entry {i}", created_at=clock.now)  # fmt: skip
+            session.add(entry)
+    html = dashboard.get(f"/dashboard/members/{member}").get_data(as_text=True)
+    assert html.count("entry ") == 200
+    older = re.search(r'id="older-entries" rel="next" href="([^"]+)"', html)
+    assert older is not None
+    html = dashboard.get(older.group(1).replace("&amp;", "&")).get_data(as_text=True)
+    assert html.count("entry ") == 5 and 'id="older-entries"' not in html
+    assert dashboard.get(f"/dashboard/members/{member}?after=abc").status_code == 200
+
+
+def test_joining_again_with_a_known_email_or_phone_leads_to_recovery_not_a_second_card(
+    client: FlaskClient, brand: BrandKeys
+) -> None:
+    enroll(client, brand, email="ada@example.com", phone="0912345678")
+    for contact in ({"email": "ADA@example.com"}, {"phone": "+886 912 345 678"}):
+        token = csrf_of(client, f"/join/{brand.program_id}")
+        response = client.post(f"/join/{brand.program_id}",
+                               data={"csrf_token": token, "name": "Ada", **contact})  # fmt: skip
+        assert response.status_code == 409
+        html = response.get_data(as_text=True)
+        assert 'id="known-member"' in html
+        assert f'href="/join/{brand.program_id}/recover"' in html
+    assert len(_walk(client, brand)) == 1
+    zh = client.post(f"/join/{brand.program_id}", headers={"Accept-Language": "zh-TW"},
+                     data={"csrf_token": csrf_of(client, f"/join/{brand.program_id}"),
+                           "name": "Ada", "email": "ada@example.com"})  # fmt: skip
+    assert "您已經有會員卡了" in zh.get_data(as_text=True)
 
 
 pytestmark = pytest.mark.filterwarnings("ignore::hypothesis.errors.NonInteractiveExampleWarning")

@@ -20,6 +20,7 @@ from walletd.loyalty.members import (
     validate_enrollment,
 )
 from walletd.models import Card, Member
+from walletd.privacy.consent import Source, record_consent
 from walletd.webhooks import events as webhook_events
 
 EDITABLE = ("name", "email", "phone", "birthday", "marketing_consent", "external_id")
@@ -98,12 +99,19 @@ def _ensure_external_id_is_new(session: Session, member: Member, external_id: st
 
 
 def update_member(
-    session: Session, actor: Actor, member_id: int, changes: Mapping[str, Any], ctx: Context
+    session: Session,
+    actor: Actor,
+    member_id: int,
+    changes: Mapping[str, Any],
+    ctx: Context,
+    *,
+    source: Source = "api",
 ) -> Member:
     """Change some of a member's details; cards are pushed when what they show changed.
 
     Every change is audited with its before and after values and announced as `member.updated`
-    (field names only); a request that changes nothing writes nothing.
+    (field names only); a consent change is logged with `source` as the card page's is; a
+    request that changes nothing writes nothing.
     """
     member = get_member(session, actor.brand_id, member_id)
     values = validate_changes(changes, ctx)
@@ -124,7 +132,10 @@ def update_member(
     if "external_id" in done and done["external_id"][1] is not None:
         _ensure_external_id_is_new(session, member, done["external_id"][1])
     for name, (_, value) in done.items():
-        setattr(member, name, value)
+        if name == "marketing_consent":
+            record_consent(session, member, value, source, now=ctx.now)
+        else:
+            setattr(member, name, value)
     session.flush()
     if SHOWN_ON_CARD & done.keys():
         cards = list(session.scalars(select(Card).where(Card.member_id == member.id)))

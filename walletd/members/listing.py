@@ -19,6 +19,7 @@ DEFAULT_PAGE = 50
 MAX_PAGE = 200
 # Longer than any name, e-mail or external id worth searching a substring of.
 MAX_QUERY = 100
+MAX_SEARCH = 200
 # Primary keys are 32-bit INTEGER columns on Postgres (see walletd.web.endpoint.MAX_ID).
 MAX_ID = 2**31 - 1
 
@@ -32,6 +33,9 @@ class MemberFilters:
     q: str | None = None
     tier: str | None = None
     program_id: int | None = None
+    # The dashboard's search box: part of the name, e-mail or phone, or exactly a referral code,
+    # a member id or an external id.
+    search: str | None = None
 
 
 @dataclass(frozen=True)
@@ -72,7 +76,11 @@ def _page_size(limit: int) -> int:
 def _conditions(
     session: Session, brand_id: int, filters: MemberFilters, phone_region: str
 ) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = [Member.brand_id == brand_id]
+    # An erased member is found by no route (walletd/privacy).
+    conditions: list[ColumnElement[bool]] = [
+        Member.brand_id == brand_id,
+        Member.erased_at.is_(None),
+    ]
     if filters.program_id is not None:
         # Another brand's program is a 404, as its id in a path would be.
         conditions.append(
@@ -107,6 +115,23 @@ def _conditions(
         ]
         if query.isascii() and query.isdigit() and int(query) <= MAX_ID:
             matches.append(Member.id == int(query))
+        conditions.append(or_(*matches))
+    search = _text(filters.search, "q", MAX_SEARCH)
+    if search is not None:
+        lowered = search.lower()
+        matches = [
+            func.lower(Member.name).contains(lowered, autoescape=True),
+            Member.name.contains(search, autoescape=True),
+            Member.email.contains(lowered, autoescape=True),
+            Member.phone.contains(search, autoescape=True),
+            Member.referral_code == search.upper(),
+            Member.external_id == search,
+        ]
+        phone = find_phone(search, phone_region)
+        if phone is not None:
+            matches.append(Member.phone == phone)
+        if search.isascii() and search.isdigit() and int(search) <= MAX_ID:
+            matches.append(Member.id == int(search))
         conditions.append(or_(*matches))
     return conditions
 

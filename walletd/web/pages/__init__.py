@@ -81,6 +81,8 @@ def init_app(app: Flask) -> None:
     # [webhooks]
     # [events]
     # [members]
+    from walletd.web.pages import member_edit  # noqa: F401  # isort: skip
+
     # [erasure]
     # [refunds]
     # [messages]

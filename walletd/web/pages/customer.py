@@ -11,7 +11,7 @@ from flask import Blueprint, abort, make_response, redirect, request, url_for
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
-from walletd.errors import NotFoundError, ValidationError
+from walletd.errors import MemberExistsError, NotFoundError, ValidationError
 from walletd.loyalty.members import Enrollment, enroll_member
 from walletd.loyalty.programs import find_program, program_brand_name
 from walletd.loyalty.recovery import MAX_CONTACT_LENGTH, Contact, parse_contact, recover_card
@@ -104,6 +104,8 @@ def join(program_id: int) -> Any:
     prefer_program_language(page.default_language)
     values: dict[str, str] = {"referral_code": request.args.get("ref", "")[:16]}
     errors: dict[str, str] = {}
+    # The e-mail or phone is a member's already: lead to the recovery page, not a second card.
+    known = False
     if request.method == "POST":
         values = {k: v for k, v in request.form.items() if k != security.CSRF_FIELD}
         try:
@@ -118,10 +120,13 @@ def join(program_id: int) -> Any:
             serial = run_in_transaction(work)
         except ValidationError as exc:
             errors[exc.field or "name"] = error_text(exc)
+        except MemberExistsError:
+            known = True
         else:
             return redirect(card_page_url(serial), 303)
-    status = 422 if errors else 200
-    return render("customer/join.html", status, page=page, values=values, errors=errors)
+    status = 409 if known else 422 if errors else 200
+    return render("customer/join.html", status, page=page, values=values, errors=errors,
+                  known=known)  # fmt: skip
 
 
 @dataclass(frozen=True)

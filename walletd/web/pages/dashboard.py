@@ -44,6 +44,7 @@ from walletd.loyalty.programs import (
     referral_min_purchase_text,
     threshold_text,
 )
+from walletd.members import listing
 from walletd.models import Campaign, LedgerEntry, Member, Program
 from walletd.passes.pkpass import list_templates, load_template
 from walletd.passes.view import CardView
@@ -170,11 +171,19 @@ def poster() -> tuple[str, int]:
 @bp.get("/members")
 @staff_only
 def members() -> tuple[str, int]:
-    """Search members by name, e-mail, phone, referral code or id."""
+    """Search members by name, e-mail, phone, referral code or id, newest first, in pages."""
     viewer = me()
-    query = request.args.get("q", "")[:200]
-    found = run_in_transaction(lambda s: activity.search_members(s, viewer.brand_id, query))
-    return render("dashboard/members.html", members=found, query=query)
+    query = request.args.get("q", "")[: listing.MAX_SEARCH]
+    after = whole_number(request.args.get("after", ""), low=1, high=MAX_ID)
+    region = context().phone_region
+    found = run_in_transaction(
+        lambda s: listing.list_members(
+            s, viewer.brand_id, listing.MemberFilters(search=query), phone_region=region,
+            after=after, newest_first=True,
+        )
+    )  # fmt: skip
+    return render("dashboard/members.html", members=found.members, query=query,
+                  next_after=found.next_after, paged=after is not None)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -188,13 +197,24 @@ class MemberPage:
     currency: str
     # Who made each entry (by entry id): a staff account or a key; absent when walletd did.
     actors: dict[int, ActorRef]
+    # The entry id the next (older) page of the ledger starts after; None on the last page.
+    older_after: int | None = None
+    paged: bool = False
 
 
-def _member_page(session: Session, brand_id: int, member_id: int) -> MemberPage:
+def _member_page(
+    session: Session, brand_id: int, member_id: int, after: int | None = None
+) -> MemberPage:
     member = get_member(session, brand_id, member_id)
     card = get_card_of(session, member)
     program = session.get_one(Program, member.program_id)
-    entries = ledger.member_ledger(session, brand_id, member_id)
+    try:
+        found = listing.ledger_page(session, brand_id, member_id, after=after,
+                                    limit=listing.MAX_PAGE)  # fmt: skip
+    except ValidationError:
+        found = listing.ledger_page(session, brand_id, member_id, limit=listing.MAX_PAGE)
+        after = None
+    entries = found.entries
     refs = actor_refs(session, brand_id, [actor_pair(e) for e in entries])
     return MemberPage(
         member=member,
@@ -203,6 +223,8 @@ def _member_page(session: Session, brand_id: int, member_id: int) -> MemberPage:
         card_url=card_page_url(card.serial_number),
         currency=program.currency,
         actors={e.id: refs[actor_pair(e)] for e in entries if refs[actor_pair(e)].kind},
+        older_after=found.next_after,
+        paged=after is not None,
     )
 
 
@@ -211,8 +233,9 @@ def _member_page(session: Session, brand_id: int, member_id: int) -> MemberPage:
 def member(member_id: int) -> tuple[str, int]:
     """A member's details, card link and ledger, with the points adjustment form."""
     viewer = me()
+    after = whole_number(request.args.get("after", ""), low=1, high=MAX_ID)
     try:
-        page = run_in_transaction(lambda s: _member_page(s, viewer.brand_id, member_id))
+        page = run_in_transaction(lambda s: _member_page(s, viewer.brand_id, member_id, after))
     except NotFoundError:
         abort(404)
     return render("dashboard/member.html", page=page, errors={}, values={})

@@ -98,6 +98,7 @@ ROUTES: list[tuple[str, str, str, str]] = [
     # issue 11 [webhooks]
     # issue 11 [events]
     # issue 12 [members]
+    ("post", "/dashboard/members/{member_id}/edit", "Correct a member's details", "staff-form"),
     # issue 12 [erasure]
     ("post", "/card/{serial}/consent", "Promotional messages on or off (signed link)", "form"),
     # issue 12 [refunds]

@@ -716,6 +716,20 @@ ZH_HANT: dict[str, str] = {
     # issue 11 [webhooks]
     # issue 11 [events]
     # issue 12 [members]
+    "You already have a card: this e-mail or phone is already a member's.": (
+        "您已經有會員卡了：這個電子郵件或電話已經是會員的資料。"
+    ),
+    "Correct details": "修正會員資料",
+    "(the member agreed)": "（會員已同意）",
+    "Open the member who has it": "開啟擁有此資料的會員",
+    "Save details": "儲存資料",
+    "Another member already has this e-mail or phone.": "另一位會員已使用這個電子郵件或電話。",
+    "Details saved.": "資料已儲存。",
+    "Pages": "頁面",
+    "Newest members": "最新的會員",
+    "More members": "更多會員",
+    "Newest entries": "最新的紀錄",
+    "Older entries": "較早的紀錄",
     # issue 12 [erasure]
     "Promotional messages": "優惠訊息",
     "Your choice is saved.": "已儲存您的選擇。",
