@@ -25,6 +25,7 @@ from tests.integration.apple.conftest import (  # noqa: F401  (fixtures)
     phone,
     settings,
 )
+from tests.integration.pages.conftest import csrf_of, log_in, make_staff
 from walletd.audit import list_entries
 from walletd.models import Card, Event, Member, Registration
 from walletd.models.card_message import CardMessage
@@ -213,3 +214,35 @@ def test_the_google_object_of_a_live_card_links_the_messages_switch(
     sig = link_signature("page", issued.serial, svc.settings.secret_key)
     assert link["uri"] == f"http://walletd.test/card/{issued.serial}?sig={sig}#messages"
     assert client.get(link["uri"].removeprefix("http://walletd.test")).status_code == 200
+
+
+def test_an_admin_erases_a_member_from_the_dashboard_after_confirming(
+    app: Flask, client: FlaskClient, brand: BrandKeys
+) -> None:
+    member = issue_pass(client, brand, name="Grace Hopper")
+    other = make_brand(app, "Other Coffee")
+    stranger = issue_pass(client, other, name="Alan Turing")
+    log_in(client, make_staff(app, brand.brand_id, "owner@acme.example"))
+    page = f"/dashboard/members/{member.member_id}"
+    assert 'id="erase-link"' in client.get(page).get_data(as_text=True)
+    form = f"{page}/erase"
+    shown = client.get(form)
+    assert shown.status_code == 200 and "Grace Hopper" in shown.get_data(as_text=True)
+    assert client.get(f"/dashboard/members/{stranger.member_id}/erase").status_code == 404
+    token = csrf_of(client, form)
+
+    unticked = client.post(form, data={"csrf_token": token})
+    assert unticked.status_code == 422 and 'id="erase-error"' in unticked.get_data(as_text=True)
+    assert client.post(form, data={"confirm": "yes"}).status_code == 400  # no CSRF token
+    foreign = f"/dashboard/members/{stranger.member_id}/erase"
+    assert client.post(foreign, data={"csrf_token": token, "confirm": "yes"}).status_code == 404
+
+    done = client.post(form, data={"csrf_token": token, "confirm": "yes"})
+    assert done.status_code == 303 and done.headers["Location"].endswith("/dashboard/members")
+    listed = client.get("/dashboard/members").get_data(as_text=True)
+    assert "Grace Hopper" not in listed and "The member was erased." in listed
+    assert client.get(page).status_code == 404
+    assert client.get(form).status_code == 404
+    with services_of(app).db.transaction() as session:
+        [entry] = list_entries(session, brand.brand_id, target_type="member")
+        assert (entry.action, entry.actor_label) == ("member.erased", "owner@acme.example")

@@ -84,6 +84,7 @@ def init_app(app: Flask) -> None:
     from walletd.web.pages import member_edit  # noqa: F401  # isort: skip
 
     # [erasure]
+    from walletd.web.pages import erasure  # noqa: F401  # isort: skip
     # [refunds]
     # [messages]
     # [feedback]

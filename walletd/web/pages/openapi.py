@@ -101,6 +101,8 @@ ROUTES: list[tuple[str, str, str, str]] = [
     ("post", "/dashboard/members/{member_id}/edit", "Correct a member's details", "staff-form"),
     # issue 12 [erasure]
     ("post", "/card/{serial}/consent", "Promotional messages on or off (signed link)", "form"),
+    ("get", "/dashboard/members/{member_id}/erase", "Confirm a member's erasure", "staff"),
+    ("post", "/dashboard/members/{member_id}/erase", "Erase a member", "staff-form"),
     # issue 12 [refunds]
     # issue 12 [messages]
     # issue 12 [feedback]

@@ -741,6 +741,26 @@ ZH_HANT: dict[str, str] = {
     ),
     "Stop promotional messages": "停止接收優惠訊息",
     "Receive promotional messages": "接收優惠訊息",
+    "Erase this member…": "清除此會員…",
+    "Erase member": "清除會員",
+    "Erase {name}?": "清除 {name}？",
+    "Erasing deletes this person's name, e-mail, phone, birthday and external id, their messages "
+    "and the details of their events, and closes their card in Apple Wallet and Google Wallet. It "
+    "cannot be undone.": (
+        "清除會刪除此人的姓名、電子郵件、電話、生日與外部編號、他的訊息及事件詳情，"
+        "並關閉他在 Apple 錢包與 Google 錢包中的會員卡。此動作無法復原。"
+    ),
+    "Their {points} points and {visits} visits stay in your reports, without a name.": (
+        "他的 {points} 點與 {visits} 次消費仍保留在報表中，但不再有姓名。"
+    ),
+    "Export the member's data first if they asked for a copy.": (
+        "若會員要求取得資料副本，請先匯出。"
+    ),
+    "I understand that this cannot be undone": "我了解此動作無法復原",
+    "Tick the box to confirm.": "請勾選以確認。",
+    "The member was erased. Their card is closed; their points stay in your reports.": (
+        "已清除此會員。他的會員卡已關閉；點數仍保留在報表中。"
+    ),
     # issue 12 [refunds]
     # issue 12 [messages]
     # issue 12 [feedback]
