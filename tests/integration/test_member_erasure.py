@@ -27,6 +27,7 @@ from tests.integration.apple.conftest import (  # noqa: F401  (fixtures)
 )
 from tests.integration.pages.conftest import csrf_of, log_in, make_staff
 from walletd.audit import list_entries
+from walletd.campaigns.segments import Segment, count_segment
 from walletd.models import Card, Event, Member, Registration
 from walletd.models.card_message import CardMessage
 from walletd.models.member import ConsentChange
@@ -126,6 +127,11 @@ def test_erasure_scrubs_the_person_keeps_the_totals_and_voids_the_pass(
     members = client.get("/api/v1/members", headers=brand.admin)
     if members.status_code == 200:  # the list route of issue 12's members part
         assert not _personal_in(members.get_data(as_text=True))
+
+    # No segment holds the member any more, so no campaign counts or reaches them.
+    with services_of(app).db.transaction() as session:
+        everyone = count_segment(session, brand.brand_id, Segment({"preset": "all"}), clock.now)
+    assert everyone == 0
 
     # The brand's totals did not move.
     assert client.get(SUMMARY, headers=brand.admin).get_json() == summary

@@ -189,7 +189,12 @@ def _members(session: Session, program_id: int, after_id: int, *conditions: Any)
     return list(
         session.scalars(
             select(Member)
-            .where(Member.program_id == program_id, Member.id > after_id, *conditions)
+            .where(
+                Member.program_id == program_id,
+                Member.id > after_id,
+                Member.erased_at.is_(None),  # an erased member's card is closed (walletd/privacy)
+                *conditions,
+            )
             .order_by(Member.id)
             .limit(CHUNK * 4)
         ).all()

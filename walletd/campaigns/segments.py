@@ -427,7 +427,8 @@ def segment_condition(
         select(Program.currency).where(Program.brand_id == brand_id).order_by(Program.id).limit(1)
     )
     env = _Env(now=now, exponent=minor_unit_exponent(currency or "USD"), brand_id=brand_id)
-    scope: ColumnElement[bool] = Member.brand_id == brand_id
+    # An erased member is in no segment: no campaign counts or reaches them (walletd/privacy).
+    scope: ColumnElement[bool] = and_(Member.brand_id == brand_id, Member.erased_at.is_(None))
     if program_id is not None:
         scope = and_(scope, Member.program_id == program_id)
     return and_(scope, _condition(segment.definition, env))
