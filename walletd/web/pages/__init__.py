@@ -85,6 +85,7 @@ def init_app(app: Flask) -> None:
 
     # [erasure]
     from walletd.web.pages import erasure  # noqa: F401  # isort: skip
+
     # [refunds]
     # [messages]
     # [feedback]
