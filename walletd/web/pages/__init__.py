@@ -76,8 +76,10 @@ def init_app(app: Flask) -> None:
     # [settings]
     # [locations-keys-staff]
     from walletd.web.pages import admin  # noqa: F401  # isort: skip
+
     # [imports]
     from walletd.web.pages import imports  # noqa: F401
+
     # [webhooks]
     # [events]
     # [members]
