@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import phonenumbers
@@ -18,6 +18,9 @@ from sqlalchemy import select
 
 from tests.factories import BrandKeys, FrozenClock, enroll, make_brand, services_of
 from tests.integration.pages.conftest import csrf_of, log_in, make_staff
+from walletd.errors import ValidationError
+from walletd.loyalty.context import Context
+from walletd.members.changes import validate_changes
 from walletd.models import (
     AuditEntry,
     Card,
@@ -420,6 +423,31 @@ def test_the_ledger_pages_past_200_entries_without_loss_even_within_one_instant(
         _error(response, 422, "validation_error", "after")
     _error(client.get(path, query_string={"after": "999999"}, headers=brand.admin), 422,
            "validation_error", "after")  # fmt: skip
+
+
+@settings(max_examples=200, deadline=None, database=None)
+@given(
+    field=st.sampled_from(["name", "email", "phone", "external_id"]),
+    text=st.text(max_size=120),
+)
+def test_any_text_in_a_correction_is_either_a_field_error_or_a_clean_value(
+    field: str, text: str
+) -> None:
+    ctx = Context(now=datetime(2026, 3, 10, tzinfo=UTC), secret_key="k" * 32)
+    try:
+        values = validate_changes({field: text}, ctx)
+    except ValidationError as exc:
+        assert exc.field == field
+        return
+    value = values[field]
+    assert set(values) == {field}
+    if value is not None:
+        assert value == value.strip() and not any(ord(ch) < 32 for ch in value)
+        assert len(value) <= {"name": 200, "email": 320, "phone": 16, "external_id": 100}[field]
+    if field == "email" and value is not None:
+        assert value == value.lower()
+    if field == "phone" and value is not None:
+        assert value.startswith("+") and value[1:].isdigit()
 
 
 # --- pages ---------------------------------------------------------------------------------------
