@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import quote
 
 from flask import Flask
 from flask.testing import FlaskClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -141,3 +144,35 @@ def test_the_card_page_switch_turns_promotional_messages_off_and_on(
     shown_api = client.get(f"/api/v1/members/{member['id']}", headers=brand.admin).get_json()
     assert shown_api["marketing_consent"] is True
     assert re.search(r'action="[^"]*/consent\?sig=[0-9a-f]{32}"', shown)
+
+
+@given(choice=st.text(max_size=20), serial=st.text(max_size=70))
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_any_consent_value_or_serial_is_refused_cleanly_and_changes_nothing(
+    app: Flask, client: FlaskClient, brand: BrandKeys, choice: str, serial: str
+) -> None:
+    member = _member(client, brand) if not _members(app) else None
+    card_serial = _members(app)[0]
+    page = _card_page(app, card_serial)
+    token = csrf_of(client, page)
+    # Any other value of the switch, on the real card: 400, consent untouched.
+    if choice not in ("on", "off"):
+        got = client.post(page.replace("?", "/consent?"), data={"csrf_token": token,
+                                                                  "consent": choice})  # fmt: skip
+        assert got.status_code == 400
+    # Any serial with a signature of another card: never found, never a 500.
+    target = quote(serial, safe="") or "x"
+    forged = f"/card/{target}/consent?sig={page.rsplit('=', 1)[1]}"
+    got = client.post(forged, data={"csrf_token": token, "consent": "off"})
+    assert got.status_code in (404, 405) or (target == card_serial and got.status_code == 303)
+    assert member is None or member["marketing_consent"] is True
+    with services_of(app).db.transaction() as session:
+        log = session.scalars(select(ConsentChange)).all()
+        assert all(c.source == "card_page" for c in log)
+
+
+def _members(app: Flask) -> list[str]:
+    with services_of(app).db.transaction() as session:
+        return list(session.scalars(select(Card.serial_number).order_by(Card.id)).all())
