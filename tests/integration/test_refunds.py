@@ -239,8 +239,13 @@ def test_a_full_refund_takes_back_the_stamp_and_restores_discount_coupons(
     assert _member(app, member["id"]).stamps == 2
     _ok(_refund(client, brand.admin, with_coupon["scan_id"], "1.00"))  # partial: nothing back
     assert _member(app, member["id"]).stamps == 2
+    report = f"/api/v1/offers/{off.id}/report"
+    net = _ok(client.get(report, headers=brand.admin), 200)
+    assert (net["redeemed"], net["revenue"]) == (1, "19.00")  # the offer's revenue is net
     _ok(_refund(client, brand.admin, with_coupon["scan_id"]))
     assert _member(app, member["id"]).stamps == 1
+    gone = _ok(client.get(report, headers=brand.admin), 200)
+    assert (gone["redeemed"], gone["revenue"]) == (0, "0.00")
     with svc.db.transaction() as session:
         restored = session.get_one(Coupon, coupon_id)
         assert (restored.status, restored.redeemed_scan_id) == ("active", None)
