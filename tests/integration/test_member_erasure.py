@@ -252,3 +252,24 @@ def test_an_admin_erases_a_member_from_the_dashboard_after_confirming(
     with services_of(app).db.transaction() as session:
         [entry] = list_entries(session, brand.brand_id, target_type="member")
         assert (entry.action, entry.actor_label) == ("member.erased", "owner@acme.example")
+
+
+def test_erasure_leaves_no_corrected_value_in_the_audit_log(
+    app: Flask, client: FlaskClient, brand: BrandKeys
+) -> None:
+    created = client.post(
+        "/api/v1/members",
+        json={"name": "Ada Lovelace", "email": "ada@example.com"},
+        headers=brand.admin,
+    )
+    member_id = created.get_json()["id"]
+    changed = client.patch(
+        f"/api/v1/members/{member_id}", json={"email": "ada@new.example"}, headers=brand.admin
+    )
+    assert changed.status_code == 200
+    assert client.delete(f"/api/v1/members/{member_id}", headers=brand.admin).status_code == 204
+    with services_of(app).db.sessions() as session:
+        rows = list_entries(session, brand.brand_id, target_type="member", target_id=member_id)
+        stored = json.dumps([row.changes for row in rows])
+    assert {row.action for row in rows} >= {"member.updated", "member.erased"}
+    assert "ada@" not in stored and "Lovelace" not in stored

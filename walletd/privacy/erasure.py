@@ -31,7 +31,16 @@ from walletd.errors import NotFoundError
 from walletd.feedback import erase_member_feedback
 from walletd.loyalty.cards import touch_cards
 from walletd.loyalty.context import Context
-from walletd.models import Card, Coupon, Device, Event, EventAutomationRun, Member, Registration
+from walletd.models import (
+    AuditEntry,
+    Card,
+    Coupon,
+    Device,
+    Event,
+    EventAutomationRun,
+    Member,
+    Registration,
+)
 from walletd.models.card_message import CardMessage
 from walletd.offers.wallets import coupon_changed
 from walletd.privacy.consent import record_consent
@@ -130,6 +139,7 @@ def erase_member(session: Session, actor: audit.Actor, member_id: int, ctx: Cont
         .values(status="cancelled", reason="erased", decided_at=ctx.now)
         .execution_options(synchronize_session=False)
     )
+    _scrub_audit_rows(session, actor.brand_id, member.id)
     # A rating stays in the brand's report, anonymous; the words the person wrote go.
     erase_member_feedback(session, member.id)
     webhook_events.member_erased(session, actor.brand_id, member.id, external_id, now=ctx.now)
@@ -151,6 +161,20 @@ def erase_member(session: Session, actor: audit.Actor, member_id: int, ctx: Cont
         coupons_voided=len(coupons),
         events_scrubbed=int(getattr(scrubbed, "rowcount", 0) or 0),
     )
+
+
+def _scrub_audit_rows(session: Session, brand_id: int, member_id: int) -> None:
+    """Keep who changed the member and when, but not the values: corrections stored e-mails."""
+    rows = session.scalars(
+        select(AuditEntry).where(
+            AuditEntry.brand_id == brand_id,
+            AuditEntry.target_type == "member",
+            AuditEntry.target_id == member_id,
+        )
+    ).all()
+    for row in rows:
+        if isinstance(row.changes, dict):
+            row.changes = {"fields": sorted(str(name) for name in row.changes), "erased": True}
 
 
 def is_erased_card(session: Session, card: Card) -> bool:
