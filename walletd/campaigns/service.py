@@ -487,7 +487,11 @@ def campaign_stats(session: Session, campaign: Campaign, now: datetime) -> dict[
         "fanned_out_at": campaign.fanned_out_at.isoformat() if campaign.fanned_out_at else None,
         "expected_finish_at": eta,
         "created_by": actor_json(
-            actor_ref(session, campaign.brand_id, campaign.created_by_api_key_id,
-                      campaign.created_by_staff_id)
+            actor_ref(
+                session,
+                campaign.brand_id,
+                campaign.created_by_api_key_id,
+                campaign.created_by_staff_id,
+            )
         ),  # fmt: skip
     }

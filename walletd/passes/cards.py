@@ -64,9 +64,7 @@ def card_view(session: Session, card: Card, *, now: datetime | None = None) -> C
         return view
     messages = _messages(session, member.id, program)
     if messages:
-        view = replace(
-            view, message=messages[0].text, message_id=messages[0].id, messages=messages
-        )
+        view = replace(view, message=messages[0].text, message_id=messages[0].id, messages=messages)
     return replace(
         view,
         stamps=(member.stamps, program.stamps_per_reward) if program.stamps_enabled else None,
