@@ -7,23 +7,10 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from walletd.web.schemas import Reply, Request, Text, Timestamp
+from walletd.webhooks import EventName
 
-# The names are fixed by the contract (section 8); "*" subscribes to every one.
-EventName = Literal[
-    "member.enrolled",
-    "member.updated",
-    "member.erased",
-    "scan.credited",
-    "scan.reversed",
-    "redemption.created",
-    "tier.changed",
-    "coupon.issued",
-    "coupon.redeemed",
-    "pass.installed",
-    "pass.removed",
-    "feedback.received",
-    "*",
-]
+# "*" subscribes to every event.
+Subscription = EventName | Literal["*"]
 
 
 class WebhookCreate(Request):
@@ -32,7 +19,7 @@ class WebhookCreate(Request):
     url: Text(2000, 1) = Field(  # type: ignore[valid-type]
         description="https:// (http:// is taken outside production); no user name or password"
     )
-    events: list[EventName] = Field(
+    events: list[Subscription] = Field(
         min_length=1, max_length=12, description='event types, or ["*"] for every one'
     )
     description: Text(500) | None = None  # type: ignore[valid-type]

@@ -11,7 +11,7 @@ import json
 import secrets
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -21,7 +21,9 @@ from walletd.push.outbox import enqueue
 
 # The outbox kind the WebhookChannel delivers.
 WEBHOOK = "webhook"
-EVENTS = (
+# The one list of event names (fixed by the contract, section 8): the route models use the type,
+# the services the tuple.
+EventName = Literal[
     "member.enrolled",
     "member.updated",
     "member.erased",
@@ -35,7 +37,8 @@ EVENTS = (
     "pass.removed",
     # A member rated a visit (walletd.feedback); `data.low` is true at 2 stars or fewer.
     "feedback.received",
-)
+]
+EVENTS: tuple[str, ...] = get_args(EventName)
 ALL_EVENTS = "*"
 
 
