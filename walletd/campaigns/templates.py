@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 
 from walletd.errors import ValidationError
 
@@ -129,7 +129,12 @@ def member_values(name: str, points: int, tier: str | None) -> dict[str, str]:
     return {"name": name.split(" ")[0], "points": f"{points:,}", "tier": tier or ""}
 
 
-def render(template: str, values: Mapping[str, object], limit: int = MAX_MESSAGE_LENGTH) -> str:
+def render(
+    template: str,
+    values: Mapping[str, object],
+    limit: int = MAX_MESSAGE_LENGTH,
+    resolve: Callable[[str], str | None] | None = None,
+) -> str:
     """The text with each known placeholder replaced by its value, at most `limit` characters.
 
     Total on any text, so a message saved before templates were checked still goes out: tokens
@@ -147,6 +152,9 @@ def render(template: str, values: Mapping[str, object], limit: int = MAX_MESSAGE
             piece = token[0]
         elif inner is not None and inner in PLACEHOLDERS:
             piece = str(values.get(inner, ""))[: limit + 1]
+        elif inner is not None and resolve is not None and (found := resolve(inner)) is not None:
+            # Placeholders of another kind (an event's properties), resolved by the caller.
+            piece = found[: limit + 1]
         else:
             piece = token
         literal = template[position : match.start()]

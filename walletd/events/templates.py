@@ -13,7 +13,12 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from walletd.campaigns.templates import MAX_MESSAGE_LENGTH, MEMBER_PLACEHOLDERS, check_message
+from walletd.campaigns.templates import (
+    MAX_MESSAGE_LENGTH,
+    MEMBER_PLACEHOLDERS,
+    check_message,
+    render,
+)
 from walletd.errors import ValidationError
 from walletd.events.properties import MAX_DEPTH
 
@@ -21,7 +26,6 @@ _TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
 # A property path: up to the properties' nesting depth, each step a key or an array index.
 _SEGMENT = r"[A-Za-z0-9_\-]{1,64}"
 EVENT_PATH = re.compile(rf"event(?:\.{_SEGMENT}){{1,{MAX_DEPTH}}}")
-_ELLIPSIS = "…"
 
 
 def _is_placeholder(inner: str) -> bool:
@@ -84,26 +88,10 @@ def render_event_message(
     limit: int = MAX_MESSAGE_LENGTH,
 ) -> str:
     """The text with its placeholders filled, at most `limit` characters; total on any input."""
-    parts: list[str] = []
-    size = 0
-    position = 0
-    for match in _TOKEN.finditer(template):
-        if size > limit:
-            break
-        token, inner = match.group(0), match.group(1)
-        if token in ("{{", "}}"):
-            piece = token[0]
-        elif inner is not None and inner in MEMBER_PLACEHOLDERS:
-            piece = str(member_values.get(inner, ""))[: limit + 1]
-        elif inner is not None and EVENT_PATH.fullmatch(inner):
-            piece = property_at(properties, inner[len("event.") :])[: limit + 1]
-        else:
-            piece = token
-        literal = template[position : match.start()]
-        parts += (literal, piece)
-        size += len(literal) + len(piece)
-        position = match.end()
-    else:
-        parts.append(template[position:])
-    text = "".join(parts)
-    return text if len(text) <= limit else text[: limit - 1] + _ELLIPSIS
+
+    def resolve(inner: str) -> str | None:
+        if EVENT_PATH.fullmatch(inner):
+            return property_at(properties, inner[len("event.") :])
+        return None
+
+    return render(template, member_values, limit, resolve)
