@@ -148,7 +148,7 @@ def test_the_card_page_switch_turns_promotional_messages_off_and_on(
 
 @given(choice=st.text(max_size=20), serial=st.text(max_size=70))
 @settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 def test_any_consent_value_or_serial_is_refused_cleanly_and_changes_nothing(
     app: Flask, client: FlaskClient, brand: BrandKeys, choice: str, serial: str
@@ -166,7 +166,9 @@ def test_any_consent_value_or_serial_is_refused_cleanly_and_changes_nothing(
     target = quote(serial, safe="") or "x"
     forged = f"/card/{target}/consent?sig={page.rsplit('=', 1)[1]}"
     got = client.post(forged, data={"csrf_token": token, "consent": "off"})
-    assert got.status_code in (404, 405) or (target == card_serial and got.status_code == 303)
+    # 308: a "/" in the serial (%2F is decoded before routing) makes an empty path segment, which
+    # the router answers with a redirect to the merged path; nothing is changed either way.
+    assert got.status_code in (308, 404, 405) or (target == card_serial and got.status_code == 303)
     assert member is None or member["marketing_consent"] is True
     with services_of(app).db.transaction() as session:
         log = session.scalars(select(ConsentChange)).all()
