@@ -36,15 +36,18 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# The suite runs on every core (pytest-xdist): a test file stays on one worker, so the
+# package-scoped browser stacks and the session-scoped migrated databases are made once per worker.
+PYTEST_WORKERS ?= auto
 pytest: $(VENV)/.dev
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 test: lint pytest
 
 # The fuzzer with a large budget (`make test` runs it with a small one): every operation of
 # /openapi.json as an admin key, a cashier key and anonymously, valid and invalid inputs.
 fuzz: $(VENV)/.dev
-	WALLETD_FUZZ_EXAMPLES=$${WALLETD_FUZZ_EXAMPLES:-200} $(BIN)/pytest -q tests/fuzz -o timeout=7200
+	WALLETD_FUZZ_EXAMPLES=$${WALLETD_FUZZ_EXAMPLES:-200} $(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadfile tests/fuzz -o timeout=7200
 
 bench: $(VENV)/.dev
 	$(BIN)/python bench/scan.py
