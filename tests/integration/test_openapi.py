@@ -106,3 +106,10 @@ def test_route_conversion_matches_openapi_templates() -> None:
     assert _openapi_path("/api/v1/members/<int:member_id>") == "/api/v1/members/{member_id}"
     assert _openapi_path("/cards/<serial>/qr.png") == "/cards/{serial}/qr.png"
     assert _openapi_path("/a/<path:rest>/b/<int(signed=True):n>") == "/a/{rest}/b/{n}"
+
+
+def test_a_body_is_required_unless_the_route_takes_none(client: FlaskClient) -> None:
+    paths = client.get("/openapi.json").get_json()["paths"]
+    refund = paths["/api/v1/scans/{scan_id}/reversal"]["post"]["requestBody"]
+    assert refund["required"] is False  # no body refunds the rest
+    assert paths["/api/v1/scans"]["post"]["requestBody"]["required"] is True

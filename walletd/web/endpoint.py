@@ -67,6 +67,8 @@ class Spec:
     response: type[pydantic.BaseModel] | None = None
     # A body the view parses itself (after its own authentication), documented all the same.
     body_doc: type[pydantic.BaseModel] | None = None
+    # The body may be left out (a refund without one refunds the rest).
+    body_optional: bool = False
     status: int = 200
     auth: str = "api"  # "api" (Bearer key), "none", "apple" (ApplePass token), "google"
     roles: tuple[str, ...] = ()
@@ -152,6 +154,7 @@ def endpoint(
     query: type[pydantic.BaseModel] | None = None,
     response: type[pydantic.BaseModel] | None = None,
     body_doc: type[pydantic.BaseModel] | None = None,
+    body_optional: bool = False,
     status: int = 200,
     auth: str = "api",
     roles: tuple[str, ...] = (),
@@ -163,7 +166,7 @@ def endpoint(
     response model, a dict for it, `(model, status)`, or a ready Response."""
     spec = Spec(
         summary=summary, tag=tag, body=body, query=query, response=response,
-        body_doc=body_doc, status=status,
+        body_doc=body_doc, body_optional=body_optional, status=status,
         auth=auth, roles=roles, headers=headers, media_type=media_type,
         other_responses=dict(other_responses or {}),
     )  # fmt: skip

@@ -135,7 +135,7 @@ class _Builder:
         body = spec.body or spec.body_doc
         if body is not None:
             operation["requestBody"] = {
-                "required": True,
+                "required": not spec.body_optional,
                 "content": {"application/json": {"schema": self.ref(body, "validation")}},
             }
         reply = self.ref(spec.response, "serialization") if spec.response else None

@@ -74,6 +74,7 @@ def _limited() -> bool:
     tag="scans",
     roles=TILL,
     body_doc=RefundCreate,
+    body_optional=True,
     response=RefundOut,
     status=201,
     headers=(IDEMPOTENCY_KEY,),
