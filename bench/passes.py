@@ -28,13 +28,13 @@ from werkzeug.http import http_date  # noqa: E402
 
 from bench.common import (  # noqa: E402
     DEFAULT_PG,
-    ROOT,
     SECRET,
     gunicorn,
     machine,
     private_database,
     wrk,
 )
+from walletd.config import BUNDLED_PASS_TEMPLATES
 from walletd.db import Database, utcnow  # noqa: E402
 from walletd.loyalty.barcodes import make_barcode, new_auth_token, new_serial  # noqa: E402
 from walletd.loyalty.brands import create_brand  # noqa: E402
@@ -104,7 +104,7 @@ def signing_rates(certs: DevCertPaths, seconds: float) -> dict[str, float]:
     )
     key = load_private_key(certs.key_path, None)
     assert isinstance(key, rsa.RSAPrivateKey) and key.key_size == 2048
-    template = load_template(ROOT / "pass_templates", "default")
+    template = load_template(BUNDLED_PASS_TEMPLATES, "default")
     manifest = template.manifest(b'{"formatVersion":1}')
 
     def package(n: int) -> object:

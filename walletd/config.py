@@ -5,11 +5,15 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from importlib import resources
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from walletd.errors import ConfigError
 from walletd.passes.certs import production_certificate_problems
+
+# The card designs shipped inside the package; wheels install unzipped, so this is a real folder.
+BUNDLED_PASS_TEMPLATES = Path(str(resources.files("walletd").joinpath("pass_templates")))
 
 DEFAULT_DATABASE_URL = "sqlite:///instance/walletd.db"
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
@@ -46,7 +50,7 @@ class Settings:
     google_rate_per_second: float = 20.0
     worker: str = "off"
     instance_path: Path = Path("instance")
-    pass_templates_path: Path = Path("pass_templates")
+    pass_templates_path: Path = field(default_factory=lambda: BUNDLED_PASS_TEMPLATES)
     max_body_bytes: int = 64 * 1024
     # Apple registrations kept per card; a new one past the cap evicts the least recently
     # confirmed, so each card change writes at most this many APNs outbox rows.
@@ -146,7 +150,7 @@ class Settings:
             google_rate_per_second=google_rate,
             worker=get("WORKER", "off"),
             instance_path=path("INSTANCE_PATH", Path("instance")),
-            pass_templates_path=path("PASS_TEMPLATES", Path("pass_templates")),
+            pass_templates_path=path("PASS_TEMPLATES", BUNDLED_PASS_TEMPLATES),
             default_phone_region=get("DEFAULT_PHONE_REGION", "TW").upper(),
             ratelimit_enabled=_flag(get("RATELIMIT_ENABLED", "true"), "RATELIMIT_ENABLED"),
             ratelimit_storage_uri=get("RATELIMIT_STORAGE_URI", "memory://"),

@@ -1,13 +1,13 @@
-"""Running the Alembic migrations in `migrations/` against a database URL."""
+"""Running the Alembic migrations shipped in `walletd/migrations/` against a database URL."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from importlib import resources
 
 from alembic import command
 from alembic.config import Config
 
-MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+MIGRATIONS = resources.files("walletd").joinpath("migrations")
 
 
 def alembic_config(database_url: str) -> Config:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 from flask import Flask
@@ -15,6 +14,7 @@ from sqlalchemy import select
 from tests.factories import BrandKeys, FrozenClock, enroll, make_brand, scan, services_of
 from walletd.audit import list_entries
 from walletd.campaigns import automations
+from walletd.config import BUNDLED_PASS_TEMPLATES
 from walletd.errors import ValidationError
 from walletd.jobs import INTERVAL_JOBS, expire_card_messages, expire_points
 from walletd.messages.service import message_expiry
@@ -25,7 +25,7 @@ from walletd.passes.pkpass import load_template, render_pass_json
 from walletd.passes.view import CardView
 from walletd.push.outbox import GOOGLE_OBJECT
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "pass_templates"
+TEMPLATES = BUNDLED_PASS_TEMPLATES
 
 
 def _post(client: FlaskClient, brand: BrandKeys, member_id: int, text: str, **extra: Any) -> Any:

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from walletd.config import BUNDLED_PASS_TEMPLATES
 from walletd.passes.certs import DevCertPaths, write_dev_certs
 from walletd.passes.signing import PassSigner
 from walletd.passes.view import CardView
 
-TEMPLATES_ROOT = Path(__file__).resolve().parents[2] / "pass_templates"
+TEMPLATES_ROOT = BUNDLED_PASS_TEMPLATES
 PASS_TYPE_ID = "pass.test.walletd.loyalty"
 TEAM_ID = "TESTTEAM42"
 

@@ -25,13 +25,13 @@ from tests.integration.google.conftest import (
     outbox_rows,
 )
 from walletd import create_app
-from walletd.config import Settings
+from walletd.config import BUNDLED_PASS_TEMPLATES, Settings
 from walletd.models import GoogleCallbackNonce, GoogleNotification, OutboxMessage, Program
 from walletd.passes.google import MAX_SAVE_JWT_LENGTH, SAVE_URL_PREFIX
 from walletd.push.dispatcher import Dispatcher
 from walletd.push.outbox import GOOGLE_OBJECT
 
-TEMPLATES = Path(__file__).resolve().parents[3] / "pass_templates"
+TEMPLATES = BUNDLED_PASS_TEMPLATES
 
 
 def _b64url(text: str) -> bytes:

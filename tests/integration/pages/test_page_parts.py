@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from walletd.config import BUNDLED_PASS_TEMPLATES
 from walletd.passes.pkpass import load_template
 from walletd.passes.view import CardView
 from walletd.web.pages import i18n
@@ -112,7 +113,7 @@ def _view(**changes: object) -> CardView:
 
 
 def test_the_apple_preview_lays_out_the_real_pass_json_in_the_readers_language() -> None:
-    template = load_template(ROOT / "pass_templates", "default")
+    template = load_template(BUNDLED_PASS_TEMPLATES, "default")
     card = apple_card(_view(), template, language="zh-Hant", web_service_url="http://x/passes/")
     assert card.document["serialNumber"] == "SERIAL0001"
     assert [(f.label, f.value) for f in card.primary] == [("點數", "1,240")]

@@ -1,4 +1,4 @@
-"""Draw the PNG images of the bundled templates: .venv/bin/python pass_templates/make_images.py"""
+"""Draw the bundled templates' PNG images: .venv/bin/python walletd/pass_templates/make_images.py"""
 
 from __future__ import annotations
 
