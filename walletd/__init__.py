@@ -105,6 +105,10 @@ def create_app(
 
     app.register_blueprint(events_api.bp)
     pages.init_app(app)
+    # issue 13: each part adds its lines below its own marker only.
+    # [ops] (health, metrics, request ids)
+    # [docs] (/docs API reference)
+    # [i18n] (Flask-Babel)
     # After every blueprint: limits are put on the registered blueprints, and ProxyFix wraps
     # the finished WSGI app.
     from walletd.web import limits

@@ -215,6 +215,10 @@ def init_app(app: Flask) -> None:
         google_sync_command,
     ):
         app.cli.add_command(command)
+    # issue 13 [package]: `walletd db current|history|downgrade` (walletd/cli_db.py).
+    from walletd import cli_db
+
+    cli_db.init_app(app)
 
 
 @click.command("google-sync")

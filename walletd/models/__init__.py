@@ -18,11 +18,15 @@ from walletd.models.imports import MemberImport, MemberImportChunk
 from walletd.models.ledger import LedgerEntry
 from walletd.models.member import Card, Member
 from walletd.models.offer import Coupon, Offer, OfferIssue, Promotion
+from walletd.models.ops import JobRun, RateSlot, WorkerHeartbeat
 from walletd.models.outbox import OutboxMessage
 from walletd.models.program import Program, Reward, Tier
 from walletd.models.webhook import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
+    "JobRun",
+    "RateSlot",
+    "WorkerHeartbeat",
     "ApiKey",
     "AuditEntry",
     "Automation",
