@@ -108,6 +108,9 @@ def create_app(
     # issue 13: each part adds its lines below its own marker only.
     # [ops] (health, metrics, request ids)
     # [docs] (/docs API reference)
+    from walletd.web import docs
+
+    docs.init_app(app)
     # [i18n] (Flask-Babel)
     # After every blueprint: limits are put on the registered blueprints, and ProxyFix wraps
     # the finished WSGI app.
