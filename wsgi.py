@@ -1,5 +1,1 @@
-"""WSGI entry point: `gunicorn wsgi:app`."""
-
-from walletd import create_app
-
-app = create_app()
+from walletd.wsgi import app as app  # `gunicorn wsgi:app` from a source checkout
