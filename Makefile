@@ -8,14 +8,16 @@ export PORT
 WALLETD_BASE_URL ?= http://127.0.0.1:$(PORT)
 export WALLETD_BASE_URL
 
-.PHONY: run test lint pytest fuzz bench clean install install-dev
+.PHONY: run test lint pytest fuzz bench clean install install-dev lock
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.runtime: requirements.txt | $(BIN)/python
+# The pinned lock, then walletd itself (editable, no dependencies of its own) for the `walletd` command.
+$(VENV)/.runtime: requirements.txt pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
 $(VENV)/.dev: requirements.txt requirements-dev.txt $(VENV)/.runtime
@@ -24,6 +26,16 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt $(VENV)/.runtime
 
 install: $(VENV)/.runtime
 install-dev: $(VENV)/.dev
+
+# requirements.txt (runtime) and requirements-dev.txt (the `dev` extra) are generated from the ranges
+# in pyproject.toml by pip-compile: edit pyproject.toml, then `make lock`. Pins already in the files
+# are kept while they satisfy the ranges; `make lock LOCK_UPGRADE=--upgrade` moves to the newest.
+LOCK_UPGRADE ?=
+LOCK := CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --strip-extras --allow-unsafe \
+	--no-emit-index-url --no-emit-find-links --no-emit-trusted-host $(LOCK_UPGRADE)
+lock: $(VENV)/.dev
+	$(LOCK) --output-file requirements.txt pyproject.toml
+	$(LOCK) --extra dev --constraint requirements.txt --output-file requirements-dev.txt pyproject.toml
 
 run: $(VENV)/.runtime
 	$(BIN)/flask --app walletd init-db
