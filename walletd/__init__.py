@@ -112,6 +112,14 @@ def create_app(
 
     docs.init_app(app)
     # [i18n] (Flask-Babel)
+    from flask_babel import Babel  # type: ignore[import-untyped]
+
+    from walletd.web.pages.render import locale_selector
+
+    # The pages' catalogs are read by walletd.web.pages.i18n; Flask-Babel gives the locale and
+    # the formats of numbers, money and dates (walletd.web.pages.formats).
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", "translations")
+    Babel(app, locale_selector=locale_selector)
     # After every blueprint: limits are put on the registered blueprints, and ProxyFix wraps
     # the finished WSGI app.
     from walletd.web import limits

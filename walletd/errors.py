@@ -2,15 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 
 class WalletdError(Exception):
-    """Base of every domain error; `code` is the snake_case error code shown to clients."""
+    """Base of every domain error; `code` is the snake_case error code shown to clients.
+
+    The message is a template with named brace placeholders and their values:
+    `ValidationError("must be at most {max}", field="amount", params={"max": 1000})`.
+    `.message` is the English text (the API's JSON `message`); pages translate `.template` through
+    the catalogs and fill it with `.params` (walletd.web.pages.render.error_text). API clients
+    should rely on `code` and `field`, which are stable; `message` is English prose.
+    """
 
     code = "error"
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        params: Mapping[str, object] | None = None,
+    ) -> None:
+        self.template = message
+        self.params: dict[str, object] = dict(params or {})
+        self.message = message.format(**self.params) if self.params else message
+        super().__init__(self.message)
         self.field = field
 
     def details(self) -> dict[str, object]:
@@ -53,8 +70,15 @@ class MemberExistsError(ConflictError):
 
     code = "member_exists"
 
-    def __init__(self, message: str, *, field: str, existing_member_id: int) -> None:
-        super().__init__(message, field=field)
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str,
+        existing_member_id: int,
+        params: Mapping[str, object] | None = None,
+    ) -> None:
+        super().__init__(message, field=field, params=params)
         self.existing_member_id = existing_member_id
 
     def details(self) -> dict[str, object]:
@@ -126,3 +150,8 @@ class CouponNotYetValidError(ConflictError):
     """The offer's validity window has not started yet."""
 
     code = "coupon_not_yet_valid"
+
+
+def N_(text: str) -> str:  # noqa: N802 (the gettext convention's name)
+    """Mark a text for the translation catalogs without translating it here (gettext_noop)."""
+    return text

@@ -17,7 +17,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from walletd.audit import Actor, record
-from walletd.errors import ConflictError, NotFoundError, ValidationError
+from walletd.errors import N_, ConflictError, NotFoundError, ValidationError
 from walletd.loyalty.staff import (
     UNUSABLE_PASSWORD,
     StaffPrincipal,
@@ -149,12 +149,18 @@ def _active_admins(session: Session, brand_id: int) -> list[StaffUser]:
     )
 
 
+# One whole sentence per case, so that each can be translated (walletd/translations).
+LAST_ADMIN = {
+    "demoted": N_("this is the brand's last admin account: it cannot be demoted"),
+    "disabled": N_("this is the brand's last admin account: it cannot be disabled"),
+    "removed": N_("this is the brand's last admin account: it cannot be removed"),
+}
+
+
 def _guard_last_admin(session: Session, user: StaffUser, what: str, field: str | None) -> None:
     admins = _active_admins(session, user.brand_id)
     if [a.id for a in admins] == [user.id]:
-        raise ConflictError(
-            f"this is the brand's last admin account: it cannot be {what}", field=field
-        )
+        raise ConflictError(LAST_ADMIN[what], field=field)
 
 
 def update_staff(

@@ -52,8 +52,13 @@ def period(start: date, end: date) -> tuple[datetime, datetime]:
     for name, day in (("from", start), ("to", end)):
         if not EARLIEST <= day <= LATEST:
             raise ValidationError(
-                f"{name} must be a day from {EARLIEST.isoformat()} to {LATEST.isoformat()}",
+                "{field} must be a day from {earliest} to {latest}",
                 field=name,
+                params={
+                    "field": name,
+                    "earliest": EARLIEST.isoformat(),
+                    "latest": LATEST.isoformat(),
+                },
             )
     if end < start:
         raise ValidationError("to must not be before from", field="to")

@@ -61,7 +61,9 @@ def check_text(
     if len(text) > max_length:
         raise ValidationError(refusal, field=field)
     if any(_unstorable(char, multiline) for char in text):
-        raise ValidationError(f"{field} must not contain control characters", field=field)
+        raise ValidationError(
+            "{field} must not contain control characters", field=field, params={"field": field}
+        )
     return text
 
 

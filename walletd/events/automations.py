@@ -55,7 +55,9 @@ def check_event_type(value: object, field_name: str = "type") -> str:
     """An event type: 1 to 64 of a-z, 0-9, `_` and `.`."""
     if not isinstance(value, str) or EVENT_TYPE.fullmatch(value) is None:
         raise ValidationError(
-            f"{field_name} must be 1 to 64 characters of a-z, 0-9, _ and .", field=field_name
+            "{field} must be 1 to 64 characters of a-z, 0-9, _ and .",
+            field=field_name,
+            params={"field": field_name},
         )
     return value
 

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from walletd.admin.locations import check_location_id
 from walletd.campaigns.reports import period
 from walletd.campaigns.templates import check_text
-from walletd.errors import ConflictError, NotFoundError, ValidationError
+from walletd.errors import N_, ConflictError, NotFoundError, ValidationError
 from walletd.loyalty.cards import touch_cards
 from walletd.loyalty.context import Context
 from walletd.models import Brand, Card, Feedback, LedgerEntry, Location, Member, Program
@@ -150,7 +150,7 @@ def check_comment(value: object) -> str | None:
         field="comment",
         max_length=MAX_COMMENT,
         multiline=True,
-        refusal=f"the comment must be at most {MAX_COMMENT} characters",
+        refusal=N_("the comment must be at most 1000 characters"),
     )
 
 

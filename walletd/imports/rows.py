@@ -42,7 +42,7 @@ _DIGITS = re.compile(r"\+?[0-9]{1,12}")
 _TRUE = frozenset({"true", "yes", "1", "y"})
 _FALSE = frozenset({"false", "no", "0", "n"})
 
-# Every message a row can get; the dashboard shows them translated (strings_zh_hant).
+# Every message a row can get; the dashboard shows them translated (walletd/web/pages/texts.py).
 NAME_INVALID = "name must be 1 to 200 characters"
 NAME_REQUIRED = "a new member needs a name"
 EMAIL_INVALID = "not a valid e-mail address"
@@ -295,7 +295,11 @@ def read_csv(data: bytes) -> Iterator[tuple[int, object]]:
             if not any(cell.strip() for cell in cells):
                 continue  # blank lines, often at the end of a file
             if number - 1 > MAX_ROWS:
-                raise FileError(f"at most {MAX_ROWS} rows in one file", field="file")
+                raise FileError(
+                    "at most {max_rows} rows in one file",
+                    field="file",
+                    params={"max_rows": MAX_ROWS},
+                )
             if len(cells) > len(columns) and any(c.strip() for c in cells[len(columns) :]):
                 yield number, None
                 continue
@@ -320,7 +324,11 @@ def read_json(data: bytes) -> Iterator[tuple[int, object]]:
     if not isinstance(members, list):
         raise FileError('send {"members": [...]} or a list of members', field="file")
     if len(members) > MAX_ROWS:
-        raise FileError(f"at most {MAX_ROWS} rows in one file", field="file")
+        raise FileError(
+            "at most {max_rows} rows in one file",
+            field="file",
+            params={"max_rows": MAX_ROWS},
+        )
     yield from enumerate(members, start=1)
 
 

@@ -330,7 +330,11 @@ def _apply_scalars(program: Program, changes: Mapping[str, Any], templates: Sequ
 
 def _bounded(value: Any, field: str, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ValidationError(f"{field} must be a whole number from {low} to {high:,}", field=field)
+        raise ValidationError(
+            "{field} must be a whole number from {low} to {high}",
+            field=field,
+            params={"field": field, "low": low, "high": f"{high:,}"},
+        )
     return value
 
 

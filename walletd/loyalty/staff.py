@@ -102,7 +102,9 @@ def check_new_password(password: str) -> str:
     """A password long enough (and not absurdly long), or a ValidationError on `password`."""
     if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
         raise ValidationError(
-            f"password must be at least {MIN_PASSWORD_LENGTH} characters", field="password"
+            "password must be at least {min} characters",
+            field="password",
+            params={"min": MIN_PASSWORD_LENGTH},
         )
     return password
 

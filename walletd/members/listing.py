@@ -60,10 +60,16 @@ def _text(value: str | None, field: str, max_length: int) -> str | None:
         return None
     text = value.strip()
     if len(text) > max_length:
-        raise ValidationError(f"{field} must be at most {max_length} characters", field=field)
+        raise ValidationError(
+            "{field} must be at most {max} characters",
+            field=field,
+            params={"field": field, "max": max_length},
+        )
     # NUL and other control characters never match a stored value, and Postgres refuses NUL.
     if any(ord(ch) < 32 or 127 <= ord(ch) < 160 for ch in text):
-        raise ValidationError(f"{field} must not contain control characters", field=field)
+        raise ValidationError(
+            "{field} must not contain control characters", field=field, params={"field": field}
+        )
     return text or None
 
 

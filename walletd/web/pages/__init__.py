@@ -9,10 +9,10 @@ from typing import Any
 
 from flask import Flask, Response, request
 
-from walletd.loyalty.money import format_minor
+from walletd.errors import N_
 from walletd.web.errors import error_response
-from walletd.web.pages import i18n, security
-from walletd.web.pages.render import language, page_error
+from walletd.web.pages import formats, i18n, security
+from walletd.web.pages.render import _, language, ngettext, page_error
 
 STATIC = Path(__file__).resolve().parents[2] / "static"
 HTML_BLUEPRINTS = frozenset({"customer", "cashier", "dashboard", "pages"})
@@ -49,7 +49,9 @@ def _check_csrf() -> Response | tuple[str, int] | None:
         return None
     if request.blueprint == "cashier_api":
         return error_response(403, "csrf_failed", "the page's security token is missing or old")
-    return page_error(400, "This form has expired", "Go back, reload the page and send it again.")
+    return page_error(
+        400, N_("This form has expired"), N_("Go back, reload the page and send it again.")
+    )
 
 
 def _template_context() -> dict[str, Any]:
@@ -57,7 +59,8 @@ def _template_context() -> dict[str, Any]:
         return {}
     lang = language()
     return {
-        "_": i18n.translator(lang),
+        "_": _,
+        "ngettext": ngettext,
         "lang": lang,
         "html_lang": i18n.html_lang(lang),
         "languages": i18n.LANGUAGE_NAMES,
@@ -95,7 +98,7 @@ def init_app(app: Flask) -> None:
     from walletd.web.pages import events  # noqa: F401  # isort: skip
 
     security.init_app(app)
-    app.add_template_filter(lambda minor, currency: format_minor(int(minor), currency), "money")
+    formats.init_app(app)
     app.before_request(_refuse_control_characters)
     app.before_request(_check_csrf)
     app.context_processor(_template_context)

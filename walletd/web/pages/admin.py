@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
 from walletd.admin import accounts, keys, locations
-from walletd.errors import ConflictError, NotFoundError, ValidationError, WalletdError
+from walletd.errors import N_, ConflictError, NotFoundError, ValidationError, WalletdError
 from walletd.loyalty.brands import get_program
 from walletd.models import ApiKey, Location, StaffUser
 from walletd.web.deps import context, run_in_transaction, services
@@ -333,8 +333,8 @@ def staff_link(staff_id: int) -> Any:
 def _stale_link() -> tuple[str, int]:
     return page_error(
         404,
-        "This link is not valid any more",
-        "Ask your admin for a new link: links work once, for 72 hours.",
+        N_("This link is not valid any more"),
+        N_("Ask your admin for a new link: links work once, for 72 hours."),
     )
 
 

@@ -11,7 +11,7 @@ from walletd.web.pages.render import _
 def headline_text(kind: str, value: Decimal | None, item: str | None, currency: str) -> str:
     """What a coupon gives in a few words: 15% off, USD 5 off, 200 bonus points, or the item."""
     if kind == "percent_off" and value is not None:
-        return _("{value}% off", value=decimal_text(value))
+        return _("{percent} off", percent=decimal_text(value) + "%")
     if kind == "amount_off" and value is not None:
         return _("{currency} {value} off", currency=currency, value=decimal_text(value))
     if kind == "bonus_points" and value is not None:

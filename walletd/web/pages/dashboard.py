@@ -55,7 +55,7 @@ from walletd.web.pages.charts import BarChart, daily_bars
 from walletd.web.pages.customer import card_page_url
 from walletd.web.pages.forms import MAX_ID, whole_number
 from walletd.web.pages.preview import AppleCard, GoogleCard, apple_card, google_card, qr_data_uri
-from walletd.web.pages.render import _, add_error_pages, error_text, language, render
+from walletd.web.pages.render import _, add_error_pages, error_text, language, ngettext, render
 from walletd.web.pages.security import Viewer, current_viewer, require_viewer
 from walletd.wiring import web_service_url
 
@@ -469,7 +469,13 @@ def program() -> Any:
                 lambda s: _program_page(s, viewer.brand_id, request.form, lang)
             )
             return render("dashboard/program.html", 422, page=page, errors=errors, values=values)
-        flash(_("Program saved; {count} cards will refresh.", count=touched))
+        flash(
+            ngettext(
+                "Program saved; {num} card will refresh.",
+                "Program saved; {num} cards will refresh.",
+                touched,
+            )
+        )
         return redirect(url_for("dashboard.program"), 303)
     page = run_in_transaction(lambda s: _program_page(s, viewer.brand_id, None, lang))
     return render("dashboard/program.html", page=page, errors=errors, values=values)

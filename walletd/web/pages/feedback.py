@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from walletd import feedback
-from walletd.errors import ConflictError, NotFoundError, ValidationError
+from walletd.errors import N_, ConflictError, NotFoundError, ValidationError
 from walletd.models import Location
 from walletd.web import links
 from walletd.web.deps import context, run_in_transaction, services
@@ -20,7 +20,13 @@ from walletd.web.pages.dashboard import me, staff_only
 from walletd.web.pages.render import _, error_text, language, prefer_program_language, render
 
 # The words next to the stars (translated in the template).
-RATING_WORDS = ((5, "Excellent"), (4, "Very good"), (3, "Good"), (2, "Fair"), (1, "Poor"))
+RATING_WORDS = (
+    (5, N_("Excellent")),
+    (4, N_("Very good")),
+    (3, N_("Good")),
+    (2, N_("Fair")),
+    (1, N_("Poor")),
+)
 REPORT_DAYS = 30
 
 

@@ -15,7 +15,7 @@ from walletd.loyalty.brands import get_program
 from walletd.models import MemberImport
 from walletd.web.deps import context, run_in_transaction, services
 from walletd.web.pages.dashboard import bp, me, staff_only
-from walletd.web.pages.render import _, render
+from walletd.web.pages.render import _, error_text, render
 
 # A job page reloads itself this often (seconds) until the job has finished.
 REFRESH_SECONDS = 2
@@ -66,7 +66,7 @@ def import_preview() -> tuple[str, int]:
     try:
         job_id, tally = run_in_transaction(work)
     except FileError as exc:
-        message = _("The file cannot be read.") + " " + _(exc.message)
+        message = _("The file cannot be read.") + " " + error_text(exc)
         return _page(viewer.brand_id, {"file": message}, 422)
     return render("dashboard/import_preview.html", job_id=job_id, tally=tally, filename=name)
 

@@ -10,7 +10,7 @@ from flask import abort, flash, redirect, request, url_for
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
-from walletd.errors import NotFoundError, ValidationError
+from walletd.errors import N_, NotFoundError, ValidationError
 from walletd.loyalty.brands import get_program
 from walletd.loyalty.programs import program_brand_name, program_tiers
 from walletd.models import Program, Promotion
@@ -24,7 +24,7 @@ from walletd.web.pages.preview import AppleCard, apple_card
 from walletd.web.pages.render import _, error_text, language, render
 from walletd.wiring import web_service_url
 
-WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+WEEKDAYS = (N_("Mon"), N_("Tue"), N_("Wed"), N_("Thu"), N_("Fri"), N_("Sat"), N_("Sun"))
 
 
 def promotion_input(form: MultiDict[str, str], tiers: list[str]) -> promotions.PromotionInput:

@@ -6,16 +6,16 @@ from typing import Any
 
 from flask import Blueprint, g, render_template, request
 
-from walletd.errors import WalletdError
-from walletd.web.pages import i18n
+from walletd.errors import N_, WalletdError
+from walletd.web.pages import i18n, texts
 
 ERROR_PAGES = (
-    (400, "Something is wrong with this request", "Go back and try again."),
-    (403, "You may not open this page", "Log in with an account that may."),
-    (404, "Page not found", "The link may be old or mistyped."),
-    (405, "Page not found", "The link may be old or mistyped."),
-    (413, "That was too much at once", "Send less and try again."),
-    (429, "Too many attempts", "Wait a few minutes and try again."),
+    (400, N_("Something is wrong with this request"), N_("Go back and try again.")),
+    (403, N_("You may not open this page"), N_("Log in with an account that may.")),
+    (404, N_("Page not found"), N_("The link may be old or mistyped.")),
+    (405, N_("Page not found"), N_("The link may be old or mistyped.")),
+    (413, N_("That was too much at once"), N_("Send less and try again.")),
+    (429, N_("Too many attempts"), N_("Wait a few minutes and try again.")),
 )
 
 
@@ -34,13 +34,27 @@ def prefer_program_language(default: str | None) -> None:
 
 
 def _(text: str, **values: object) -> str:
-    """Translate a text into this request's language."""
+    """Translate a text into this request's language, then fill its {placeholders}."""
     return i18n.translator(language())(text, **values)
 
 
+def ngettext(singular: str, plural: str, num: int, **values: object) -> str:
+    """The singular or plural form for `num` in this request's language; {num} is the count."""
+    return i18n.plural_translator(language())(singular, plural, num, **values)
+
+
 def error_text(exc: WalletdError) -> str:
-    """A domain error's message in the page's language."""
-    return _(exc.message)
+    """A domain error's message in the page's language: its template translated, then filled."""
+    params = dict(exc.params)
+    name = params.get("field")
+    if isinstance(name, str) and name in texts.FIELD_LABELS:
+        params["field"] = _(texts.FIELD_LABELS[name])
+    return _(exc.template, **params)
+
+
+def locale_selector() -> str:
+    """Flask-Babel's locale: the page's language, with its country's conventions."""
+    return str(i18n.babel_locale(language()))
 
 
 def page_error(status: int, title: str, detail: str) -> tuple[str, int]:

@@ -1,0 +1,128 @@
+"""Texts that pages translate at run time but that no `_("…")` call spells out.
+
+`pybabel extract` finds them here through the `N_` marker: labels completed by a template
+(`_("segment:" ~ preset)`), ledger entry kinds, and the messages of domain errors raised by
+services (`walletd.errors`) that a page shows through `render.error_text`. A new error message that
+reaches a page is added here (or marked with `N_` where it is raised); the catalog test then asks
+for its translations.
+"""
+
+from __future__ import annotations
+
+from walletd.errors import N_
+
+# Label keys: their English text is in the English catalog (translations/en).
+LABELS = (
+    N_("segment:all"),
+    N_("segment:subscribed_only"),
+    N_("segment:one_purchase"),
+    N_("segment:three_or_more"),
+    N_("segment:champions"),
+    N_("segment:loyal"),
+    N_("segment:at_risk"),
+    N_("segment:sleeping"),
+    N_("segment:birthday_this_month"),
+    N_("status:draft"),
+    N_("status:scheduled"),
+    N_("status:sending"),
+    N_("status:sent"),
+    N_("status:cancelled"),
+    N_("automation:welcome"),
+    N_("automation:birthday"),
+    N_("automation:post_purchase"),
+    N_("automation:win_back"),
+    N_("automation:tier_upgrade"),
+    N_("automation:points_expiring"),
+    N_("automation:reward_near"),
+    N_("earn"),
+    N_("redeem"),
+    N_("bonus"),
+    N_("adjust"),
+    N_("expire"),
+    N_("reversal"),
+    N_("opening"),
+)
+
+# Messages of errors raised outside the pages (services, imports) and shown on a page.
+ERROR_MESSAGES = (
+    N_("Scan with a scanner or the camera, or type the code under the QR code."),
+    N_("a column external_id, email or phone is required"),
+    N_("a column is named twice"),
+    N_("a member must be an object"),
+    N_("a new member needs a name"),
+    N_("a report covers at most ten years"),
+    N_("a row needs an external id, an e-mail or a phone"),
+    N_("a staff account with this e-mail already exists"),
+    N_("another member already has this e-mail"),
+    N_("another member already has this phone"),
+    N_("birthday must be a past date"),
+    N_("birthday must be a past date after 1900"),
+    N_("cancel_events must not include the trigger event"),
+    N_("choose 1 to 5 stars"),
+    N_("choose who gets it"),
+    N_("delay_days must be 0 to 365"),
+    N_("delay_minutes must be 1 to 43200 (30 days)"),
+    N_("email is not a valid address"),
+    N_("enter an e-mail or a phone number"),
+    N_("enter the e-mail or phone you joined with"),
+    N_("external id must be 1 to 100 characters without / or control characters"),
+    N_("give both latitude and longitude, or neither"),
+    N_("holdout must be a whole number from 0 to 50"),
+    N_("location_id is not a location of this brand"),
+    N_("message must be a non-empty string"),
+    N_("multiplier must be a decimal more than 1 and at most 10 (e.g. 2 or 1.5)"),
+    N_("must be a time of day as HH:MM (00:00 to 23:59)"),
+    N_("name must be 1 to 200 characters"),
+    N_("name must be 1 to 200 printable characters"),
+    N_("no member has this number or e-mail"),
+    N_("not a date as YYYY-MM-DD"),
+    N_("not a valid e-mail address"),
+    N_("not a valid phone number"),
+    N_("phone is not a valid number"),
+    N_("points must be a non-zero whole number"),
+    N_("points must be a whole number from 0 to 1000000000"),
+    N_("points must be within ±10,000,000"),
+    N_("quiet hours must end at another time than they start; null means none"),
+    N_("reason must be 1 to 200 characters"),
+    N_("referral code is not known"),
+    N_("reward name must be 1 to 200 characters"),
+    N_("send the file as text/csv or application/json"),
+    N_("send time must be a date and time"),
+    N_("starts_on must not be after ends_on"),
+    N_("template is not a known card design"),
+    N_("the comment must be text"),
+    N_("the file holds NUL characters; it is not a CSV text file"),
+    N_("the file is empty; the first row must name the columns"),
+    N_("the file is not UTF-8 text"),
+    N_("the filter is not valid JSON"),
+    N_("the member belongs to another program"),
+    N_("the member found has another external id"),
+    N_("the offer is archived; it can no longer be issued"),
+    N_("the program has no tier of this name"),
+    N_("the row has more cells than the header"),
+    N_("the value is too long"),
+    N_("this coupon has expired"),
+    N_("this coupon was already redeemed"),
+    N_("this e-mail is already on an earlier row"),
+    N_("this external id is already on an earlier row"),
+    N_("this phone is already on an earlier row"),
+    N_("this visit has already been rated"),
+    N_("tier name must be 1 to 64 characters"),
+    N_("timezone must be an IANA time zone such as Asia/Taipei"),
+    N_("to must not be before from"),
+    N_("two tiers have the same name"),
+    N_("two tiers have the same threshold"),
+    N_("use true or false (yes/no, 1/0)"),
+)
+
+# Error messages with a {field} placeholder show the field's name; these names are translated.
+FIELD_LABELS = {
+    "cancel_events": N_("field:cancel_events"),
+    "comment": N_("field:comment"),
+    "from": N_("field:from"),
+    "to": N_("field:to"),
+    "max_points_per_scan": N_("field:max_points_per_scan"),
+    "refund_window_days": N_("field:refund_window_days"),
+    "trigger_event": N_("field:trigger_event"),
+    "weekly_message_cap": N_("field:weekly_message_cap"),
+}
