@@ -67,3 +67,15 @@ bench: $(VENV)/.dev
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+
+# Page texts (README "Translate"): extract every `_()`, `ngettext()` and `N_()` text of the code
+# and templates into messages.pot, merge it into each language's .po (translate what is new or
+# fuzzy there), and compile the .mo files that the package ships (committed, tested to match).
+I18N := walletd/translations
+translations: $(VENV)/.runtime
+	$(BIN)/pybabel -q extract -F $(I18N)/babel.cfg -k N_ --add-location file --sort-output -w 100 \
+		--project walletd --copyright-holder walletd -o $(I18N)/messages.pot .
+	$(BIN)/pybabel -q update -i $(I18N)/messages.pot -d $(I18N) -D messages -w 100
+	$(BIN)/pybabel compile -d $(I18N) -D messages --statistics
+
+.PHONY: translations
