@@ -47,6 +47,18 @@ def _copy_source(target: Path) -> Path:
     return source
 
 
+def _shipped_files(package: Path) -> set[str]:
+    """Every file of a walletd folder that the wheel must carry: of the translations, only the
+    compiled .mo catalogs (the .po/.pot sources and babel.cfg are for translators)."""
+    relative = (p.relative_to(package) for p in package.rglob("*") if p.is_file())
+    return {
+        path.as_posix()
+        for path in relative
+        if "__pycache__" not in path.parts
+        and not (path.parts[0] == "translations" and path.suffix != ".mo")
+    }
+
+
 def _build_wheel(source: Path, dist: Path) -> Path:
     # Offline and fast when setuptools is in this environment (requirements-dev.txt pins it).
     isolation = ["--no-build-isolation"] if importlib.util.find_spec("setuptools") else []
@@ -140,7 +152,9 @@ def test_the_wheel_installs_into_a_fresh_venv_and_serves_from_the_installed_pack
         WALLETD_DATABASE_URL=f"sqlite:///{tmp_path / 'data' / 'walletd.db'}",
     )
     located = _run([python, "-c", "import walletd; print(walletd.__file__)"], cwd=workdir, env=env)
-    assert Path(located.stdout.strip()).is_relative_to(venv)
+    package = Path(located.stdout.strip()).parent
+    assert package.is_relative_to(venv)
+    assert _shipped_files(ROOT / "walletd") - _shipped_files(package) == set()
     assert (
         ROOT.as_posix() not in _run([python, "-c", "import sys; print(sys.path)"], env=env).stdout
     )
