@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import gettext
 import io
 import re
@@ -170,3 +171,16 @@ def test_an_error_carries_a_template_and_its_english_message() -> None:
     assert exc.template == "{field} must be a whole number from {low} to {high}"
     plain = ValidationError("points must be a non-zero whole number {not a placeholder")
     assert plain.message == plain.template and plain.params == {}
+
+
+def test_every_error_raised_with_params_marks_its_template_for_the_catalogs() -> None:
+    """`SomeError(N_("… {name} …"), params=…)`: without N_ the template is never translated."""
+    unmarked = []
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if not isinstance(node, ast.Call) or not any(k.arg == "params" for k in node.keywords):
+                continue
+            first = node.args[0] if node.args else None
+            if isinstance(first, ast.Constant | ast.JoinedStr):  # a literal not wrapped in N_()
+                unmarked.append(f"{path.relative_to(PACKAGE)}:{node.lineno}")
+    assert unmarked == []

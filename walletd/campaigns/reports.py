@@ -10,7 +10,7 @@ from sqlalchemy import Interval, and_, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from walletd.admin.locations import check_location_id
-from walletd.errors import ValidationError
+from walletd.errors import N_, ValidationError
 from walletd.loyalty.money import format_minor
 from walletd.models import (
     Automation,
@@ -52,7 +52,7 @@ def period(start: date, end: date) -> tuple[datetime, datetime]:
     for name, day in (("from", start), ("to", end)):
         if not EARLIEST <= day <= LATEST:
             raise ValidationError(
-                "{field} must be a day from {earliest} to {latest}",
+                N_("{field} must be a day from {earliest} to {latest}"),
                 field=name,
                 params={
                     "field": name,

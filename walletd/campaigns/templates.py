@@ -12,7 +12,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Collection, Iterable, Mapping
 
-from walletd.errors import ValidationError
+from walletd.errors import N_, ValidationError
 
 # 500 characters: room for a short paragraph on the back of an Apple card and in a Google
 # message body, while the lock-screen notification shows only the first lines anyway. The
@@ -62,7 +62,7 @@ def check_text(
         raise ValidationError(refusal, field=field)
     if any(_unstorable(char, multiline) for char in text):
         raise ValidationError(
-            "{field} must not contain control characters", field=field, params={"field": field}
+            N_("{field} must not contain control characters"), field=field, params={"field": field}
         )
     return text
 

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from walletd import audit
 from walletd.audit import Actor
 from walletd.campaigns.templates import check_text
-from walletd.errors import NotFoundError, ValidationError
+from walletd.errors import N_, NotFoundError, ValidationError
 from walletd.events.templates import check_event_template
 from walletd.models import Program
 from walletd.models.event import EventAutomation, EventAutomationRun
@@ -55,7 +55,7 @@ def check_event_type(value: object, field_name: str = "type") -> str:
     """An event type: 1 to 64 of a-z, 0-9, `_` and `.`."""
     if not isinstance(value, str) or EVENT_TYPE.fullmatch(value) is None:
         raise ValidationError(
-            "{field} must be 1 to 64 characters of a-z, 0-9, _ and .",
+            N_("{field} must be 1 to 64 characters of a-z, 0-9, _ and ."),
             field=field_name,
             params={"field": field_name},
         )

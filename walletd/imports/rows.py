@@ -16,7 +16,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from walletd.errors import ValidationError
+from walletd.errors import N_, ValidationError
 from walletd.loyalty.members import find_phone, normalise_email
 
 FIELDS = (
@@ -296,7 +296,7 @@ def read_csv(data: bytes) -> Iterator[tuple[int, object]]:
                 continue  # blank lines, often at the end of a file
             if number - 1 > MAX_ROWS:
                 raise FileError(
-                    "at most {max_rows} rows in one file",
+                    N_("at most {max_rows} rows in one file"),
                     field="file",
                     params={"max_rows": MAX_ROWS},
                 )
@@ -325,7 +325,7 @@ def read_json(data: bytes) -> Iterator[tuple[int, object]]:
         raise FileError('send {"members": [...]} or a list of members', field="file")
     if len(members) > MAX_ROWS:
         raise FileError(
-            "at most {max_rows} rows in one file",
+            N_("at most {max_rows} rows in one file"),
             field="file",
             params={"max_rows": MAX_ROWS},
         )

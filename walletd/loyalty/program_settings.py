@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from walletd.audit import Actor, record
-from walletd.errors import ValidationError
+from walletd.errors import N_, ValidationError
 from walletd.loyalty import programs
 from walletd.loyalty.brands import get_program
 from walletd.loyalty.context import Context
@@ -331,7 +331,7 @@ def _apply_scalars(program: Program, changes: Mapping[str, Any], templates: Sequ
 def _bounded(value: Any, field: str, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise ValidationError(
-            "{field} must be a whole number from {low} to {high}",
+            N_("{field} must be a whole number from {low} to {high}"),
             field=field,
             params={"field": field, "low": low, "high": f"{high:,}"},
         )

@@ -18,7 +18,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from walletd.errors import ConflictError, NotFoundError, ValidationError
+from walletd.errors import N_, ConflictError, NotFoundError, ValidationError
 from walletd.models import Brand, StaffUser
 
 STAFF_ROLES = ("admin", "cashier")
@@ -102,7 +102,7 @@ def check_new_password(password: str) -> str:
     """A password long enough (and not absurdly long), or a ValidationError on `password`."""
     if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
         raise ValidationError(
-            "password must be at least {min} characters",
+            N_("password must be at least {min} characters"),
             field="password",
             params={"min": MIN_PASSWORD_LENGTH},
         )

@@ -10,7 +10,7 @@ from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from walletd.errors import ValidationError
+from walletd.errors import N_, ValidationError
 from walletd.loyalty.brands import get_program
 from walletd.loyalty.members import find_phone, normalise_email
 from walletd.models import Card, LedgerEntry, Member, Program, Tier
@@ -61,14 +61,14 @@ def _text(value: str | None, field: str, max_length: int) -> str | None:
     text = value.strip()
     if len(text) > max_length:
         raise ValidationError(
-            "{field} must be at most {max} characters",
+            N_("{field} must be at most {max} characters"),
             field=field,
             params={"field": field, "max": max_length},
         )
     # NUL and other control characters never match a stored value, and Postgres refuses NUL.
     if any(ord(ch) < 32 or 127 <= ord(ch) < 160 for ch in text):
         raise ValidationError(
-            "{field} must not contain control characters", field=field, params={"field": field}
+            N_("{field} must not contain control characters"), field=field, params={"field": field}
         )
     return text or None
 
