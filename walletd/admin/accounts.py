@@ -125,7 +125,9 @@ def invite_staff(
         select(func.count()).select_from(StaffUser).where(StaffUser.brand_id == actor.brand_id)
     )
     if (count or 0) >= MAX_STAFF:
-        raise ConflictError(f"a brand has at most {MAX_STAFF} staff accounts")
+        raise ConflictError(
+            N_("a brand has at most {max} staff accounts"), params={"max": MAX_STAFF}
+        )
     user = create_staff(session, actor.brand_id, email, None, role, now=now, name=_name(name))
     record(session, actor, "staff.invited", "staff", user.id, now=now,
            changes={"email": [None, user.email], "role": [None, user.role],

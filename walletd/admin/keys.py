@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from walletd.admin.locations import check_location_id
 from walletd.audit import Actor, record
-from walletd.errors import ConflictError, NotFoundError, ValidationError
+from walletd.errors import N_, ConflictError, NotFoundError, ValidationError
 from walletd.loyalty.brands import issue_key
 from walletd.models import ApiKey
 from walletd.models.brand import ROLES
@@ -66,7 +66,9 @@ def create_key(
         .where(ApiKey.brand_id == actor.brand_id, ApiKey.revoked_at.is_(None))
     )
     if (live or 0) >= MAX_ACTIVE_KEYS:
-        raise ConflictError(f"a brand has at most {MAX_ACTIVE_KEYS} live keys: revoke some")
+        raise ConflictError(
+            N_("a brand has at most {max} live keys: revoke some"), params={"max": MAX_ACTIVE_KEYS}
+        )
     api_key, key = issue_key(
         session, actor.brand_id, role, now=now, label=label, location_id=location_id
     )

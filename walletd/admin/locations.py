@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from walletd.audit import Actor, record
-from walletd.errors import ConflictError, NotFoundError, ValidationError
+from walletd.errors import N_, ConflictError, NotFoundError, ValidationError
 from walletd.models import ApiKey, Location
 
 MAX_ID = 2**31 - 1
@@ -33,14 +33,18 @@ def _zone_names() -> frozenset[str]:
 def _text(value: object, field: str, max_length: int, *, required: bool) -> str | None:
     if value is None:
         if required:
-            raise ValidationError(f"{field} is required", field=field)
+            raise ValidationError(N_("{field} is required"), field=field, params={"field": field})
         return None
     if not isinstance(value, str):
-        raise ValidationError(f"{field} must be text", field=field)
+        raise ValidationError(N_("{field} must be text"), field=field, params={"field": field})
     text = value.strip()
     if not text:
         if required:
-            raise ValidationError(f"{field} must be 1 to {max_length} characters", field=field)
+            raise ValidationError(
+                N_("{field} must be 1 to {max} characters"),
+                field=field,
+                params={"field": field, "max": max_length},
+            )
         return None
     if len(text) > max_length or not text.replace("\n", " ").isprintable():
         raise ValidationError(
@@ -53,16 +57,26 @@ def _coordinate(value: object, field: str, limit: int) -> Decimal | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
-        raise ValidationError(f"{field} must be a decimal number", field=field)
+        raise ValidationError(
+            N_("{field} must be a decimal number"), field=field, params={"field": field}
+        )
     if isinstance(value, str) and len(value) > 32:
-        raise ValidationError(f"{field} must be a decimal number of degrees", field=field)
+        raise ValidationError(
+            N_("{field} must be a decimal number of degrees"), field=field, params={"field": field}
+        )
     try:
         number = Decimal(value)
     except InvalidOperation:
-        raise ValidationError(f"{field} must be a decimal number", field=field) from None
+        raise ValidationError(
+            N_("{field} must be a decimal number"), field=field, params={"field": field}
+        ) from None
     # Range first: quantizing 1e999999 would be slow and pointless.
     if not number.is_finite() or not -limit <= number <= limit:
-        raise ValidationError(f"{field} must be between -{limit} and {limit}", field=field)
+        raise ValidationError(
+            N_("{field} must be between -{limit} and {limit}"),
+            field=field,
+            params={"field": field, "limit": limit},
+        )
     return number.quantize(_COORDINATE, rounding=ROUND_HALF_EVEN)
 
 
@@ -129,11 +143,15 @@ def get_location(session: Session, brand_id: int, location_id: int) -> Location:
 def check_location_id(session: Session, brand_id: int, location_id: object, field: str) -> int:
     """A location id of the brand given in a body or query: 422 on `field` when it is not one."""
     if isinstance(location_id, bool) or not isinstance(location_id, int):
-        raise ValidationError(f"{field} must be an integer id", field=field)
+        raise ValidationError(
+            N_("{field} must be an integer id"), field=field, params={"field": field}
+        )
     try:
         return get_location(session, brand_id, location_id).id
     except NotFoundError:
-        raise ValidationError(f"{field} is not a location of this brand", field=field) from None
+        raise ValidationError(
+            N_("{field} is not a location of this brand"), field=field, params={"field": field}
+        ) from None
 
 
 def create_location(
@@ -144,7 +162,9 @@ def create_location(
         select(func.count()).select_from(Location).where(Location.brand_id == actor.brand_id)
     )
     if (count or 0) >= MAX_LOCATIONS:
-        raise ConflictError(f"a brand has at most {MAX_LOCATIONS} locations")
+        raise ConflictError(
+            N_("a brand has at most {max} locations"), params={"max": MAX_LOCATIONS}
+        )
     location = Location(brand_id=actor.brand_id, name="", created_at=now, updated_at=now)
     changes = _apply(location, {"name": None, **data})
     session.add(location)

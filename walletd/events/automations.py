@@ -64,7 +64,9 @@ def check_event_type(value: object, field_name: str = "type") -> str:
 
 def _bool(value: object, name: str) -> bool:
     if not isinstance(value, bool):
-        raise ValidationError(f"{name} must be true or false", field=name)
+        raise ValidationError(
+            N_("{field} must be true or false"), field=name, params={"field": name}
+        )
     return value
 
 
@@ -150,7 +152,9 @@ def create_automation(
     program = _program(session, actor.brand_id, data.program_id)
     for required in ("name", "trigger_event", "delay_minutes", "message"):
         if data.values.get(required) is None:
-            raise ValidationError(f"{required} is required", field=required)
+            raise ValidationError(
+                N_("{field} is required"), field=required, params={"field": required}
+            )
     given = frozenset(name for name in FIELDS if data.values.get(name) is not None)
     checked = _checked(session, actor.brand_id, program.id, data.values, given)
     count = session.scalar(
@@ -226,7 +230,7 @@ def update_automation(
     given = frozenset(data.given) & set(FIELDS)
     for name in given - {"offer_id", "cancel_events"}:
         if data.values.get(name) is None:
-            raise ValidationError(f"{name} cannot be null", field=name)
+            raise ValidationError(N_("{field} cannot be null"), field=name, params={"field": name})
     checked = _checked(session, actor.brand_id, automation.program_id, data.values, given)
     before = _audit_values(automation)
     for name, value in checked.items():

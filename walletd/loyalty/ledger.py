@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from walletd.audit import Actor as Actor
 from walletd.errors import (
+    N_,
     IdempotencyConflictError,
     InsufficientPointsError,
     NotFoundError,
@@ -643,7 +644,10 @@ def redeem(
     if replay is not None:
         return replay
     if member.points < cost:
-        raise InsufficientPointsError(f"the member has {member.points} points; this needs {cost}")
+        raise InsufficientPointsError(
+            N_("the member has {points} points; this needs {cost}"),
+            params={"points": member.points, "cost": cost},
+        )
     entry = _append(
         session,
         member,
@@ -739,9 +743,15 @@ def adjust_points(
         raise NotFoundError("member not found")
     locked = lock_member(session, wanted)
     if points < 0 and locked.points + points < 0:
-        raise InsufficientPointsError(f"the member has {locked.points} points")
+        raise InsufficientPointsError(
+            N_("the member has {points} points"), params={"points": locked.points}
+        )
     if points > MAX_BALANCE - max(locked.points, 0):
-        raise ValidationError(f"the balance cannot exceed {MAX_BALANCE:,} points", field="points")
+        raise ValidationError(
+            N_("the balance cannot exceed {max} points"),
+            field="points",
+            params={"max": f"{MAX_BALANCE:,}"},
+        )
     entry = _append(session, locked, kind="adjust", points=points, ctx=ctx,
                     reason=reason, api_key_id=actor.api_key_id,
                     staff_id=actor.staff_id)  # fmt: skip

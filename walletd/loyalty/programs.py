@@ -10,7 +10,7 @@ from decimal import Decimal, InvalidOperation
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from walletd.errors import ValidationError
+from walletd.errors import N_, ValidationError
 from walletd.loyalty.brands import get_program
 from walletd.loyalty.cards import touch_cards
 from walletd.loyalty.context import Context
@@ -80,9 +80,15 @@ def _whole(text: str, name: str, *, low: int, high: int) -> int:
     try:
         value = int(text.strip())
     except ValueError as exc:
-        raise ValidationError(f"{name} must be a whole number", field=name) from exc
+        raise ValidationError(
+            N_("{field} must be a whole number"), field=name, params={"field": name}
+        ) from exc
     if not low <= value <= high:
-        raise ValidationError(f"{name} must be between {low} and {high:,}", field=name)
+        raise ValidationError(
+            N_("{field} must be between {low} and {high}"),
+            field=name,
+            params={"field": name, "low": low, "high": f"{high:,}"},
+        )
     return value
 
 
@@ -91,11 +97,19 @@ def parse_decimal(text: str, name: str, *, low: Decimal, high: Decimal) -> Decim
     try:
         value = Decimal(text.strip())
     except InvalidOperation as exc:
-        raise ValidationError(f"{name} must be a number such as 1.5", field=name) from exc
+        raise ValidationError(
+            N_("{field} must be a number such as 1.5"), field=name, params={"field": name}
+        ) from exc
     if not value.is_finite() or not low <= value <= high:
-        raise ValidationError(f"{name} must be between {low} and {high}", field=name)
+        raise ValidationError(
+            N_("{field} must be between {low} and {high}"),
+            field=name,
+            params={"field": name, "low": low, "high": high},
+        )
     if value.as_tuple().exponent < -4:  # type: ignore[operator]
-        raise ValidationError(f"{name} may have at most 4 decimals", field=name)
+        raise ValidationError(
+            N_("{field} may have at most 4 decimals"), field=name, params={"field": name}
+        )
     return value
 
 
@@ -103,7 +117,9 @@ def parse_color(text: str, name: str) -> str:
     """A "#RRGGBB" colour, upper-cased."""
     value = text.strip()
     if not _COLOR.match(value):
-        raise ValidationError(f"{name} must be a colour such as #1F3A5F", field=name)
+        raise ValidationError(
+            N_("{field} must be a colour such as #1F3A5F"), field=name, params={"field": name}
+        )
     return value.upper()
 
 
@@ -112,7 +128,11 @@ def parse_money(program: Program, text: str, name: str, *, high: Decimal) -> int
     exponent = minor_unit_exponent(program.currency)
     value = parse_decimal(text, name, low=Decimal(0), high=high)
     if value.as_tuple().exponent < -exponent:  # type: ignore[operator]
-        raise ValidationError(f"{name} has too many decimals for {program.currency}", field=name)
+        raise ValidationError(
+            N_("{field} has too many decimals for {currency}"),
+            field=name,
+            params={"field": name, "currency": program.currency},
+        )
     return int(value.scaleb(exponent))
 
 
@@ -235,7 +255,9 @@ def apply_tiers(session: Session, program: Program, basis: str, rows: Sequence[T
     if len(thresholds) != len(set(thresholds)):
         raise ValidationError("two tiers have the same threshold", field="tier-0-threshold")
     if len(kept) > MAX_TIERS:
-        raise ValidationError(f"a program has at most {MAX_TIERS} tiers", field="tier-0-name")
+        raise ValidationError(
+            N_("a program has at most {max} tiers"), field="tier-0-name", params={"max": MAX_TIERS}
+        )
     for tier in doomed:
         session.execute(update(Member).where(Member.tier_id == tier.id).values(tier_id=None))
         session.delete(tier)
@@ -283,7 +305,11 @@ def apply_rewards(session: Session, program: Program, rows: Sequence[RewardChang
             count += 1
         reward.name, reward.cost_points, reward.active = name, cost, row.active
     if count > MAX_REWARDS:
-        raise ValidationError(f"a program has at most {MAX_REWARDS} rewards", field="reward-0-name")
+        raise ValidationError(
+            N_("a program has at most {max} rewards"),
+            field="reward-0-name",
+            params={"max": MAX_REWARDS},
+        )
 
 
 def touch_program_cards(

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from walletd.audit import Actor, record
-from walletd.errors import ConflictError, ValidationError
+from walletd.errors import N_, ConflictError, ValidationError
 from walletd.loyalty.cards import touch_cards
 from walletd.loyalty.context import Context
 from walletd.loyalty.members import (
@@ -57,7 +57,9 @@ def validate_changes(changes: Mapping[str, Any], ctx: Context) -> dict[str, Any]
         raise ValidationError(f"{sorted(unknown)[0]} cannot be changed", field=sorted(unknown)[0])
     for required in ("name", "marketing_consent"):
         if required in changes and changes[required] is None:
-            raise ValidationError(f"{required} cannot be removed", field=required)
+            raise ValidationError(
+                N_("{field} cannot be removed"), field=required, params={"field": required}
+            )
     checked = validate_enrollment(
         Enrollment(
             name=changes.get("name") or _ANY_VALID_NAME,

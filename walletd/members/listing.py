@@ -75,7 +75,9 @@ def _text(value: str | None, field: str, max_length: int) -> str | None:
 
 def _page_size(limit: int) -> int:
     if not 1 <= limit <= MAX_PAGE:
-        raise ValidationError(f"limit must be 1 to {MAX_PAGE}", field="limit")
+        raise ValidationError(
+            N_("limit must be 1 to {max}"), field="limit", params={"max": MAX_PAGE}
+        )
     return limit
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from walletd.errors import NotFoundError, ValidationError
+from walletd.errors import N_, NotFoundError, ValidationError
 from walletd.loyalty.context import Context
 from walletd.loyalty.ledger import MAX_ID, MAX_POINTS_PER_OPERATION
 from walletd.loyalty.money import format_minor, parse_amount
@@ -50,13 +50,19 @@ def decimal_text(value: Decimal) -> str:
 
 def _decimal(value: object, field: str) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, int | str | Decimal):
-        raise ValidationError(f"{field} must be a decimal string or number", field=field)
+        raise ValidationError(
+            N_("{field} must be a decimal string or number"), field=field, params={"field": field}
+        )
     try:
         number = Decimal(value.strip() if isinstance(value, str) else value)
     except InvalidOperation as exc:
-        raise ValidationError(f"{field} must be a decimal number", field=field) from exc
+        raise ValidationError(
+            N_("{field} must be a decimal number"), field=field, params={"field": field}
+        ) from exc
     if not number.is_finite():
-        raise ValidationError(f"{field} must be a finite number", field=field)
+        raise ValidationError(
+            N_("{field} must be a finite number"), field=field, params={"field": field}
+        )
     return number
 
 
@@ -67,7 +73,9 @@ def check_value(kind: str, value: object, currency: str, field: str = "value") -
             raise ValidationError("a free item offer has no value; name the item", field=field)
         return None
     if value is None:
-        raise ValidationError(f"a {kind} offer needs a value", field=field)
+        raise ValidationError(
+            N_("a {kind} offer needs a value"), field=field, params={"kind": kind}
+        )
     if kind == "percent_off":
         number = _decimal(value, field)
         if not Decimal(0) < number <= Decimal(100):
@@ -92,13 +100,21 @@ def _utc(value: datetime | None, field: str) -> datetime | None:
     if value is None:
         return None
     if value.tzinfo is None:
-        raise ValidationError(f"{field} needs a time zone offset", field=field)
+        raise ValidationError(
+            N_("{field} needs a time zone offset"), field=field, params={"field": field}
+        )
     try:
         moment = value.astimezone(UTC)
     except (OverflowError, ValueError) as exc:
-        raise ValidationError(f"{field} is out of range", field=field) from exc
+        raise ValidationError(
+            N_("{field} is out of range"), field=field, params={"field": field}
+        ) from exc
     if not 2000 <= moment.year <= 9000:
-        raise ValidationError(f"{field} must be between the years 2000 and 9000", field=field)
+        raise ValidationError(
+            N_("{field} must be between the years 2000 and 9000"),
+            field=field,
+            params={"field": field},
+        )
     return moment
 
 
@@ -151,7 +167,11 @@ def _checked(session: Session, brand_id: int, data: OfferInput) -> dict[str, Any
         if number is not None and (
             isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= high
         ):
-            raise ValidationError(f"{field} must be a whole number from 1 to {high}", field=field)
+            raise ValidationError(
+                N_("{field} must be a whole number from 1 to {high}"),
+                field=field,
+                params={"field": field, "high": high},
+            )
     terms = data.terms.strip() if isinstance(data.terms, str) and data.terms.strip() else None
     if terms is not None and len(terms) > 2000:
         raise ValidationError("terms must be at most 2000 characters", field="terms")
@@ -264,7 +284,9 @@ def get_active_offer(
     session: Session, brand_id: int, program_id: int, offer_id: object, *, field: str = "offer_id"
 ) -> Offer:
     """An active offer of the program that something may issue, or a ValidationError on `field`."""
-    refusal = ValidationError(f"{field} must be an active offer of this program", field=field)
+    refusal = ValidationError(
+        N_("{field} must be an active offer of this program"), field=field, params={"field": field}
+    )
     if isinstance(offer_id, bool) or not isinstance(offer_id, int) or not 0 < offer_id <= MAX_ID:
         raise refusal
     offer = session.scalar(

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
 from walletd.campaigns.segments import PRESETS
-from walletd.errors import ConflictError, NotFoundError, ValidationError, WalletdError
+from walletd.errors import N_, ConflictError, NotFoundError, ValidationError, WalletdError
 from walletd.loyalty.brands import get_program
 from walletd.loyalty.money import format_minor
 from walletd.loyalty.programs import program_brand_name, program_tiers
@@ -64,13 +64,19 @@ def day_field(text: str, field: str) -> date | None:
     if not value:
         return None
     if not _DATE.fullmatch(value):
-        raise ValidationError(f"{field} must be a date", field=field)
+        raise ValidationError(N_("{field} must be a date"), field=field, params={"field": field})
     try:
         day = date.fromisoformat(value)
     except ValueError as exc:
-        raise ValidationError(f"{field} must be a date", field=field) from exc
+        raise ValidationError(
+            N_("{field} must be a date"), field=field, params={"field": field}
+        ) from exc
     if not 2000 <= day.year <= 9000:
-        raise ValidationError(f"{field} must be between the years 2000 and 9000", field=field)
+        raise ValidationError(
+            N_("{field} must be between the years 2000 and 9000"),
+            field=field,
+            params={"field": field},
+        )
     return day
 
 
@@ -79,7 +85,11 @@ def _bounded(text: str, field: str, high: int) -> int | None:
         return None
     number = whole_number(text, low=1, high=high)
     if number is None:
-        raise ValidationError(f"{field} must be a whole number from 1 to {high}", field=field)
+        raise ValidationError(
+            N_("{field} must be a whole number from 1 to {high}"),
+            field=field,
+            params={"field": field, "high": high},
+        )
     return number
 
 
