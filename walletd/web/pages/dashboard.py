@@ -200,6 +200,8 @@ class MemberPage:
     # The entry id the next (older) page of the ledger starts after; None on the last page.
     older_after: int | None = None
     paged: bool = False
+    # The program's time zone: the ledger's times are shown in it.
+    timezone: str = "UTC"
 
 
 def _member_page(
@@ -225,6 +227,7 @@ def _member_page(
         actors={e.id: refs[actor_pair(e)] for e in entries if refs[actor_pair(e)].kind},
         older_after=found.next_after,
         paged=after is not None,
+        timezone=program.timezone,
     )
 
 
