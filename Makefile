@@ -75,7 +75,7 @@ I18N := walletd/translations
 translations: $(VENV)/.runtime
 	$(BIN)/pybabel -q extract -F $(I18N)/babel.cfg -k N_ --add-location file --sort-output -w 100 \
 		--project walletd --copyright-holder walletd -o $(I18N)/messages.pot .
-	$(BIN)/pybabel -q update -i $(I18N)/messages.pot -d $(I18N) -D messages -w 100
+	$(BIN)/pybabel -q update -i $(I18N)/messages.pot -d $(I18N) -D messages -w 100 --ignore-obsolete
 	$(BIN)/pybabel compile -d $(I18N) -D messages --statistics
 
 .PHONY: translations

@@ -132,6 +132,7 @@ def test_plural_forms() -> None:
     one, many = "Import {num} member", "Import {num} members"
     assert en(one, many, 1) == "Import 1 member"
     assert en(one, many, 3) == "Import 3 members"
+    assert en(one, many, 1240) == "Import 1,240 members"  # the count in the locale's digits
     assert zh(one, many, 1) == "匯入 1 位會員" and zh(one, many, 3) == "匯入 3 位會員"
     assert po("zh_Hant").num_plurals == 1 and po("en").num_plurals == 2
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from walletd.offers.catalog import decimal_text
-from walletd.web.pages.render import _
+from walletd.web.pages.render import _, ngettext
 
 
 def headline_text(kind: str, value: Decimal | None, item: str | None, currency: str) -> str:
@@ -15,5 +15,5 @@ def headline_text(kind: str, value: Decimal | None, item: str | None, currency: 
     if kind == "amount_off" and value is not None:
         return _("{currency} {value} off", currency=currency, value=decimal_text(value))
     if kind == "bonus_points" and value is not None:
-        return _("{value} bonus points", value=f"{int(value):,}")
+        return ngettext("{num} bonus point", "{num} bonus points", int(value))
     return item or _("Free item")

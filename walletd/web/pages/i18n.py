@@ -13,7 +13,7 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
-from babel import Locale
+from babel import Locale, numbers
 from babel.support import NullTranslations, Translations
 
 # Languages offered by the switch: our tag (cookie, program default_language) -> its Babel locale.
@@ -85,11 +85,14 @@ def translator(language: str) -> Translator:
 
 
 def plural_translator(language: str) -> PluralTranslator:
-    """`ngettext("{num} member", "{num} members", num, **values)`: the form for `num`."""
+    """`ngettext("{num} member", "{num} members", num, **values)`: the form for `num`, whose
+    {num} is written with the language's digit grouping (1,240)."""
     translations = catalog(language)
+    locale = babel_locale(language)
 
     def translate(singular: str, plural: str, num: int, **values: object) -> str:
-        return format_text(translations.ngettext(singular, plural, num), {"num": num, **values})
+        text = translations.ngettext(singular, plural, num)
+        return format_text(text, {"num": numbers.format_decimal(num, locale=locale), **values})
 
     return translate
 
