@@ -305,7 +305,9 @@ def read_csv(data: bytes) -> Iterator[tuple[int, object]]:
                 continue
             yield number, dict(zip(columns, cells, strict=False))
     except csv.Error as exc:
-        raise FileError(f"the CSV cannot be read: {exc}", field="file") from None
+        raise FileError(
+            N_("the CSV cannot be read: {reason}"), field="file", params={"reason": str(exc)}
+        ) from None
 
 
 def _reject_constant(name: str) -> Any:
@@ -319,7 +321,9 @@ def read_json(data: bytes) -> Iterator[tuple[int, object]]:
     except RecursionError:
         raise FileError("the JSON is nested too deeply", field="file") from None
     except ValueError as exc:
-        raise FileError(f"the file is not valid JSON: {exc}", field="file") from None
+        raise FileError(
+            N_("the file is not valid JSON: {reason}"), field="file", params={"reason": str(exc)}
+        ) from None
     members = document.get("members") if isinstance(document, dict) else document
     if not isinstance(members, list):
         raise FileError('send {"members": [...]} or a list of members', field="file")

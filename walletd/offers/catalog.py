@@ -89,8 +89,9 @@ def check_value(kind: str, value: object, currency: str, field: str = "value") -
     number = _decimal(value, field)
     if number != number.to_integral_value() or not 1 <= number <= MAX_POINTS_PER_OPERATION:
         raise ValidationError(
-            f"bonus points must be a whole number from 1 to {MAX_POINTS_PER_OPERATION:,}",
+            N_("bonus points must be a whole number from 1 to {max}"),
             field=field,
+            params={"max": f"{MAX_POINTS_PER_OPERATION:,}"},
         )
     return Decimal(int(number))
 

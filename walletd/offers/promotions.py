@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from walletd.errors import NotFoundError, ValidationError
+from walletd.errors import N_, NotFoundError, ValidationError
 from walletd.loyalty.brands import get_program
 from walletd.loyalty.context import Context
 from walletd.loyalty.programs import touch_program_cards
@@ -114,7 +114,9 @@ def _check(session: Session, brand_id: int, program: Program, promo: Promotion) 
         names = set(session.scalars(select(Tier.name).where(Tier.program_id == program.id)))
         unknown = [t for t in promo.tiers if t not in names]
         if unknown:
-            raise ValidationError(f"not a tier of this program: {unknown[0]}", field="tiers")
+            raise ValidationError(
+                N_("not a tier of this program: {tier}"), field="tiers", params={"tier": unknown[0]}
+            )
     if promo.location_ids:
         wanted = set(promo.location_ids)
         found = set(
