@@ -20,8 +20,10 @@ from walletd.campaigns.segments import MAX_ID
 from walletd.campaigns.templates import (
     MAX_MESSAGE_LENGTH,
     MEMBER_PLACEHOLDERS,
+    check_messages,
     check_template,
     member_values,
+    pick_message,
     render,
 )
 from walletd.errors import NotFoundError, ValidationError
@@ -118,11 +120,13 @@ def set_automation(
     delay_days: object = None,
     holdout_percent: object = None,
     offer_id: object = UNSET,
+    messages: object = UNSET,
     now: datetime | None = None,
 ) -> Automation:
-    """Switch an automation on or off and change its text, delay, holdout or offer.
+    """Switch an automation on or off and change its text, per-language texts, delay, holdout
+    or offer.
 
-    `offer_id` null takes the offer off; left out, the offer stays as it was.
+    `offer_id` (or `messages`) null takes the offer (the texts) off; left out, it stays as it was.
     """
     if not isinstance(kind, str) or kind not in KINDS:
         raise NotFoundError("unknown automation")
@@ -136,6 +140,9 @@ def set_automation(
         raise ValidationError("enabled must be true or false", field="enabled")
     get_program(session, brand_id, program_id)
     text = None if message is None else check_template(message, KINDS[kind].placeholders)
+    texts = None
+    if messages is not UNSET:
+        texts = check_messages(messages, lambda t: check_template(t, KINDS[kind].placeholders))
     if delay_days is not None and (
         isinstance(delay_days, bool)
         or not isinstance(delay_days, int)
@@ -154,6 +161,8 @@ def set_automation(
     automation.enabled = enabled
     if text is not None:
         automation.message = text
+    if messages is not UNSET:
+        automation.messages = texts
     if delay_days is not None:
         automation.delay_days = delay_days
     if holdout_percent is not None:
@@ -347,14 +356,18 @@ def _with_feedback_links(
     ]
 
 
-def _message_text(automation: Automation, values: Mapping[str, Any]) -> str:
-    """The automation's text for one member; a post-purchase message always carries its
-    feedback link, whole, even when the brand's text has no {feedback_url} (or was cut)."""
-    text = render(automation.message, values)
+def _message_text(
+    automation: Automation, values: Mapping[str, Any], template: str | None = None
+) -> str:
+    """The automation's text for one member (`template`: the text in their language); a
+    post-purchase message always carries its feedback link, whole, even when the brand's text
+    has no {feedback_url} (or was cut)."""
+    template = automation.message if template is None else template
+    text = render(template, values)
     link = str(values.get("feedback_url") or "")
     if automation.kind != "post_purchase" or not link or link in text:
         return text
-    rest = render(automation.message, {**values, "feedback_url": ""},
+    rest = render(template, {**values, "feedback_url": ""},
                   limit=MAX_MESSAGE_LENGTH - len(link) - 1)  # fmt: skip
     return f"{rest} {link}"
 
@@ -415,12 +428,11 @@ def run_automation(
             ).all()
         )
         fresh = [c for c in candidates if c.member_id not in already]
-        consent = dict(
-            (int(r[0]), bool(r[1]))
-            for r in session.execute(
-                select(Member.id, Member.marketing_consent).where(Member.id.in_(ids))
-            ).all()
-        )
+        people = session.execute(
+            select(Member.id, Member.marketing_consent, Member.language).where(Member.id.in_(ids))
+        ).all()
+        consent = {int(r[0]): bool(r[1]) for r in people}
+        languages = {int(r[0]): r[2] for r in people}
         counts = policy.recent_marketing_counts(session, ids, ctx.now) if kind.marketing else {}
         for c in fresh:
             if len(log_rows) >= CHUNK:
@@ -440,7 +452,13 @@ def run_automation(
                  "marketing": kind.marketing, "holdout": holdout, "sent_at": ctx.now}
             )  # fmt: skip
             if not holdout:
-                texts[c.member_id] = _message_text(automation, c.values)
+                template = pick_message(
+                    automation.message,
+                    automation.messages,
+                    languages.get(c.member_id),
+                    program.default_language,
+                )
+                texts[c.member_id] = _message_text(automation, c.values, template)
                 occasions[c.member_id] = c.occasion
     logged = _claim_log_rows(session, log_rows)
     texts = {member_id: text for member_id, text in texts.items() if member_id in logged}

@@ -23,9 +23,11 @@ from walletd.campaigns.segments import (
 )
 from walletd.campaigns.templates import (
     CAMPAIGN_PLACEHOLDERS,
+    check_messages,
     check_template,
     check_text,
     member_values,
+    pick_message,
     placeholders,
     render,
 )
@@ -106,6 +108,9 @@ def create_campaign(
         raise ValidationError("a campaign is an object with name, message and segment")
     name = check_text(data.get("name"), field="name", max_length=MAX_NAME_LENGTH)
     message = check_template(data.get("message"), CAMPAIGN_PLACEHOLDERS)
+    messages = check_messages(
+        data.get("messages"), lambda text: check_template(text, CAMPAIGN_PLACEHOLDERS)
+    )
     if data.get("segment") is None:
         raise ValidationError("segment is required", field="segment")
     segment = parse_segment(data["segment"])
@@ -129,6 +134,7 @@ def create_campaign(
         program_id=program.id,
         name=name,
         message=message,
+        messages=messages,
         segment=segment.definition,
         status="draft" if draft else "scheduled",
         send_at=_parse_send_at(data.get("send_at"), ctx.now),
@@ -267,6 +273,7 @@ def _one_class_message(campaign: Campaign) -> bool:
         Segment(campaign.segment).is_everyone
         and campaign.holdout_percent == 0
         and not placeholders(campaign.message)
+        and not campaign.messages
     )
 
 
@@ -337,12 +344,18 @@ def fan_out_chunk(session: Session, campaign_id: int, worker_id: str, ctx: Conte
         int(row[0]): row
         for row in session.execute(
             select(
-                Member.id, Member.marketing_consent, Member.name, Member.points, Member.tier_id
+                Member.id,
+                Member.marketing_consent,
+                Member.name,
+                Member.points,
+                Member.tier_id,
+                Member.language,
             ).where(Member.id.in_(ids))
         ).all()
     }
     consent = {member_id: bool(row[1]) for member_id, row in people.items()}
-    personal = bool(placeholders(campaign.message))
+    texts_by_language: dict[str, str] = dict(campaign.messages or {})
+    personal = any(placeholders(t) for t in (campaign.message, *texts_by_language.values()))
     tiers = _tier_names(session, campaign.program_id) if personal else {}
     installed = policy.members_with_installed_card(session, ids)
     counts = policy.recent_marketing_counts(session, ids, ctx.now)
@@ -362,9 +375,12 @@ def fan_out_chunk(session: Session, campaign_id: int, worker_id: str, ctx: Conte
             group = "holdout"
         else:
             group = "recipient"
-            _, _, name, points, tier_id = people[member_id]
+            _, _, name, points, tier_id, language = people[member_id]
             values = member_values(name, points, tiers.get(tier_id)) if personal else {}
-            texts[member_id] = render(campaign.message, values)
+            template = pick_message(
+                campaign.message, texts_by_language, language, program.default_language
+            )
+            texts[member_id] = render(template, values)
         rows.append(
             {"campaign_id": campaign.id, "member_id": member_id, "group": group,
              "skip_reason": reason, "created_at": ctx.now}
@@ -467,6 +483,7 @@ def campaign_stats(session: Session, campaign: Campaign, now: datetime) -> dict[
         "id": campaign.id,
         "name": campaign.name,
         "message": campaign.message,
+        "messages": campaign.messages or {},
         "segment": campaign.segment,
         "status": campaign.status,
         "send_at": campaign.send_at.isoformat() if campaign.send_at else None,

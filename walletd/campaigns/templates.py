@@ -13,6 +13,7 @@ import unicodedata
 from collections.abc import Callable, Collection, Iterable, Mapping
 
 from walletd.errors import N_, ValidationError
+from walletd.models.program import LANGUAGES
 
 # 500 characters: room for a short paragraph on the back of an Apple card and in a Google
 # message body, while the lock-screen notification shows only the first lines anyway. The
@@ -167,3 +168,58 @@ def render(
         parts.append(template[position:])
     text = "".join(parts)
     return text if len(text) <= limit else text[: limit - 1] + _ELLIPSIS
+
+
+# The languages a member and a per-language message may have: the offered ones.
+MESSAGE_LANGUAGES = LANGUAGES
+
+
+def check_language(value: object, field: str = "language") -> str | None:
+    """A member's preferred language: one of MESSAGE_LANGUAGES, or None for the program's."""
+    if value is None:
+        return None
+    if isinstance(value, str) and value in MESSAGE_LANGUAGES:
+        return value
+    raise ValidationError(
+        f"{field} must be one of {', '.join(MESSAGE_LANGUAGES)} or null", field=field
+    )
+
+
+def check_messages(
+    value: object, check: Callable[[object], str], field: str = "messages"
+) -> dict[str, str] | None:
+    """Per-language texts {language: text}, each checked like `message`; None or {} for none."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise ValidationError(f"{field} must be an object of language: text", field=field)
+    texts: dict[str, str] = {}
+    for language, text in value.items():
+        if language not in MESSAGE_LANGUAGES:
+            raise ValidationError(
+                f"{field} languages must be {', '.join(MESSAGE_LANGUAGES)}", field=field
+            )
+        if text is None or (isinstance(text, str) and not text.strip()):
+            continue  # an empty textarea: no text in that language
+        try:
+            texts[language] = check(text)
+        except ValidationError as error:
+            raise ValidationError(
+                f"{field}.{language}: {error}", field=f"{field}.{language}"
+            ) from error
+    return texts or None
+
+
+def pick_message(
+    message: str,
+    messages: Mapping[str, str] | None,
+    member_language: str | None,
+    program_language: str | None,
+) -> str:
+    """The text a member reads: their language's, else the program default language's, else
+    `message`."""
+    if messages:
+        for language in (member_language, program_language):
+            if language is not None and messages.get(language):
+                return messages[language]
+    return message

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from walletd import audit
 from walletd.audit import Actor
-from walletd.campaigns.templates import check_text
+from walletd.campaigns.templates import check_messages, check_text
 from walletd.errors import N_, NotFoundError, ValidationError
 from walletd.events.templates import check_event_template
 from walletd.models import Program
@@ -35,6 +35,7 @@ FIELDS = (
     "cancel_events",
     "cancel_on_purchase",
     "message",
+    "messages",
     "offer_id",
     "enabled",
     "marketing",
@@ -123,6 +124,8 @@ def _checked(
         )
     if "message" in given:
         out["message"] = check_event_template(values["message"])
+    if "messages" in given:
+        out["messages"] = check_messages(values["messages"], check_event_template)
     for name in ("cancel_on_purchase", "enabled", "marketing"):
         if name in given:
             out[name] = _bool(values[name], name)

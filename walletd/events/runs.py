@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from walletd.campaigns import policy
-from walletd.campaigns.templates import member_values
+from walletd.campaigns.templates import member_values, pick_message
 from walletd.db import Database
 from walletd.events.properties import load_properties
 from walletd.events.templates import render_event_message
@@ -104,7 +104,10 @@ def fire_run(session: Session, run_id: int, ctx: Context) -> str:
             return _decide(run, "skipped", "frequency_cap", ctx)
     tier = session.get(Tier, member.tier_id) if member.tier_id is not None else None
     values = member_values(member.name, member.points, tier.name if tier else None)
-    text = render_event_message(automation.message, values, load_properties(trigger.properties))
+    template = pick_message(
+        automation.message, automation.messages, member.language, program.default_language
+    )
+    text = render_event_message(template, values, load_properties(trigger.properties))
     if not text.strip():
         return _decide(run, "skipped", "empty_message", ctx)
     session.add(

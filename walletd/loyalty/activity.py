@@ -101,7 +101,7 @@ def search_members(session: Session, brand_id: int, query: str, *, limit: int = 
 
 MEMBER_COLUMNS = [
     "id", "name", "email", "phone", "birthday", "marketing_consent", "points", "tier",
-    "visits", "lifetime_spend", "referral_code", "created_at", "last_visit_at",
+    "visits", "lifetime_spend", "referral_code", "created_at", "last_visit_at", "language",
 ]  # fmt: skip
 LEDGER_COLUMNS = [
     "id", "member_id", "kind", "points", "amount", "currency", "reason", "balance_after",
@@ -135,6 +135,7 @@ def member_rows(
             m.referral_code,
             m.created_at.isoformat(),
             m.last_visit_at.isoformat() if m.last_visit_at else "",
+            m.language or "",
         ]  # fmt: skip
         for m, tier in rows
     ]

@@ -11,6 +11,7 @@ import phonenumbers
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from walletd.campaigns.templates import check_language
 from walletd.errors import MemberExistsError, NotFoundError, ValidationError
 from walletd.loyalty import ledger
 from walletd.loyalty.barcodes import make_barcode, new_auth_token, new_serial
@@ -37,6 +38,8 @@ class Enrollment:
     marketing_consent: bool = False
     referral_code: str | None = None
     program_id: int | None = None
+    # The language the member's messages are written in; None: the program's default.
+    language: str | None = None
 
 
 def find_phone(text: str, region: str) -> str | None:
@@ -102,6 +105,7 @@ def validate_enrollment(
         marketing_consent=enrollment.marketing_consent,
         referral_code=code,
         program_id=enrollment.program_id,
+        language=check_language(enrollment.language),
     )
 
 
@@ -169,6 +173,7 @@ def enroll_member(
         marketing_consent=data.marketing_consent,
         referral_code=_new_referral_code(),
         referred_by_id=referrer_id,
+        language=data.language,
         tier_id=base_tier.id if base_tier and base_tier.threshold <= 0 else None,
         points=0,
         created_at=ctx.now,

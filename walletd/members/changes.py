@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from walletd.audit import Actor, record
+from walletd.campaigns.templates import check_language
 from walletd.errors import N_, ConflictError, ValidationError
 from walletd.loyalty.cards import touch_cards
 from walletd.loyalty.context import Context
@@ -23,7 +24,9 @@ from walletd.models import Card, Member
 from walletd.privacy.consent import Source, record_consent
 from walletd.webhooks import events as webhook_events
 
-EDITABLE = ("name", "email", "phone", "birthday", "marketing_consent", "external_id")
+EDITABLE = (
+    "name", "email", "phone", "birthday", "marketing_consent", "external_id", "language",
+)  # fmt: skip
 # What the pass and the Google object show of the member: a change of these updates the cards.
 SHOWN_ON_CARD = frozenset({"name"})
 _MAX_EXTERNAL_ID = 100
@@ -74,6 +77,8 @@ def validate_changes(changes: Mapping[str, Any], ctx: Context) -> dict[str, Any]
     for name in changes:
         if name == "external_id":
             values[name] = _external_id(changes[name])
+        elif name == "language":
+            values[name] = check_language(changes[name])
         elif name == "marketing_consent":
             values[name] = bool(changes[name])
         else:

@@ -34,6 +34,8 @@ class Campaign(Base):
     program_id: Mapped[int] = mapped_column(ForeignKey("programs.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(200))
     message: Mapped[str] = mapped_column(Text)
+    # Texts per language ({"zh-Hant": "…"}); a member without one gets `message`.
+    messages: Mapped[Any] = mapped_column(JSONText(), nullable=True)
     segment: Mapped[Any] = mapped_column(JSONText())
     status: Mapped[str] = mapped_column(String(16), default="draft")
     send_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
@@ -83,6 +85,8 @@ class Automation(Base):
     kind: Mapped[str] = mapped_column(String(32))
     enabled: Mapped[bool] = mapped_column(default=False)
     message: Mapped[str] = mapped_column(Text)
+    # Texts per language ({"zh-Hant": "…"}); a member without one gets `message`.
+    messages: Mapped[Any] = mapped_column(JSONText(), nullable=True)
     delay_days: Mapped[int] = mapped_column(Integer, default=0)
     holdout_percent: Mapped[int] = mapped_column(Integer, default=0)
     # An offer issued with the message (the birthday coupon with the birthday wish); an id of

@@ -57,6 +57,8 @@ class EventAutomation(Base):
     cancel_events: Mapped[Any] = mapped_column(JSONText(), default=list)
     cancel_on_purchase: Mapped[bool] = mapped_column(default=True)
     message: Mapped[str] = mapped_column(Text)
+    # Texts per language ({"zh-Hant": "…"}); a member without one gets `message`.
+    messages: Mapped[Any] = mapped_column(JSONText(), nullable=True)
     # An offer whose coupon goes with the message (a plain id of `offers`, checked when set).
     offer_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     enabled: Mapped[bool] = mapped_column(default=True)

@@ -56,6 +56,8 @@ class Member(Base):
     # Stamps on the program's stamp card since the last completed one.
     stamps: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # The language messages reach the member in ("en", "zh-Hant"); None: the program's default.
+    language: Mapped[str | None] = mapped_column(String(16), nullable=True)
     # Set when the person was erased (walletd/privacy/erasure.py): the row stays so the ledger
     # keeps the brand's totals, but no route or page finds the member any more.
     erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

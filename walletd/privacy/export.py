@@ -60,6 +60,7 @@ def _member(session: Session, member: Member, currency: str) -> dict[str, Any]:
         "birthday": member.birthday.isoformat() if member.birthday else None,
         "external_id": member.external_id,
         "marketing_consent": member.marketing_consent,
+        "language": member.language,
         "referral_code": member.referral_code,
         "referred_by_id": member.referred_by_id,
         "points": member.points,

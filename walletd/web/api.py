@@ -49,6 +49,7 @@ def _enrollment(body: MemberCreate) -> Enrollment:
         marketing_consent=body.marketing_consent,
         referral_code=body.referral_code or None,
         program_id=body.program_id,
+        language=body.language,
     )
 
 
@@ -63,6 +64,7 @@ def member_body(session: Session, member: Member, card: Card) -> dict[str, Any]:
         "phone": member.phone,
         "birthday": member.birthday,
         "marketing_consent": member.marketing_consent,
+        "language": member.language,
         "referral_code": member.referral_code,
         "points": member.points,
         "tier": tier_name(session, member),

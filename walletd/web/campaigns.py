@@ -177,6 +177,7 @@ def _automation_body(a: Automation) -> AutomationOut:
         kind=a.kind,
         enabled=a.enabled,
         message=a.message,
+        messages=a.messages or {},
         delay_days=a.delay_days,
         holdout_percent=a.holdout_percent,
         offer_id=a.offer_id,
@@ -214,6 +215,7 @@ def update_automation(program_id: int, kind: str, body: AutomationUpdate) -> Aut
             message=body.message, delay_days=body.delay_days,
             holdout_percent=body.holdout_percent, now=context().now,
             offer_id=body.offer_id if "offer_id" in body.model_fields_set else automations.UNSET,
+            messages=body.messages if "messages" in body.model_fields_set else automations.UNSET,
         )  # fmt: skip
         return _automation_body(automation)
 

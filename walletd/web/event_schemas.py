@@ -13,7 +13,7 @@ from pydantic import (
     StringConstraints,
 )
 
-from walletd.web.schemas import Id, Reply, Request, Text, Timestamp
+from walletd.web.schemas import Id, Messages, Reply, Request, Text, Timestamp
 
 EventType = Annotated[
     str,
@@ -104,6 +104,7 @@ class EventAutomationCreate(Request):
         default=None, description="a purchase scan after the trigger cancels (default true)"
     )
     message: Message
+    messages: Messages | None = None
     offer_id: Id | None = Field(
         default=None, description="an active offer of the program: its coupon goes with it"
     )
@@ -124,6 +125,8 @@ class EventAutomationUpdate(Request):
     cancel_events: CancelEvents | None = None
     cancel_on_purchase: StrictBool | None = None
     message: Message | None = None
+    # Null takes the per-language texts off.
+    messages: Messages | None = None
     offer_id: Id | None = None
     enabled: StrictBool | None = None
     marketing: StrictBool | None = None
@@ -149,6 +152,7 @@ class EventAutomationOut(Reply):
     cancel_events: list[str]
     cancel_on_purchase: bool
     message: str
+    messages: dict[str, str] = Field(default_factory=dict, description="texts per language")
     offer_id: int | None
     enabled: bool
     marketing: bool

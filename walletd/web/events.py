@@ -68,6 +68,7 @@ def _out(automation: EventAutomation, counts: dict[str, int]) -> EventAutomation
         cancel_events=list(automation.cancel_events or []),
         cancel_on_purchase=automation.cancel_on_purchase,
         message=automation.message,
+        messages=automation.messages or {},
         offer_id=automation.offer_id,
         enabled=automation.enabled,
         marketing=automation.marketing,

@@ -11,6 +11,7 @@ from walletd.web.schemas import (
     MAX_ID,
     IsoDate,
     LedgerEntryOut,
+    MemberLanguage,
     MemberOut,
     Reply,
     Request,
@@ -62,6 +63,7 @@ class MemberUpdate(Request):
     external_id: Text(100) | None = Field(  # type: ignore[valid-type]
         default=None, description="the id the brand's other system knows the member by"
     )
+    language: MemberLanguage | None = None
 
 
 class LedgerQuery(Request):

@@ -110,6 +110,15 @@ class Reply(BaseModel):
 # --- members -----------------------------------------------------------------------------------
 
 
+MemberLanguage = Annotated[
+    Literal["en", "zh-Hant"],
+    Field(
+        description="the language of the member's messages; null: the program's default "
+        "language, then English"
+    ),
+]
+
+
 class MemberCreate(Request):
     """Enroll a member; the card comes with the answer."""
 
@@ -120,6 +129,7 @@ class MemberCreate(Request):
     marketing_consent: StrictBool = False
     referral_code: Text(16) | None = None  # type: ignore[valid-type]
     program_id: Id | None = None
+    language: MemberLanguage | None = None
 
 
 class CardOut(Reply):
@@ -142,6 +152,9 @@ class MemberOut(Reply):
     phone: str | None
     birthday: date | None
     marketing_consent: bool
+    language: str | None = Field(
+        default=None, description="the member's language; null: the program's default language"
+    )
     referral_code: str
     points: int
     tier: str | None
@@ -324,6 +337,21 @@ Segment = Annotated[
 ]
 
 
+# Per-language message texts (issue 13): each member reads their language's text, else the
+# program's default language's, else `message`.
+Messages = Annotated[
+    dict[
+        Literal["en", "zh-Hant"],
+        Annotated[str, StringConstraints(strict=True, max_length=500)],
+    ],
+    Field(
+        description='texts per language, such as {"zh-Hant": "…"}: a member reads the text of '
+        "their language, else of the program's default language, else `message`; the same "
+        "placeholders and length as `message`"
+    ),
+]
+
+
 class CampaignCreate(Request):
     """A message for a segment, sent at a time (or kept as a draft)."""
 
@@ -343,6 +371,7 @@ class CampaignCreate(Request):
     message_expires_in_days: Annotated[StrictInt, Field(ge=1, le=365)] | None = Field(
         default=None, description="the message leaves each card N days after the campaign starts"
     )
+    messages: Messages | None = None
 
 
 class CampaignOut(Reply):
@@ -351,6 +380,7 @@ class CampaignOut(Reply):
     id: int
     name: str
     message: str
+    messages: dict[str, str] = Field(default_factory=dict, description="texts per language")
     segment: dict[str, Any]
     status: Literal["draft", "scheduled", "sending", "sent", "cancelled"]
     send_at: Timestamp | None
@@ -505,6 +535,8 @@ class AutomationUpdate(Request):
     holdout_percent: Annotated[StrictInt, Field(ge=0, le=50)] | None = None
     # An active offer of the program issued with the message; null takes it off, absent keeps it.
     offer_id: Id | None = None
+    # Null takes the per-language texts off, absent keeps them.
+    messages: Messages | None = None
 
 
 class AutomationOut(Reply):
@@ -514,6 +546,7 @@ class AutomationOut(Reply):
     kind: str
     enabled: bool
     message: str | None
+    messages: dict[str, str] = Field(default_factory=dict, description="texts per language")
     delay_days: int | None
     holdout_percent: int
     offer_id: int | None

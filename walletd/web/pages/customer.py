@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -109,7 +109,8 @@ def join(program_id: int) -> Any:
     if request.method == "POST":
         values = {k: v for k, v in request.form.items() if k != security.CSRF_FIELD}
         try:
-            enrollment = _parse_join(request.form, program_id)
+            # The member's messages come in the language the join page was shown in.
+            enrollment = replace(_parse_join(request.form, program_id), language=language())
 
             def work(session: Session) -> str:
                 program = find_program(session, program_id)
