@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from tests.factories import BrandKeys, FrozenClock
 from tests.fakes.apns_server import ApnsFakeServer
 from tests.integration.campaigns.conftest import Shop, create_campaign, push_token, with_apns
-from tests.integration.pages.conftest import csrf_of
+from tests.integration.pages.conftest import csrf_of, log_in, make_staff
 from walletd.campaigns import automations
 from walletd.config import Settings
 from walletd.jobs import fire_event_automations
@@ -239,3 +240,52 @@ def test_openapi_documents_languages_and_per_language_messages(client: FlaskClie
         assert "messages" in schemas[name]["properties"], name
     for name in ("MemberCreate", "MemberUpdate", "MemberOut"):
         assert "language" in schemas[name]["properties"], name
+
+
+def test_the_dashboard_forms_take_a_text_per_language_and_preview_each(
+    app: Flask, client: FlaskClient, brand: BrandKeys
+) -> None:
+    log_in(client, make_staff(app, brand.brand_id, "boss@example.com"))
+    token = csrf_of(client, "/dashboard/campaigns")
+    form = {"csrf_token": token, "name": "Spring", "message": DEFAULT, "preset": "all",
+            "message_zh-Hant": ZH}  # fmt: skip
+    preview = client.post("/dashboard/campaigns", data={**form, "action": "preview"})
+    html = preview.get_data(as_text=True)
+    assert preview.status_code == 200, html
+    assert "Message in 繁體中文 (optional)" in html and 'name="message_en"' not in html
+    assert "Double points, Ann." in html and "Ann，本週點數加倍！" in html
+    refused = client.post(
+        "/dashboard/campaigns", data={**form, "message_zh-Hant": "{oops}", "action": "create"}
+    )
+    assert refused.status_code == 422 and 'id="f-messages-error"' in refused.get_data(as_text=True)
+    created = client.post("/dashboard/campaigns", data={**form, "action": "create"})
+    assert created.status_code == 303, created.get_data(as_text=True)
+    campaign_id = int(created.headers["Location"].rsplit("/", 1)[1])
+    shown = client.get(f"/api/v1/campaigns/{campaign_id}", headers=brand.admin).get_json()
+    assert shown["messages"] == {"zh-Hant": ZH}
+
+    saved = client.post(
+        "/dashboard/automations/birthday",
+        data={"csrf_token": token, "enabled": "yes", "message": "Happy birthday {name}!",
+              "delay_days": "0", "message_zh-Hant": "生日快樂，{name}！"},
+    )  # fmt: skip
+    assert saved.status_code == 303, saved.get_data(as_text=True)
+    assert "生日快樂，{name}！" in client.get("/dashboard/automations").get_data(as_text=True)
+    refused = client.post(
+        "/dashboard/automations/birthday",
+        data={"csrf_token": token, "enabled": "yes", "message_zh-Hant": "{points"},
+    )
+    assert refused.status_code == 422
+    assert 'id="f-birthday-message-zh-Hant-error"' in refused.get_data(as_text=True)
+
+    event_form = {"csrf_token": token, "name": "Cart", "trigger_event": "cart_abandoned",
+                  "delay_minutes": "60", "message": "{name}, your cart!",
+                  "message_zh-Hant": "{name}，你的購物車！"}  # fmt: skip
+    assert client.post("/dashboard/event-automations", data=event_form).status_code == 303
+    listed = client.get("/api/v1/event-automations", headers=brand.admin).get_json()
+    assert [a["messages"] for a in listed["event_automations"]] == [
+        {"zh-Hant": "{name}，你的購物車！"}
+    ]
+
+    client.set_cookie("walletd_lang", "zh-Hant")
+    assert "繁體中文訊息（選填）" in client.get("/dashboard/campaigns").get_data(as_text=True)

@@ -49,7 +49,7 @@ from walletd.models import Campaign, LedgerEntry, Member, Program
 from walletd.passes.pkpass import list_templates, load_template
 from walletd.passes.view import CardView
 from walletd.web.deps import context, run_in_transaction, services
-from walletd.web.pages import security
+from walletd.web.pages import message_languages, security
 from walletd.web.pages.cashier import log_in_from_form, login_form
 from walletd.web.pages.charts import BarChart, daily_bars
 from walletd.web.pages.customer import card_page_url
@@ -508,6 +508,7 @@ def _campaign_data(form: MultiDict[str, str], program: Program) -> dict[str, Any
     data: dict[str, Any] = {
         "name": form.get("name", ""),
         "message": form.get("message", ""),
+        "messages": message_languages.form_messages(form),
         "segment": segment,
         "program_id": program.id,
         "draft": form.get("draft") == "yes",
@@ -541,7 +542,9 @@ def campaigns() -> tuple[str, int]:
     found, program = run_in_transaction(work)
     return render("dashboard/campaigns.html", campaigns=found, program=program,
                   presets=list(PRESETS), values={"preset": "all"}, errors={},
-                  segment_size=None)  # fmt: skip
+                  segment_size=None,
+                  message_languages=message_languages.extra_languages(program.default_language),
+                  previews=[])  # fmt: skip
 
 
 @bp.post("/campaigns")
@@ -578,9 +581,17 @@ def create_campaign() -> Any:
     if created is not None:
         flash(_("Campaign created."))
         return redirect(url_for("dashboard.campaign", campaign_id=created), 303)
+    texts = message_languages.form_messages(request.form)
+    previews = (
+        message_languages.previews(request.form.get("message", ""), texts) if preview_only else []
+    )
     return render("dashboard/campaigns.html", 422 if errors else 200, campaigns=found,
                   program=program, presets=list(PRESETS), values=values, errors=errors,
-                  segment_size=size)  # fmt: skip
+                  segment_size=size, previews=previews,
+                  message_languages=message_languages.extra_languages(
+                      program.default_language, texts
+                  ),
+                  )  # fmt: skip
 
 
 @bp.get("/campaigns/<int:campaign_id>")
@@ -627,11 +638,14 @@ def automations_page() -> tuple[str, int]:
     """Switch automatic messages on and off and edit their texts."""
     viewer = me()
 
-    def work(session: Session) -> list[Any]:
+    def work(session: Session) -> tuple[list[Any], str | None]:
         program = get_program(session, viewer.brand_id)
-        return automations.list_automations(session, program.id)
+        return automations.list_automations(session, program.id), program.default_language
 
-    return render("dashboard/automations.html", automations=run_in_transaction(work), errors={})
+    found, default_language = run_in_transaction(work)
+    return render("dashboard/automations.html", automations=found, errors={},
+                  default_language=default_language,
+                  extra_languages=message_languages.extra_languages)  # fmt: skip
 
 
 @bp.post("/automations/<kind>")
@@ -651,6 +665,7 @@ def set_automation(kind: str) -> Any:
             session, viewer.brand_id, program.id, kind,
             enabled=request.form.get("enabled") == "yes",
             message=request.form.get("message"),
+            messages=message_languages.form_messages(request.form),
             delay_days=delay_days,
             now=now,
         )  # fmt: skip
@@ -660,11 +675,16 @@ def set_automation(kind: str) -> Any:
     except NotFoundError:
         abort(404)
     except ValidationError as exc:
-        found = run_in_transaction(
-            lambda s: automations.list_automations(s, get_program(s, viewer.brand_id).id)
+        found, default_language = run_in_transaction(
+            lambda s: (
+                automations.list_automations(s, get_program(s, viewer.brand_id).id),
+                get_program(s, viewer.brand_id).default_language,
+            )
         )
         errors = {kind: {exc.field or "message": error_text(exc)}}
-        return render("dashboard/automations.html", 422, automations=found, errors=errors)
+        return render("dashboard/automations.html", 422, automations=found, errors=errors,
+                      default_language=default_language,
+                      extra_languages=message_languages.extra_languages)  # fmt: skip
     flash(_("Automation saved."))
     return redirect(url_for("dashboard.automations_page") + f"#automation-{kind}", 303)
 

@@ -12,14 +12,15 @@ from werkzeug.datastructures import MultiDict
 
 from walletd.errors import NotFoundError, ValidationError
 from walletd.events import automations
+from walletd.loyalty.brands import get_program
 from walletd.models.event import EventAutomation
 from walletd.web.deps import context, run_in_transaction
-from walletd.web.pages import security
+from walletd.web.pages import message_languages, security
 from walletd.web.pages.dashboard import bp, me, staff_only
 from walletd.web.pages.render import _, error_text, render
 
 # Form fields in the order a 422 names them; anything else goes under the name.
-FORM_FIELDS = ("name", "trigger_event", "delay_minutes", "cancel_events", "message")
+FORM_FIELDS = ("name", "trigger_event", "delay_minutes", "cancel_events", "message", "messages")
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ def automation_input(form: MultiDict[str, str]) -> automations.AutomationInput:
         "cancel_events": cancel,
         "cancel_on_purchase": form.get("cancel_on_purchase") == "yes",
         "message": form.get("message", ""),
+        "messages": message_languages.form_messages(form),
         "enabled": True,
         "marketing": form.get("marketing") == "yes",
     }
@@ -74,14 +76,20 @@ def event_automations_page() -> Any:
             data = automation_input(request.form)
             run_in_transaction(lambda s: automations.create_automation(s, viewer.actor, data, now))
         except ValidationError as exc:
-            field = exc.field if exc.field in FORM_FIELDS else "name"
+            field = (exc.field or "").split(".")[0]
+            field = field if field in FORM_FIELDS else "name"
             errors[field] = error_text(exc)
         else:
             flash(_("Event automation saved."))
             return redirect(url_for("dashboard.event_automations_page"), 303)
-    rows = run_in_transaction(lambda s: _rows(s, viewer.brand_id))
+    rows, default_language = run_in_transaction(
+        lambda s: (_rows(s, viewer.brand_id), get_program(s, viewer.brand_id).default_language)
+    )
+    languages = message_languages.extra_languages(
+        default_language, message_languages.form_messages(values)
+    )
     return render("dashboard/event_automations.html", 422 if errors else 200, rows=rows,
-                  values=values, errors=errors)  # fmt: skip
+                  values=values, errors=errors, message_languages=languages)  # fmt: skip
 
 
 @bp.post("/event-automations/<int:automation_id>/toggle")
