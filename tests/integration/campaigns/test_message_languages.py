@@ -289,3 +289,27 @@ def test_the_dashboard_forms_take_a_text_per_language_and_preview_each(
 
     client.set_cookie("walletd_lang", "zh-Hant")
     assert "繁體中文訊息（選填）" in client.get("/dashboard/campaigns").get_data(as_text=True)
+
+
+def test_the_member_page_changes_the_members_language(
+    app: Flask, client: FlaskClient, brand: BrandKeys, shop: Shop
+) -> None:
+    member = shop.enroll("Mei Lin")
+    log_in(client, make_staff(app, brand.brand_id, "boss@example.com"))
+    token = csrf_of(client, f"/dashboard/members/{member}")
+    form = {"csrf_token": token, "name": "Mei Lin", "email": "", "phone": "", "birthday": ""}
+    saved = client.post(f"/dashboard/members/{member}/edit", data={**form, "language": "zh-Hant"})
+    assert saved.status_code == 303, saved.get_data(as_text=True)
+    page = client.get(f"/dashboard/members/{member}").get_data(as_text=True)
+    assert '<option value="zh-Hant" lang="zh-Hant" selected>' in page
+    refused = client.post(f"/dashboard/members/{member}/edit", data={**form, "language": "xx"})
+    assert refused.status_code == 422
+    assert 'id="f-language-error"' in refused.get_data(as_text=True)
+    # A form without the field (an older page) leaves the language as it was.
+    assert client.post(f"/dashboard/members/{member}/edit", data=form).status_code == 303
+    shown = client.get(f"/api/v1/members/{member}", headers=brand.admin).get_json()
+    assert shown["language"] == "zh-Hant"
+    cleared = client.post(f"/dashboard/members/{member}/edit", data={**form, "language": ""})
+    assert cleared.status_code == 303
+    shown = client.get(f"/api/v1/members/{member}", headers=brand.admin).get_json()
+    assert shown["language"] is None

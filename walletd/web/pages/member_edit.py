@@ -26,6 +26,8 @@ def _form_changes(values: dict[str, str]) -> dict[str, Any]:
         "phone": values["phone"].strip() or None,
         "marketing_consent": values["marketing_consent"] == "yes",
     }
+    if "language" in values:
+        found["language"] = values["language"] or None  # blank: the program's default language
     text = values["birthday"].strip()
     try:
         found["birthday"] = date.fromisoformat(text) if text else None
@@ -41,6 +43,8 @@ def edit_member(member_id: int) -> Any:
     viewer = me()
     values = {name: request.form.get(name, "")[:_MAX_FORM_TEXT] for name in FIELDS}
     values["marketing_consent"] = "yes" if request.form.get("marketing_consent") == "yes" else ""
+    if "language" in request.form:
+        values["language"] = request.form.get("language", "")[:_MAX_FORM_TEXT]
     actor = viewer.actor
     errors: dict[str, Any] = {}
     try:
