@@ -174,12 +174,17 @@ def check_certs_command(warn_days: int) -> None:
 
 
 @click.command("worker")
+@click.option(
+    "--no-scheduler",
+    is_flag=True,
+    help="Deliver only (outbox, campaigns, offer issues, imports); run no scheduled jobs.",
+)
 @with_appcontext
-def worker_command() -> None:
+def worker_command(no_scheduler: bool) -> None:
     """Run the push dispatcher and the scheduler until SIGTERM (in-flight work finishes)."""
     from walletd.worker import Worker
 
-    worker = Worker(_services())
+    worker = Worker(_services(), schedule=not no_scheduler)
 
     def stop(signum: int, frame: object) -> None:
         worker.stop()

@@ -9,6 +9,7 @@ from importlib import resources
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from walletd.db import default_pool_size
 from walletd.errors import ConfigError
 from walletd.passes.certs import production_certificate_problems
 
@@ -124,6 +125,11 @@ class Settings:
             if not (value.isascii() and value.isdigit() and len(value) <= 9) or int(value) < 1:
                 raise ConfigError(f"WALLETD_{name} must be a whole number from 1, not {value!r}")
             return int(value)
+
+        try:  # read again where the engine is made (walletd.db); checked here to fail at start
+            default_pool_size(environ)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
 
         return cls(
             database_url=get("DATABASE_URL", DEFAULT_DATABASE_URL),

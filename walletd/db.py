@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -57,13 +58,34 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+# Connections a pool may open past its size for a moment (a burst), closed again when returned.
+POOL_OVERFLOW = 2
+
+
+def default_pool_size(environ: Mapping[str, str] | None = None) -> int:
+    """WALLETD_DB_POOL_SIZE, else the threads that can hold a connection at once: gunicorn's
+    GUNICORN_THREADS (default 4); a worker uses 3 (its loop and two scheduler threads), under 4.
+
+    Each process opens at most pool size + POOL_OVERFLOW connections to Postgres, so a site
+    needs hosts x processes x (pool + 2) <= max_connections (less a few for psql and migrations).
+    """
+    env = os.environ if environ is None else environ
+    for name, default in (("WALLETD_DB_POOL_SIZE", ""), ("GUNICORN_THREADS", "4")):
+        value = env.get(name, default).strip()
+        if value:
+            if not (value.isascii() and value.isdigit() and 0 < int(value) <= 1000):
+                raise ValueError(f"{name} must be a whole number from 1 to 1000, not {value!r}")
+            return int(value)
+    return 4
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine; SQLite gets WAL, a busy timeout and locked write transactions."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         kwargs.setdefault("pool_pre_ping", True)
-        kwargs.setdefault("pool_size", 10)
-        kwargs.setdefault("max_overflow", 10)
+        kwargs.setdefault("pool_size", default_pool_size())
+        kwargs.setdefault("max_overflow", POOL_OVERFLOW)
         return create_engine(url, **kwargs)
     database = parsed.database or ""
     if database and database != ":memory:":

@@ -20,6 +20,8 @@ from walletd.models import Program
 from walletd.offers import coupons, issues, promotions
 from walletd.privacy.erasure import forget_erased_devices_job
 from walletd.push import google_sync, registrations
+from walletd.scheduling.claims import prune_job_runs
+from walletd.scheduling.heartbeat import prune_heartbeats
 from walletd.services import Services
 
 log = logging.getLogger(__name__)
@@ -163,6 +165,17 @@ def fire_event_automations(svc: Services) -> int:
     return totals.get("sent", 0)
 
 
+def prune_worker_bookkeeping(svc: Services) -> int:
+    """Forget job runs older than 30 days and workers not seen for a day."""
+    now = svc.clock()
+    with svc.db.transaction() as session:
+        # Heartbeats first: a run still "running" whose worker is gone is then marked abandoned.
+        pruned = prune_heartbeats(session, now=now)
+        pruned += prune_job_runs(session, now=now)
+    log.info("prune_worker_bookkeeping: %d old record(s) removed", pruned)
+    return pruned
+
+
 @dataclass(frozen=True)
 class ScheduledJob:
     """A job and when it runs (cron fields, UTC)."""
@@ -179,6 +192,7 @@ DAILY_JOBS = (
     ScheduledJob("birthday_bonuses", birthday_bonuses, hour=8),
     ScheduledJob("prune_google_bookkeeping", prune_google_bookkeeping, hour=5),
     ScheduledJob("cap_registrations", cap_registrations, hour=5, minute=30),
+    ScheduledJob("prune_worker_bookkeeping", prune_worker_bookkeeping, hour=5, minute=45),
 )
 
 

@@ -9,6 +9,7 @@ import threading
 import uuid
 from typing import Any
 
+from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
@@ -25,11 +26,19 @@ from walletd.jobs import (
 )
 from walletd.push.apple_channel import ApnsChannel
 from walletd.push.dispatcher import Channel, Dispatcher
+from walletd.scheduling.claims import EPOCH, daily_period, interval_period, run_once_per_period
+from walletd.scheduling.heartbeat import Heartbeat
 from walletd.services import Services
 from walletd.webhooks.channel import webhook_channel
 from walletd.wiring import apple_passes, push_sender
 
 log = logging.getLogger(__name__)
+
+AUTOMATIONS_JOB = IntervalJob("automations", run_automations, minutes=5)
+
+# Threads running scheduled jobs in a worker; with the delivery loop, a worker uses
+# SCHEDULER_THREADS + 1 database connections at most (see walletd.db.default_pool_size).
+SCHEDULER_THREADS = 2
 
 
 def build_channels(svc: Services) -> list[Channel]:
@@ -63,8 +72,14 @@ class Worker:
         self.held_imports: set[int] = set()
         self.dispatcher = build_dispatcher(svc)
         self.scheduler: BackgroundScheduler | None = None
+        self.heartbeat = Heartbeat(svc.db, self.worker_id, scheduler=schedule, clock=svc.clock)
         if schedule:
-            self.scheduler = BackgroundScheduler(timezone="UTC")
+            # coalesce/misfire_grace_time still apply per process: a worker that starts within
+            # the grace time after a slot everyone missed runs it once; the JobRun claim makes
+            # sure only one worker does (the period is the slot's, see walletd.scheduling.claims).
+            self.scheduler = BackgroundScheduler(
+                timezone="UTC", executors={"default": ThreadPoolExecutor(SCHEDULER_THREADS)}
+            )
             for job in DAILY_JOBS:
                 self.scheduler.add_job(
                     self._run_job,
@@ -75,10 +90,11 @@ class Worker:
                     coalesce=True,
                     misfire_grace_time=3600,
                 )
+            # Interval slots start from one fixed moment so every worker's slots line up.
             self.scheduler.add_job(
                 self._run_job,
-                IntervalTrigger(minutes=5),
-                args=[ScheduledJob("automations", run_automations, hour=0)],
+                IntervalTrigger(minutes=5, start_date=EPOCH),
+                args=[AUTOMATIONS_JOB],
                 id="automations",
                 max_instances=1,
                 coalesce=True,
@@ -86,28 +102,44 @@ class Worker:
             for interval_job in INTERVAL_JOBS:
                 self.scheduler.add_job(
                     self._run_job,
-                    IntervalTrigger(minutes=interval_job.minutes),
+                    IntervalTrigger(minutes=interval_job.minutes, start_date=EPOCH),
                     args=[interval_job],
                     id=interval_job.name,
                     max_instances=1,
                     coalesce=True,
                 )
 
+    def period_of(self, job: ScheduledJob | IntervalJob) -> str:
+        """The slot this run of `job` covers (the claim's key with the job's name)."""
+        now = self.svc.clock()
+        if isinstance(job, IntervalJob):
+            return interval_period(now, job.minutes)
+        return daily_period(now, job.hour, job.minute)
+
     def _run_job(self, job: ScheduledJob | IntervalJob) -> Any:
         try:
-            return job.run(self.svc)
+            return run_once_per_period(
+                self.svc.db,
+                job.name,
+                self.period_of(job),
+                self.worker_id,
+                lambda: job.run(self.svc),
+                self.svc.clock,
+            )
         except Exception:
             log.exception("job %s failed; it runs again at its next time", job.name)
             return None
 
     def run(self) -> None:
         """Deliver until `stop()`; the batch in flight finishes first."""
+        self.heartbeat.start()
         if self.scheduler is not None:
             self.scheduler.start()
-        log.info("worker started")
+        log.info("worker started (%s)", "with scheduler" if self.scheduler else "delivery only")
         try:
             while not self.stop_event.is_set():
                 try:
+                    self.heartbeat.beat()
                     handled = campaign_step(self.svc, self.worker_id, self.held)
                     handled += offer_issue_step(self.svc, self.worker_id, self.held_issues)
                     handled += member_import_step(self.svc, self.worker_id, self.held_imports)
@@ -120,6 +152,10 @@ class Worker:
         finally:
             if self.scheduler is not None:
                 self.scheduler.shutdown(wait=True)
+            try:
+                self.heartbeat.stop()
+            except Exception:
+                log.exception("could not remove this worker's heartbeat; it is pruned in a day")
             log.info("worker stopped")
 
     def stop(self) -> None:

@@ -1,0 +1,1 @@
+"""Coordination between several `walletd worker` processes: job claims and heartbeats."""
