@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -22,6 +22,7 @@ from walletd.scheduling.claims import (
     run_once_per_period,
 )
 from walletd.scheduling.heartbeat import Heartbeat, latest_heartbeat
+from walletd.scheduling.rate import SharedRateLimiter
 from walletd.worker import Worker
 
 
@@ -178,3 +179,40 @@ def test_a_postgres_engine_uses_the_pool_size(monkeypatch: pytest.MonkeyPatch) -
     db = Database("postgresql+psycopg://nobody@127.0.0.1:1/none")
     assert db.engine.pool.size() == 3  # type: ignore[attr-defined]
     db.dispose()
+
+
+class FakeTime:
+    """One wall clock for every "process": sleeping moves it forward."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+def test_two_processes_sharing_an_issuer_never_exceed_the_rate_together(
+    database_url: str,
+) -> None:
+    fake = FakeTime()
+    rate = 10.0
+    first, second = Database(database_url), Database(database_url)
+    limiters = [
+        SharedRateLimiter(db, "google:3388", rate, block=5, clock=fake, sleep=fake.sleep)
+        for db in (first, second)
+    ]
+    granted: list[datetime] = []
+    for i in range(40):  # the two processes take turns unevenly
+        limiter = limiters[0] if i % 3 else limiters[1]
+        limiter.acquire()
+        granted.append(fake())
+    granted.sort()
+    gaps = [b - a for a, b in zip(granted, granted[1:], strict=False)]
+    assert min(gaps) >= timedelta(seconds=1 / rate), gaps
+    # Alternating processes waste the rest of their blocks: slower, never faster than the rate.
+    assert granted[-1] - granted[0] <= timedelta(seconds=40 * 5 / rate)
+    first.dispose()
+    second.dispose()

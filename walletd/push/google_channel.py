@@ -77,6 +77,7 @@ from walletd.push.google_client import (
     GoogleWalletClient,
 )
 from walletd.push.outbox import GOOGLE_CLASS_MESSAGE, GOOGLE_COUPON, GOOGLE_MESSAGE, GOOGLE_OBJECT
+from walletd.scheduling.rate import SharedRateLimiter
 from walletd.services import Services
 
 log = logging.getLogger(__name__)
@@ -770,11 +771,15 @@ class GoogleChannel:
 def google_channel(svc: Services, **client_options: Any) -> GoogleChannel:
     """The channel over a client built from the settings (one per worker process)."""
     settings = svc.settings
+    rate = settings.google_rate_per_second * RATE_HEADROOM
+    # One rate for every worker of this issuer: slots reserved on the shared rate_slots row
+    # (wall-clock time, never the app's clock: the rate is Google's, in real seconds).
+    shared = SharedRateLimiter(svc.db, f"google:{settings.google_issuer_id}", rate)
     client = GoogleWalletClient(
         credentials_path=settings.google_credentials,
         api_url=settings.google_api_url,
-        rate_per_second=settings.google_rate_per_second * RATE_HEADROOM,
-        **{**WORKER_CLIENT_OPTIONS, **client_options},
+        rate_per_second=rate,
+        **{**WORKER_CLIENT_OPTIONS, "limiter": shared, **client_options},
     )
     return GoogleChannel(
         client,

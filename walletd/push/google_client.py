@@ -149,6 +149,12 @@ class GoogleWallet(Protocol):
         ...
 
 
+class Limiter(Protocol):
+    """Something that spaces requests: `acquire()` waits for a slot, returns the wait."""
+
+    def acquire(self) -> float: ...
+
+
 class RateLimiter:
     """Spaces calls at least 1/rate apart across all threads (a token bucket one token deep)."""
 
@@ -276,6 +282,7 @@ class GoogleWalletClient:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        limiter: Limiter | None = None,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
@@ -290,7 +297,9 @@ class GoogleWalletClient:
         self._max_retry_after = max_retry_after
         self._sleep = sleep
         self._rng = rng or random.Random()
-        self._limiter = RateLimiter(rate_per_second, clock=clock, sleep=sleep)
+        # A shared limiter (walletd.scheduling.rate) holds the rate across processes; without
+        # one, this process alone is limited.
+        self._limiter: Limiter = limiter or RateLimiter(rate_per_second, clock=clock, sleep=sleep)
         # One token for every thread; refreshed under a lock so a burst of threads fetches it once.
         self._token_lock = threading.Lock()
         # requests.Session is not documented as thread-safe: one per thread, all closed by close().
