@@ -58,16 +58,23 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-# Connections a pool may open past its size for a moment (a burst), closed again when returned.
+# Connections a pool may open past its size for a moment (a burst), closed again when returned;
+# none when WALLETD_DB_POOL_SIZE is set: then it is the exact cap the operator counted with.
 POOL_OVERFLOW = 2
+
+
+def pool_overflow(environ: Mapping[str, str] | None = None) -> int:
+    """POOL_OVERFLOW, or 0 when WALLETD_DB_POOL_SIZE sets the pool explicitly."""
+    env = os.environ if environ is None else environ
+    return 0 if env.get("WALLETD_DB_POOL_SIZE", "").strip() else POOL_OVERFLOW
 
 
 def default_pool_size(environ: Mapping[str, str] | None = None) -> int:
     """WALLETD_DB_POOL_SIZE, else the threads that can hold a connection at once: gunicorn's
     GUNICORN_THREADS (default 4); a worker uses 3 (its loop and two scheduler threads), under 4.
 
-    Each process opens at most pool size + POOL_OVERFLOW connections to Postgres, so a site
-    needs hosts x processes x (pool + 2) <= max_connections (less a few for psql and migrations).
+    Each process opens at most pool size + pool_overflow() connections to Postgres, so a site
+    needs hosts x processes x pool <= max_connections (less a few for psql and migrations).
     """
     env = os.environ if environ is None else environ
     for name, default in (("WALLETD_DB_POOL_SIZE", ""), ("GUNICORN_THREADS", "4")):
@@ -85,7 +92,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     if parsed.get_backend_name() != "sqlite":
         kwargs.setdefault("pool_pre_ping", True)
         kwargs.setdefault("pool_size", default_pool_size())
-        kwargs.setdefault("max_overflow", POOL_OVERFLOW)
+        kwargs.setdefault("max_overflow", pool_overflow())
         return create_engine(url, **kwargs)
     database = parsed.database or ""
     if database and database != ":memory:":

@@ -178,6 +178,7 @@ def test_a_postgres_engine_uses_the_pool_size(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("WALLETD_DB_POOL_SIZE", "3")
     db = Database("postgresql+psycopg://nobody@127.0.0.1:1/none")
     assert db.engine.pool.size() == 3  # type: ignore[attr-defined]
+    assert db.engine.pool._max_overflow == 0  # type: ignore[attr-defined]  # the exact cap
     db.dispose()
 
 
