@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Callable
 from datetime import datetime
@@ -21,10 +20,6 @@ def create_app(
     if settings is None:
         settings = Settings.from_env(os.environ)
     settings = settings.finalise()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    # httpx logs every request URL at INFO, and APNs URLs carry device push tokens.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
     app = Flask(__name__)
     app.config.update(
         SECRET_KEY=settings.secret_key,
@@ -107,6 +102,9 @@ def create_app(
     pages.init_app(app)
     # issue 13: each part adds its lines below its own marker only.
     # [ops] (health, metrics, request ids)
+    from walletd.observability import web as observability
+
+    observability.init_app(app)
     # [docs] (/docs API reference)
     from walletd.web import docs
 

@@ -182,7 +182,10 @@ def check_certs_command(warn_days: int) -> None:
 @with_appcontext
 def worker_command(no_scheduler: bool) -> None:
     """Run the push dispatcher and the scheduler until SIGTERM (in-flight work finishes)."""
+    from walletd.observability.logs import configure_logging
     from walletd.worker import Worker
+
+    configure_logging()
 
     worker = Worker(_services(), schedule=not no_scheduler)
 

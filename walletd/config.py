@@ -50,6 +50,8 @@ class Settings:
     google_root_keys_url: str = DEFAULT_GOOGLE_ROOT_KEYS_URL
     google_rate_per_second: float = 20.0
     worker: str = "off"
+    # With a token, /metrics needs `Authorization: Bearer <token>`; without, loopback clients only.
+    metrics_token: str = ""
     instance_path: Path = Path("instance")
     pass_templates_path: Path = field(default_factory=lambda: BUNDLED_PASS_TEMPLATES)
     max_body_bytes: int = 64 * 1024
@@ -155,6 +157,7 @@ class Settings:
             google_root_keys_url=get("GOOGLE_ROOT_KEYS_URL", DEFAULT_GOOGLE_ROOT_KEYS_URL),
             google_rate_per_second=google_rate,
             worker=get("WORKER", "off"),
+            metrics_token=get("METRICS_TOKEN"),
             instance_path=path("INSTANCE_PATH", Path("instance")),
             pass_templates_path=path("PASS_TEMPLATES", BUNDLED_PASS_TEMPLATES),
             default_phone_region=get("DEFAULT_PHONE_REGION", "TW").upper(),

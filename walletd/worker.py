@@ -24,6 +24,7 @@ from walletd.jobs import (
     offer_issue_step,
     run_automations,
 )
+from walletd.observability.logs import log_context
 from walletd.push.apple_channel import ApnsChannel
 from walletd.push.dispatcher import Channel, Dispatcher
 from walletd.scheduling.claims import EPOCH, daily_period, interval_period, run_once_per_period
@@ -117,18 +118,19 @@ class Worker:
         return daily_period(now, job.hour, job.minute)
 
     def _run_job(self, job: ScheduledJob | IntervalJob) -> Any:
-        try:
-            return run_once_per_period(
-                self.svc.db,
-                job.name,
-                self.period_of(job),
-                self.worker_id,
-                lambda: job.run(self.svc),
-                self.svc.clock,
-            )
-        except Exception:
-            log.exception("job %s failed; it runs again at its next time", job.name)
-            return None
+        with log_context(job_id=f"{job.name}:{uuid.uuid4().hex[:12]}"):
+            try:
+                return run_once_per_period(
+                    self.svc.db,
+                    job.name,
+                    self.period_of(job),
+                    self.worker_id,
+                    lambda: job.run(self.svc),
+                    self.svc.clock,
+                )
+            except Exception:
+                log.exception("job %s failed; it runs again at its next time", job.name)
+                return None
 
     def run(self) -> None:
         """Deliver until `stop()`; the batch in flight finishes first."""

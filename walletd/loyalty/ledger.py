@@ -30,6 +30,7 @@ from walletd.loyalty.context import Context
 from walletd.loyalty.money import format_minor, parse_amount
 from walletd.loyalty.rules import TierRule, add_months, points_for_purchase, tier_for
 from walletd.models import Card, Coupon, LedgerEntry, Member, Offer, Program, Reward, Tier
+from walletd.observability.metrics import REDEMPTIONS, SCANS, counted, redemption_kind
 from walletd.offers.promotions import active_promotions, combined_multiplier
 from walletd.offers.stamps import add_stamp
 from walletd.webhooks import events as webhook_events
@@ -372,6 +373,7 @@ def _coupon_barcodes(coupons: object) -> list[str]:
     return barcodes
 
 
+@counted(SCANS)
 def credit_scan(
     session: Session,
     actor: Actor,
@@ -607,6 +609,7 @@ def grant_bonus(
     return entry
 
 
+@counted(REDEMPTIONS, redemption_kind)
 def redeem(
     session: Session,
     actor: Actor,

@@ -1,0 +1,1 @@
+"""Health checks, Prometheus metrics and structured logs with request and job ids."""
