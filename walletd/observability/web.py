@@ -12,17 +12,27 @@ from walletd.observability import metrics
 from walletd.observability.health import readiness
 from walletd.observability.logs import request_id_from, request_id_var
 from walletd.web.deps import services
+from walletd.web.endpoint import endpoint
+from walletd.web.schemas import Health
 
 bp = Blueprint("ops", __name__)
 
 
 @bp.get("/livez")
+@endpoint("Liveness: the process answers", tag="operations", auth="none", response=Health)
 def livez() -> Response:
     """200 whenever the process answers; touches no database."""
     return jsonify({"status": "ok"})
 
 
 @bp.get("/readyz")
+@endpoint(
+    "Readiness: database, schema at the newest migration, a worker heartbeat younger than 60 s",
+    tag="operations",
+    auth="none",
+    response=Health,
+    other_responses={503: "not ready: `failing` names each failing check and why"},
+)
 def readyz() -> Response:
     """200 when the database answers at the newest schema and a worker beat in the last 60 s."""
     svc = services()
@@ -42,6 +52,13 @@ def _loopback() -> bool:
 
 
 @bp.get("/metrics")
+@endpoint(
+    "Prometheus metrics (text format); loopback only, or a bearer WALLETD_METRICS_TOKEN",
+    tag="operations",
+    auth="none",
+    media_type="text/plain",
+    other_responses={401: "the metrics token is missing or wrong", 403: "not a loopback client"},
+)
 def metrics_page() -> Response:
     """Prometheus text format: loopback clients, or any client with the token when one is set."""
     token = services().settings.metrics_token
