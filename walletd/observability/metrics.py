@@ -136,3 +136,8 @@ def counted(
 def redemption_kind(kwargs: dict[str, object]) -> str:
     """`reward` when a reward is redeemed, else `points`."""
     return "reward" if kwargs.get("reward_id") is not None else "points"
+
+
+def coupon_kind(kwargs: dict[str, object]) -> str:
+    """Coupon redemptions are counted with kind `coupon`."""
+    return "coupon"

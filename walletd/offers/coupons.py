@@ -36,6 +36,7 @@ from walletd.loyalty.ledger import (
 )
 from walletd.loyalty.money import format_minor, minor_unit_exponent, parse_amount
 from walletd.models import Card, Coupon, Member, Offer, Program, Tier
+from walletd.observability.metrics import REDEMPTIONS, counted, coupon_kind
 from walletd.offers.catalog import offer_value_for
 from walletd.offers.codes import (
     CODE_ALPHABET,
@@ -305,6 +306,7 @@ def _offer_and_currency(session: Session, coupon: Coupon) -> tuple[Offer, str]:
     return offer, program.currency
 
 
+@counted(REDEMPTIONS, coupon_kind)
 def redeem_coupon(
     session: Session,
     actor: Actor,

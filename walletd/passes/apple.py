@@ -7,6 +7,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
+from walletd.observability.metrics import PASS_CACHE, PASSES_SIGNED
 from walletd.passes.pkpass import build_pkpass, load_template
 from walletd.passes.signing import ManifestSigner
 from walletd.passes.view import CardView
@@ -67,11 +68,13 @@ class ApplePasses:
         """The signed package of a card at a given update tag."""
         key = (view.serial_number, tag)
         cached = self.cache.get(key)
+        PASS_CACHE.labels(result="miss" if cached is None else "hit").inc()
         if cached is not None:
             return cached
         template = load_template(self.templates_root, view.template)
         data = build_pkpass(
             view, signer=self.signer, template=template, web_service_url=self.web_service_url
         )
+        PASSES_SIGNED.inc()
         self.cache.put(key, data)
         return data

@@ -35,6 +35,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
+from walletd.observability.metrics import UPSTREAM_SECONDS
+
 log = logging.getLogger(__name__)
 
 Outcome = Literal["sent", "gone", "bad_token", "retry", "fatal"]
@@ -849,9 +851,10 @@ class ApnsClient:
         for attempt in (1, 2):
             try:
                 connection = await lane.connection()
-                status, response_headers, body = await connection.request(
-                    path, headers, PASS_UPDATE_PAYLOAD, self._timeout
-                )
+                with UPSTREAM_SECONDS.labels(service="apns").time():
+                    status, response_headers, body = await connection.request(
+                        path, headers, PASS_UPDATE_PAYLOAD, self._timeout
+                    )
             except _Timeout as exc:
                 return ApnsResult(token, "retry", None, exc.kind)
             except _TransportError as exc:

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from walletd.db import Database
 from walletd.models import OutboxMessage
+from walletd.observability.metrics import PUSHES
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +119,7 @@ def record(
         outcome = result.outcome
         if outcome == "retry" and row.attempts >= MAX_ATTEMPTS:
             outcome = "failed"
+        PUSHES.labels(channel=row.kind, outcome=outcome).inc()
         if outcome != "retry":
             finished[outcome].append(row.id)
             if result.error:

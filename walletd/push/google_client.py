@@ -15,6 +15,8 @@ from google.auth import exceptions as auth_exceptions
 from google.auth.transport.requests import Request as AuthRequest
 from google.oauth2 import service_account
 
+from walletd.observability.metrics import UPSTREAM_SECONDS
+
 JsonDict = dict[str, Any]
 
 log = logging.getLogger(__name__)
@@ -364,13 +366,14 @@ class GoogleWalletClient:
         token = self._token(session)
         for refreshed in (False, True):
             try:
-                response = session.request(
-                    method,
-                    url,
-                    json=body,
-                    headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
-                    timeout=self._timeout,
-                )
+                with UPSTREAM_SECONDS.labels(service="google").time():
+                    response = session.request(
+                        method,
+                        url,
+                        json=body,
+                        headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+                        timeout=self._timeout,
+                    )
             except requests.Timeout as exc:
                 raise GoogleRetryableError(0, "timeout", str(exc)) from exc
             except requests.ConnectionError as exc:
