@@ -44,6 +44,7 @@ def test_a_queued_push_shows_in_outbox_depth(app: Flask, client: FlaskClient) ->
     samples = _samples(client)
     assert samples[("walletd_outbox_pending", (("kind", "apns"),))] == 1
     assert ("walletd_outbox_oldest_due_age_seconds", (("kind", "apns"),)) in samples
+    assert samples[("walletd_google_notifications_last_day", ())] == 0
 
 
 def test_metrics_need_the_token_when_one_is_set(app: Flask, client: FlaskClient) -> None:

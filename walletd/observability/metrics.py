@@ -24,10 +24,12 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from walletd.db import Database
 from walletd.errors import WalletdError
+from walletd.models.campaign import Campaign
+from walletd.models.google import GoogleNotification
 from walletd.models.outbox import OutboxMessage
 
 SCANS = Counter("walletd_scans_total", "Scans by result", ["result"])
@@ -96,6 +98,36 @@ class DatabaseCollector(Collector):
             age.add_metric([kind], seconds)
         yield depth
         yield age
+        yield from self._google_and_campaigns(now)
+
+    def _google_and_campaigns(self, now: datetime) -> Iterator[GaugeMetricFamily]:
+        day_ago = now - timedelta(days=1)
+        recent = select(Campaign.id).where(
+            or_(Campaign.status == "sending", Campaign.fanned_out_at >= day_ago)
+        )
+        with self.db.engine.connect() as connection:
+            sent = connection.execute(
+                select(func.count()).where(GoogleNotification.sent_at >= day_ago)
+            ).scalar_one()
+            progress = connection.execute(
+                select(OutboxMessage.status, func.count())
+                .where(OutboxMessage.campaign_id.in_(recent))
+                .group_by(OutboxMessage.status)
+            ).all()
+        budget = GaugeMetricFamily(
+            "walletd_google_notifications_last_day",
+            "Google notifications sent in the last 24 h (the budget used)",
+        )
+        budget.add_metric([], sent)
+        yield budget
+        campaigns = GaugeMetricFamily(
+            "walletd_campaign_pushes",
+            "Pushes of campaigns sending or fanned out in the last day, by outbox status",
+            labels=["status"],
+        )
+        for status, count in progress:
+            campaigns.add_metric([status], count)
+        yield campaigns
 
 
 def render(db: Database, clock: Callable[[], datetime]) -> bytes:
