@@ -8,6 +8,7 @@ read from the database at scrape time by `DatabaseCollector`, one query each.
 from __future__ import annotations
 
 import functools
+import logging
 import os
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
@@ -53,6 +54,7 @@ PASSES_SIGNED = Counter("walletd_passes_signed_total", "Apple passes signed")
 PASS_CACHE = Counter("walletd_pass_cache_total", "Pass cache lookups", ["result"])
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+log = logging.getLogger(__name__)
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -65,6 +67,21 @@ class DatabaseCollector(Collector):
         self.clock = clock
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
+        up = GaugeMetricFamily(
+            "walletd_metrics_database_up", "1 when the scrape-time database gauges could be read"
+        )
+        try:
+            families = list(self._collect())
+        except Exception:  # a scrape never fails: the database gauges are just missing
+            log.warning("the database gauges could not be read", exc_info=True)
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        yield from families
+
+    def _collect(self) -> Iterator[GaugeMetricFamily]:
         now = self.clock()
         depth = GaugeMetricFamily(
             "walletd_outbox_pending", "Pending outbox rows by kind", labels=["kind"]
