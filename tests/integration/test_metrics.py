@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import Flask
 from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.factories import BrandKeys, enroll, scan, services_of
+from walletd.push.dispatcher import Delivery, claim_due, record
 from walletd.push.outbox import enqueue
 
 
@@ -57,3 +60,17 @@ def test_metrics_need_the_token_when_one_is_set(app: Flask, client: FlaskClient)
 def test_metrics_are_loopback_only_without_a_token(client: FlaskClient) -> None:
     response = client.get("/metrics", environ_base={"REMOTE_ADDR": "203.0.113.9"})
     assert response.status_code == 403
+
+
+def test_a_delivered_push_counts_by_channel_and_outcome(app: Flask, client: FlaskClient) -> None:
+    svc = services_of(app)
+    key = ("walletd_pushes_total", (("channel", "apns"), ("outcome", "gone")))
+    before = _samples(client).get(key, 0.0)
+    with svc.db.transaction() as session:
+        enqueue(session, [{"kind": "apns", "dedupe_key": "apns:y"}], now=svc.clock())
+    with svc.db.transaction() as session:
+        rows = claim_due(
+            session, now=svc.clock(), kinds=("apns",), limit=10, lease=timedelta(seconds=60)
+        )
+        record(session, rows, [Delivery(rows[0].id, "gone")], svc.clock())
+    assert _samples(client)[key] - before == 1
