@@ -16,5 +16,8 @@ cli = FlaskGroup(
 
 
 def main() -> None:
-    """Run the `walletd` command line."""
+    """Run the `walletd` command line, with logging configured first (an entry point's job)."""
+    from walletd.observability.logs import configure_logging
+
+    configure_logging()
     cli.main(prog_name="walletd")
