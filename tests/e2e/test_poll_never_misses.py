@@ -32,6 +32,9 @@ PUSH_TOKEN = "ab" * 32
 WRITERS = 6
 CARDS_PER_WRITER = 3
 TRANSACTIONS_PER_WRITER = 12
+# A connection for every writer and the polling device at once (the default pool is sized for
+# gunicorn's 4 threads; here a writer waiting for a connection would hide the overlap).
+_POOL: dict[str, int] = {"pool_size": WRITERS + 2}
 
 # (session, since) -> (changed serials, the tag to send next time)
 ListChanges = Callable[[Session, int | None], tuple[list[str], int]]
@@ -134,7 +137,7 @@ def _seed(db: Database, cards: int) -> list[int]:
 @pytest.fixture
 def db(database_url: str) -> Iterator[Database]:
     """The migrated test database (SQLite and Postgres)."""
-    database = Database(database_url)
+    database = Database(database_url, **({} if database_url.startswith("sqlite") else _POOL))
     yield database
     database.dispose()
 
@@ -143,7 +146,7 @@ def db(database_url: str) -> Iterator[Database]:
 def postgres_db(postgres_migrated: str) -> Iterator[Database]:
     """The migrated Postgres test database, emptied (skipped without a Postgres server)."""
     truncate_postgres(postgres_migrated)
-    database = Database(postgres_migrated)
+    database = Database(postgres_migrated, **_POOL)
     yield database
     database.dispose()
 

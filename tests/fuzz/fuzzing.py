@@ -15,7 +15,8 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import checks
 from schemathesis.generation import GenerationMode
 
-from tests.factories import BrandKeys, enroll, scan
+from tests.factories import BrandKeys, enroll, scan, services_of
+from walletd.models import WorkerHeartbeat
 
 EXAMPLES = int(os.environ.get("WALLETD_FUZZ_EXAMPLES", "6"))
 ROLES = ("admin", "cashier", "anonymous")
@@ -28,7 +29,14 @@ CHECKS = [
 
 
 def _seed(app: Flask, brand: BrandKeys) -> None:
-    """A member with a scan, so that small ids and real barcodes exist to be found."""
+    """A member with a scan, so that small ids and real barcodes exist to be found, and a live
+    worker's heartbeat, so that /readyz answers 200 (its 503 is a server error to the fuzzer)."""
+    svc = services_of(app)
+    with svc.db.transaction() as session:
+        now = svc.clock()
+        session.add(
+            WorkerHeartbeat(worker_id="fuzz", hostname="fuzz", pid=1, started_at=now, seen_at=now)
+        )
     client = app.test_client()
     member = enroll(client, brand, email="ada@example.com", marketing_consent=True)
     scan(client, brand, member["card"]["barcode"], "12.50", "fuzz-seed")

@@ -8,12 +8,13 @@ import time
 
 from flask import Blueprint, Flask, Response, g, jsonify, request
 
+from walletd.errors import AuthenticationError, PermissionDeniedError
 from walletd.observability import metrics
 from walletd.observability.health import readiness
 from walletd.observability.logs import request_id_from, request_id_var
 from walletd.web.deps import services
 from walletd.web.endpoint import endpoint
-from walletd.web.schemas import Health
+from walletd.web.schemas import Health, Readiness
 
 bp = Blueprint("ops", __name__)
 
@@ -30,7 +31,7 @@ def livez() -> Response:
     "Readiness: database, schema at the newest migration, a worker heartbeat younger than 60 s",
     tag="operations",
     auth="none",
-    response=Health,
+    response=Readiness,
     other_responses={503: "not ready: `failing` names each failing check and why"},
 )
 def readyz() -> Response:
@@ -61,21 +62,17 @@ def _loopback() -> bool:
 )
 def metrics_page() -> Response:
     """Prometheus text format: loopback clients, or any client with the token when one is set."""
+    # Refusals use the JSON error envelope of every other route (documented as such).
     token = services().settings.metrics_token
     if token:
         given = request.headers.get("Authorization", "")
         if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-            return Response(
-                "metrics need Authorization: Bearer <WALLETD_METRICS_TOKEN>\n",
-                401,
-                {"WWW-Authenticate": "Bearer"},
-                mimetype="text/plain",
+            raise AuthenticationError(
+                "metrics need Authorization: Bearer <WALLETD_METRICS_TOKEN>", field="Authorization"
             )
     elif not _loopback():
-        return Response(
-            "metrics are served on loopback only unless WALLETD_METRICS_TOKEN is set\n",
-            403,
-            mimetype="text/plain",
+        raise PermissionDeniedError(
+            "metrics are served on loopback only unless WALLETD_METRICS_TOKEN is set"
         )
     svc = services()
     return Response(metrics.render(svc.db, svc.clock), 200, {"Content-Type": metrics.CONTENT_TYPE})

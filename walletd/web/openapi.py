@@ -144,7 +144,10 @@ class _Builder:
                                **_content(spec, reply)},
         }  # fmt: skip
         for status, description in spec.other_responses.items():
-            if status >= 400:
+            if status == 503 and reply is not None:
+                # Health probes answer "unavailable" in their own reply model, not as an error.
+                responses[str(status)] = {"description": description, **_content(spec, reply)}
+            elif status >= 400:
                 responses[str(status)] = {"description": description, **ERROR_CONTENT}
             elif status in (204, 304):
                 responses[str(status)] = {"description": description}

@@ -567,6 +567,14 @@ class Health(Reply):
     status: Literal["ok", "unavailable"]
 
 
+class Readiness(Health):
+    """Whether this instance can serve: database, schema and a live worker."""
+
+    failing: dict[str, str] | None = Field(
+        default=None, description="each failing check (database, schema, worker) and why"
+    )
+
+
 class SignedLinkQuery(Request):
     """The signature of a card link."""
 
