@@ -118,6 +118,13 @@ def create_app(
     # the formats of numbers, money and dates (walletd.web.pages.formats).
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", "translations")
     Babel(app, locale_selector=locale_selector)
+    # issues 15 and 16: each part adds its lines below its own marker only.
+    # [enrollment]
+    # [google-signup]
+    # [delivery]
+    # [email]
+    # [email-links]
+    # [email-campaigns]
     # After every blueprint: limits are put on the registered blueprints, and ProxyFix wraps
     # the finished WSGI app.
     from walletd.web import limits
