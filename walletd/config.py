@@ -83,6 +83,12 @@ class Settings:
     ratelimit_apple_log: str = "20 per minute; 200 per hour"
     ratelimit_api: str = "3000 per minute"
     ratelimit_api_auth_failures: str = "30 per minute; 300 per hour"
+    # [email] The SMTP relay (smtp:// with STARTTLS when offered, smtps://), a CA file for a relay
+    # with a private certificate, the default sender and the relay's pace (messages per second).
+    smtp_url: str = field(default="", repr=False)
+    smtp_ca_file: str = ""
+    email_from: str = ""
+    smtp_rate: float = 10.0
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -171,6 +177,11 @@ class Settings:
             max_devices_per_card=count("MAX_DEVICES_PER_CARD", 10),
             device_log_max_rows=count("DEVICE_LOG_MAX_ROWS", 10_000),
             device_log_max_days=count("DEVICE_LOG_MAX_DAYS", 14),
+            # [email]
+            smtp_url=get("SMTP_URL"),
+            smtp_ca_file=get("SMTP_CA_FILE"),
+            email_from=get("EMAIL_FROM"),
+            smtp_rate=_rate(get("SMTP_RATE", "10"), "SMTP_RATE"),
         )
 
     def finalise(self) -> Settings:
@@ -188,6 +199,7 @@ class Settings:
             raise ConfigError("WALLETD_SECRET_KEY must be at least 32 characters")
         _check_secret_keys(settings)
         _check_rate_limits(settings)
+        _check_email(settings)  # [email]
         if settings.google_enabled and not Path(settings.google_credentials).is_file():
             raise ConfigError(
                 f"WALLETD_GOOGLE_CREDENTIALS is not a readable file: {settings.google_credentials}"
@@ -267,6 +279,39 @@ def _small_count(value: str, name: str) -> int:
     if not (value.isascii() and value.isdigit() and int(value) <= 10):
         raise ConfigError(f"WALLETD_{name} must be a whole number from 0 to 10, not {value!r}")
     return int(value)
+
+
+def _rate(value: str, name: str) -> float:
+    """A positive number of events per second."""
+    try:
+        rate = float(value)
+    except ValueError as exc:
+        raise ConfigError(f"WALLETD_{name} is not a number: {value!r}") from exc
+    if not 0 < rate <= 10_000:
+        raise ConfigError(f"WALLETD_{name} must be above 0 and at most 10000, not {value!r}")
+    return rate
+
+
+def _check_email(settings: Settings) -> None:
+    """[email] A relay URL that parses, a readable CA file and a sender when e-mail is on."""
+    if not settings.smtp_url:
+        return
+    from walletd.email.relay import parse_relay_url, relay_problem
+
+    problem = relay_problem(settings.smtp_url)
+    if problem:
+        raise ConfigError(f"WALLETD_SMTP_URL {problem}")
+    parse_relay_url(settings.smtp_url)
+    if settings.smtp_ca_file and not Path(settings.smtp_ca_file).is_file():
+        raise ConfigError(f"WALLETD_SMTP_CA_FILE is not a readable file: {settings.smtp_ca_file}")
+    if not settings.email_from:
+        raise ConfigError("WALLETD_EMAIL_FROM is required when WALLETD_SMTP_URL is set")
+    from walletd.email.message import parse_from
+
+    try:
+        parse_from(settings.email_from)
+    except ValueError as exc:
+        raise ConfigError("WALLETD_EMAIL_FROM must be an address or Name <address>") from exc
 
 
 def _check_rate_limits(settings: Settings) -> None:

@@ -11,6 +11,7 @@ from walletd.models.campaign import (
 )
 from walletd.models.card_message import CardMessage
 from walletd.models.device import Device, DeviceLog, Registration
+from walletd.models.email import Email, EmailBounce, EmailSender  # [email]
 from walletd.models.event import Event, EventAutomation, EventAutomationRun
 from walletd.models.feedback import Feedback
 from walletd.models.google import GoogleCallbackNonce, GoogleNotification
@@ -45,6 +46,9 @@ __all__ = [
     "GoogleCallbackNonce",
     "GoogleNotification",
     "DeviceLog",
+    "Email",  # [email]
+    "EmailBounce",  # [email]
+    "EmailSender",  # [email]
     "Event",
     "EventAutomation",
     "EventAutomationRun",
