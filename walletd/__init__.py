@@ -122,6 +122,9 @@ def create_app(
     # [enrollment]
     # [google-signup]
     # [delivery]
+    from walletd.web import delivery_api
+
+    app.register_blueprint(delivery_api.bp)
     # [email]
     # [email-links]
     # [email-campaigns]

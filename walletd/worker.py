@@ -46,7 +46,7 @@ def build_channels(svc: Services) -> list[Channel]:
     """The delivery channels this configuration has."""
     passes = svc.adapter("apple_passes", lambda: apple_passes(svc.settings))
     sender = svc.adapter("push_sender", lambda: push_sender(svc.settings, passes.signer))
-    channels: list[Channel] = [ApnsChannel(sender)]
+    channels: list[Channel] = [ApnsChannel(sender, clock=svc.clock)]  # [delivery] clock
     if svc.settings.google_enabled:
         from walletd.push.google_channel import google_channel
 

@@ -53,6 +53,7 @@ def touch_cards(
     now = ctx.now.replace(microsecond=0)
     for card in cards:
         card.update_tag = tag
+        card.change_campaign_id = campaign_id  # [delivery] the campaign of this version, if any
         # Last-Modified has one-second resolution: keep every change in a later second so an
         # If-Modified-Since from the previous version never hides this one.
         floor = card.updated_at.replace(microsecond=0) + timedelta(seconds=1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from walletd.db import Base, UTCDateTime, utcnow
@@ -40,6 +40,11 @@ class Registration(Base):
     # When the device last confirmed this registration: a later APNs 410 must predate it to
     # remove it, and the least recently confirmed one goes first when the card is at its cap.
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # [delivery] The device was handed every change of its card with a tag below synced_tag (it
+    # listed them and downloads them next); synced_at is when it first got the card's current
+    # version. Written by the list call only when it moves (walletd/push/registrations.py).
+    synced_tag: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class DeviceLog(Base):

@@ -100,3 +100,6 @@ class Card(Base):
     google_saved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     google_deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # [delivery] The campaign that made the card's current version (None: any other change);
+    # set with the tag in touch_cards, so the delivery report can follow a campaign.
+    change_campaign_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from functools import partial
 
 from sqlalchemy.orm import Session
 
-from walletd.db import Database
+from walletd.db import Database, utcnow
+from walletd.delivery.recording import record_refusal
 from walletd.push.apns import ApnsResult, PushSender
 from walletd.push.dispatcher import ChannelPausedError, ClaimedRow, Delivery
 from walletd.push.outbox import APNS
@@ -47,7 +49,24 @@ def _is_account_error(result: ApnsResult) -> bool:
     )
 
 
-def _forget(token: str, result: ApnsResult, session: Session) -> None:
+def _refused(
+    token: str, result: ApnsResult, campaign_id: int | None, now: datetime, session: Session
+) -> None:
+    # [delivery] Kept per card (the token's registrations), before a 410 removes them.
+    record_refusal(
+        session, token, status=result.status, reason=result.reason, campaign_id=campaign_id, now=now
+    )
+
+
+def _forget(
+    token: str,
+    result: ApnsResult,
+    session: Session,
+    campaign_id: int | None = None,
+    now: datetime | None = None,
+) -> None:
+    if now is not None:
+        _refused(token, result, campaign_id, now, session)  # [delivery]
     removed = forget_token(session, token, gone_at=result.gone_at)
     log.info(
         "APNs says token %s… is %s: removed %d registration(s)", token[:8], result.reason, removed
@@ -59,8 +78,9 @@ class ApnsChannel:
 
     kinds: tuple[str, ...] = (APNS,)
 
-    def __init__(self, sender: PushSender) -> None:
+    def __init__(self, sender: PushSender, clock: Callable[[], datetime] = utcnow) -> None:
         self.sender = sender
+        self.clock = clock  # [delivery] dates the refusals it records
 
     def deliver(self, rows: Sequence[ClaimedRow], db: Database) -> list[Delivery]:
         """Push each row's token once and map APNs's answers to outcomes."""
@@ -87,12 +107,14 @@ class ApnsChannel:
             if result.outcome == "sent":
                 deliveries.append(Delivery(row.id, "sent"))
             elif result.outcome in ("gone", "bad_token"):
-                deliveries.append(
-                    Delivery(row.id, "gone", error, after=partial(_forget, token, result))
+                forget = partial(
+                    _forget, token, result, campaign_id=row.campaign_id, now=self.clock()
                 )
+                deliveries.append(Delivery(row.id, "gone", error, after=forget))
             elif result.outcome == "retry":
                 deliveries.append(Delivery(row.id, "retry", error, retry_after=result.retry_after))
             else:
                 log.error("APNs refused token %s…: %s", token[:8], error)
-                deliveries.append(Delivery(row.id, "failed", error))
+                refused = partial(_refused, token, result, row.campaign_id, self.clock())
+                deliveries.append(Delivery(row.id, "failed", error, after=refused))
         return deliveries

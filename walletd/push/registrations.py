@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import CursorResult, delete, exists, func, select
 from sqlalchemy.orm import Session
 
+from walletd.delivery.recording import record_synced
 from walletd.errors import AuthenticationError, ValidationError
 from walletd.loyalty.cards import current_poll_tag
 from walletd.models import Card, Device, DeviceLog, Member, Registration
@@ -226,7 +227,12 @@ def parse_tag(value: str | None) -> int | None:
 
 
 def updated_serials(
-    session: Session, *, library_id: str, pass_type_id: str, since: int | None
+    session: Session,
+    *,
+    library_id: str,
+    pass_type_id: str,
+    since: int | None,
+    now: datetime | None = None,
 ) -> UpdatedSerials:
     """The device's registered serials changed at or after `since` (all when absent)."""
     # Read the poll tag first: any change committed after this point has a tag >= it.
@@ -236,7 +242,7 @@ def updated_serials(
     if since is not None and not 0 <= since <= MAX_TAG:
         since = None  # not a tag we handed out: answer as to a device without one
     query = (
-        select(Card.serial_number)
+        select(Card.serial_number, Registration.id, Card.update_tag, Registration.synced_tag)
         .join(Registration, Registration.card_id == Card.id)
         .join(Device, Device.id == Registration.device_id)
         .where(Device.library_id == library_id, Registration.pass_type_id == pass_type_id)
@@ -244,7 +250,13 @@ def updated_serials(
     )
     if since is not None:
         query = query.where(Card.update_tag >= since)
-    return UpdatedSerials(serials=list(session.scalars(query).all()), last_updated=str(tag))
+    rows = session.execute(query).all()
+    # [delivery] The device downloads what it is handed now: record, once per version, that
+    # it got its card's current version. Only committed versions (tag below the poll tag) count.
+    behind = [r.id for r in rows if r.update_tag < tag and not (r.synced_tag or 0) > r.update_tag]
+    if behind and now is not None:
+        record_synced(session, behind, tag=tag, now=now)
+    return UpdatedSerials(serials=[r.serial_number for r in rows], last_updated=str(tag))
 
 
 def _storable(line: str) -> str:

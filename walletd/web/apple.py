@@ -121,9 +121,10 @@ def unregister(device_id: str, pass_type_id: str, serial: str) -> Response:
 def updated(device_id: str, pass_type_id: str, query: PassesQuery) -> Response:
     """Serials changed since passesUpdatedSince: 200 with a string lastUpdated, or 204."""
     since = registrations.parse_tag(query.passesUpdatedSince)
+    now = services().clock()  # [delivery] when the device was handed its cards' versions
     result = run_in_transaction(
         lambda s: registrations.updated_serials(
-            s, library_id=device_id, pass_type_id=pass_type_id, since=since
+            s, library_id=device_id, pass_type_id=pass_type_id, since=since, now=now
         )
     )
     if not result.serials:

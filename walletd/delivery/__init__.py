@@ -1,0 +1,1 @@
+"""Delivery health: which version of each card every device and Google object has."""
