@@ -94,12 +94,17 @@ def _name(value: object) -> str | None:
 
 
 def issue_password_link(
-    session: Session, actor: Actor | None, user: StaffUser, *, now: datetime
+    session: Session,
+    actor: Actor | None,
+    user: StaffUser,
+    *,
+    now: datetime,
+    lifetime: timedelta = LINK_LIFETIME,  # [email-links] resets asked by e-mail live 30 minutes
 ) -> PasswordLink:
     """A new one-time set-password link for `user`; earlier unused links stop working."""
     session.execute(delete(StaffPasswordToken).where(StaffPasswordToken.staff_id == user.id))
     token = secrets.token_urlsafe(32)
-    expires_at = now + LINK_LIFETIME
+    expires_at = now + lifetime
     session.add(
         StaffPasswordToken(
             staff_id=user.id, token_hash=hash_token(token), expires_at=expires_at, created_at=now

@@ -158,6 +158,10 @@ class StaffInvited(StaffOut):
 
     set_password_url: str = Field(description="one-time link, valid 72 hours; send it yourself")
     set_password_expires_at: Timestamp
+    # [email-links]
+    emailed: bool = Field(
+        default=False, description="the link was also e-mailed to the invitee (e-mail is on)"
+    )
 
 
 class StaffList(Reply):
