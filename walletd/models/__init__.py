@@ -10,6 +10,7 @@ from walletd.models.campaign import (
     StaffUser,
 )
 from walletd.models.card_message import CardMessage
+from walletd.models.delivery import ApnsRefusal  # [delivery]
 from walletd.models.device import Device, DeviceLog, Registration
 from walletd.models.email import Email, EmailBounce, EmailSender  # [email]
 from walletd.models.event import Event, EventAutomation, EventAutomationRun
@@ -30,6 +31,7 @@ __all__ = [
     "RateSlot",
     "WorkerHeartbeat",
     "ApiKey",
+    "ApnsRefusal",  # [delivery]
     "AuditEntry",
     "Automation",
     "Campaign",
