@@ -14,6 +14,8 @@ from sqlalchemy.orm import Session
 
 from walletd.audit import Actor, record
 from walletd.errors import N_, ConflictError, NotFoundError, ValidationError
+from walletd.loyalty import discovery  # [google-signup]
+from walletd.loyalty.context import Context  # [google-signup]
 from walletd.models import ApiKey, Location
 
 MAX_ID = 2**31 - 1
@@ -155,9 +157,17 @@ def check_location_id(session: Session, brand_id: int, location_id: object, fiel
 
 
 def create_location(
-    session: Session, actor: Actor, data: Mapping[str, Any], *, now: datetime
+    session: Session,
+    actor: Actor,
+    data: Mapping[str, Any],
+    *,
+    now: datetime,
+    ctx: Context | None = None,
 ) -> Location:
-    """Add a location to the actor's brand (name required; coordinates both or neither)."""
+    """Add a location to the actor's brand (name required; coordinates both or neither).
+
+    With `ctx`, a store with coordinates updates the brand's cards (they carry the stores).
+    """
     count = session.scalar(
         select(func.count()).select_from(Location).where(Location.brand_id == actor.brand_id)
     )
@@ -171,24 +181,49 @@ def create_location(
     session.flush()
     record(session, actor, "location.created", "location", location.id, now=now,
            changes=changes)  # fmt: skip
+    if ctx is not None and location.latitude is not None:  # [google-signup]
+        discovery.refresh_store_cards(session, actor.brand_id, ctx)
     return location
 
 
 def update_location(
-    session: Session, actor: Actor, location_id: int, data: Mapping[str, Any], *, now: datetime
+    session: Session,
+    actor: Actor,
+    location_id: int,
+    data: Mapping[str, Any],
+    *,
+    now: datetime,
+    ctx: Context | None = None,
 ) -> Location:
-    """Change some fields of a location; null clears the address, coordinates or time zone."""
+    """Change some fields of a location; null clears the address, coordinates or time zone.
+
+    With `ctx`, a change the cards show (coordinates, a store's name) updates the brand's cards.
+    """
     location = get_location(session, actor.brand_id, location_id)
+    had_coordinates = location.latitude is not None  # [google-signup]
     changes = _apply(location, data)
     if changes:
         location.updated_at = now
         record(session, actor, "location.updated", "location", location.id, now=now,
                changes=changes)  # fmt: skip
+        if ctx is not None and discovery.store_fields_changed(  # [google-signup]
+            changes, had_coordinates=had_coordinates
+        ):
+            discovery.refresh_store_cards(session, actor.brand_id, ctx)
     return location
 
 
-def delete_location(session: Session, actor: Actor, location_id: int, *, now: datetime) -> None:
+def delete_location(
+    session: Session,
+    actor: Actor,
+    location_id: int,
+    *,
+    now: datetime,
+    ctx: Context | None = None,
+) -> None:
     """Delete a location; its scans keep their points and lose the location (SET NULL).
+
+    With `ctx`, deleting a store with coordinates updates the brand's cards.
 
     Refused while a live API key is bound to it: that till's scans would silently lose their
     location. Revoke the key first (revoked keys just lose the binding).
@@ -205,5 +240,8 @@ def delete_location(session: Session, actor: Actor, location_id: int, *, now: da
         key.location_id = None
     record(session, actor, "location.deleted", "location", location.id, now=now,
            changes={"name": [location.name, None]})  # fmt: skip
+    was_store = location.latitude is not None  # [google-signup]
     session.delete(location)
     session.flush()
+    if ctx is not None and was_store:  # [google-signup]
+        discovery.refresh_store_cards(session, actor.brand_id, ctx)

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from walletd.audit import Actor, record
 from walletd.errors import N_, ValidationError
-from walletd.loyalty import programs
+from walletd.loyalty import discovery, programs  # [google-signup] discovery
 from walletd.loyalty.brands import get_program
 from walletd.loyalty.context import Context
 from walletd.loyalty.money import format_minor
@@ -32,6 +32,8 @@ COLORS = ("background_color", "foreground_color", "label_color")
 NOT_ON_CARDS = frozenset({"quiet_hours", "weekly_message_cap", "refund_window_days"})
 # What the Google class carries: a change marks it for the next class sync.
 ON_GOOGLE_CLASS = frozenset({"name", "template", *COLORS})
+ON_GOOGLE_CLASS |= discovery.FIELDS  # [google-signup]
+NOT_ON_CARDS |= discovery.FIELDS - discovery.ON_CARDS  # [google-signup]
 FIELDS = frozenset(
     {
         "name", "timezone", "quiet_hours", "weekly_message_cap", "points_per_unit", "rounding",
@@ -40,6 +42,7 @@ FIELDS = frozenset(
         "template", *COLORS,
     }
 )  # fmt: skip
+FIELDS |= discovery.FIELDS  # [google-signup]
 _CLOCK = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
 _TIER_FIELD = re.compile(r"^tier-(\d+)-(name|threshold|multiplier|discount|benefits)$")
 _REWARD_FIELD = re.compile(r"^reward-(\d+)-(name|cost)$")
@@ -158,6 +161,7 @@ def settings_of(session: Session, program: Program) -> dict[str, Any]:
             "offer_id": program.stamps_offer_id,
         },
         "updated_at": program.updated_at,
+        **discovery.settings_of(session, program.id),  # [google-signup]
     }
 
 
@@ -181,6 +185,7 @@ def update_program_settings(
     program = get_program(session, actor.brand_id, program_id)
     before = settings_of(session, program)
     _apply_scalars(program, changes, templates)
+    discovery.apply_settings(session, program, changes, ctx)  # [google-signup]
     if "tier_basis" in changes and changes["tier_basis"] != program.tier_basis:
         if "tiers" not in changes and before["tiers"]:
             # Stored thresholds are minor units or points: they mean nothing in the other basis.

@@ -10,8 +10,8 @@ from walletd.models.campaign import (
     StaffUser,
 )
 from walletd.models.card_message import CardMessage
-from walletd.models.delivery import ApnsRefusal  # [delivery]
 from walletd.models.device import Device, DeviceLog, Registration
+from walletd.models.discovery import ProgramDiscovery  # [google-signup]
 from walletd.models.email import Email, EmailBounce, EmailSender  # [email]
 from walletd.models.event import Event, EventAutomation, EventAutomationRun
 from walletd.models.feedback import Feedback
@@ -23,7 +23,6 @@ from walletd.models.offer import Coupon, Offer, OfferIssue, Promotion
 from walletd.models.ops import JobRun, RateSlot, WorkerHeartbeat
 from walletd.models.outbox import OutboxMessage
 from walletd.models.program import Program, Reward, Tier
-from walletd.models.recovery_link import RecoveryLink  # [email-links]
 from walletd.models.webhook import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
@@ -31,7 +30,6 @@ __all__ = [
     "RateSlot",
     "WorkerHeartbeat",
     "ApiKey",
-    "ApnsRefusal",  # [delivery]
     "AuditEntry",
     "Automation",
     "Campaign",
@@ -63,7 +61,7 @@ __all__ = [
     "MemberImportChunk",
     "OutboxMessage",
     "Program",
-    "RecoveryLink",  # [email-links]
+    "ProgramDiscovery",  # [google-signup]
     "Registration",
     "Reward",
     "Tier",

@@ -10,11 +10,19 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from walletd.db import utcnow
+from walletd.loyalty.discovery import stores_of
 from walletd.loyalty.money import format_minor
 from walletd.messages.store import KEPT, live_messages
 from walletd.models import Brand, Card, Coupon, Member, Offer, Program, Tier
 from walletd.offers.promotions import active_promotions
-from walletd.passes.view import CLOSED_MESSAGE, CardView, CouponLine, CouponView, MessageLine
+from walletd.passes.view import (
+    CLOSED_MESSAGE,
+    CardView,
+    CouponLine,
+    CouponView,
+    MessageLine,
+    StoreView,
+)
 
 # The loyalty card lists this many active coupons at most (the pass renders ten).
 LISTED_COUPONS = 10
@@ -58,6 +66,8 @@ def card_view(session: Session, card: Card, *, now: datetime | None = None) -> C
     if member.erased_at is not None:
         # Nothing of the person and nothing to use: the wallets show the card closed.
         view = replace(view, member_name="", message=CLOSED_MESSAGE, message_id=None, voided=True)
+    else:
+        view = _with_stores(session, view, program)
     if card.kind == "coupon":
         return _coupon_view(session, card, view, program)
     if view.voided:
@@ -71,6 +81,18 @@ def card_view(session: Session, card: Card, *, now: datetime | None = None) -> C
         benefits=(tier.benefits or None) if tier else None,
         promotion=_running_promotion(session, program, view.tier, moment),
         coupons=_active_coupons(session, member.id, program, moment),
+    )
+
+
+def _with_stores(session: Session, view: CardView, program: Program) -> CardView:
+    """The card surfaces near the brand's stores (a closed card near none)."""
+    stores, max_distance = stores_of(session, program)
+    if not stores:
+        return view
+    return replace(
+        view,
+        stores=tuple(StoreView(s.latitude, s.longitude, s.relevant_text) for s in stores),
+        max_distance=max_distance,
     )
 
 

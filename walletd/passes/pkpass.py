@@ -717,19 +717,42 @@ def render_pass_json(
             if section_fields
         },
     }
-    if view.locations:
-        rendered["locations"] = [
-            {"latitude": latitude, "longitude": longitude}
-            for latitude, longitude in view.locations[:_MAX_LOCATIONS]
-        ]
+    rendered.update(_store_keys(view))  # [google-signup]
     if view.voided:
         # The member was erased: Wallet greys the pass out and stops offering its barcode.
         rendered["voided"] = True
         rendered.pop("locations", None)
+        rendered.pop("maxDistance", None)  # [google-signup]
     # Static keys of the skeleton (sharingProhibited, …) fill in around the card's own data.
     for key, value in document.items():
         rendered.setdefault(key, value)
     return rendered
+
+
+def _store_keys(view: CardView) -> dict[str, object]:
+    """`locations` (at most ten, each with its lock-screen text) and `maxDistance`."""
+    if view.stores:
+        keys: dict[str, object] = {
+            "locations": [
+                {
+                    "latitude": store.latitude,
+                    "longitude": store.longitude,
+                    "relevantText": store.relevant_text,
+                }
+                for store in view.stores[:_MAX_LOCATIONS]
+            ]
+        }
+        if view.max_distance is not None:
+            keys["maxDistance"] = view.max_distance
+        return keys
+    if view.locations:
+        return {
+            "locations": [
+                {"latitude": latitude, "longitude": longitude}
+                for latitude, longitude in view.locations[:_MAX_LOCATIONS]
+            ]
+        }
+    return {}
 
 
 def _defines(template: PassTemplate, key: str) -> bool:
@@ -856,11 +879,7 @@ def _render_coupon(
     }
     if coupon.expires_at is not None:
         rendered["expirationDate"] = _w3c(coupon.expires_at)
-    if view.locations:
-        rendered["locations"] = [
-            {"latitude": latitude, "longitude": longitude}
-            for latitude, longitude in view.locations[:_MAX_LOCATIONS]
-        ]
+    rendered.update(_store_keys(view))  # [google-signup]
     for key, value in document.items():
         rendered.setdefault(key, value)
     return rendered

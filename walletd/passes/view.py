@@ -29,6 +29,15 @@ class MessageLine:
 
 
 @dataclass(frozen=True)
+class StoreView:
+    """A shop near which the card comes up on the lock screen."""
+
+    latitude: float
+    longitude: float
+    relevant_text: str
+
+
+@dataclass(frozen=True)
 class CouponView:
     """What a coupon's own pass shows; colours, images and barcode come from the CardView."""
 
@@ -68,6 +77,10 @@ class CardView:
     program_id: int = 0
     brand_id: int = 0
     locations: tuple[tuple[float, float], ...] = field(default_factory=tuple)
+    # The brand's stores (at most ten) with their lock-screen text, and Apple's maxDistance in
+    # metres; the Google class carries the same stores as merchantLocations.
+    stores: tuple[StoreView, ...] = field(default_factory=tuple)
+    max_distance: int | None = None
     kind: str = "loyalty"  # "coupon": render `coupon` as a coupon-style pass
     coupon: CouponView | None = None
     stamps: tuple[int, int] | None = None  # (collected, per reward) when the stamp card is on

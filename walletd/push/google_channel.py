@@ -45,6 +45,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from walletd.db import Database
+from walletd.loyalty import discovery  # [google-signup]
 from walletd.models import Brand, Card, Coupon, Offer, Program
 from walletd.passes.cards import card_view
 from walletd.passes.google import (
@@ -478,6 +479,8 @@ class GoogleChannel:
                     issuer_id=self.issuer_id,
                     base_url=self.base_url,
                     labels=self.labels,
+                    # [google-signup] sign-up from Google Wallet and the stores
+                    extra=discovery.class_fields(session, program, base_url=self.base_url),
                 ),
                 brand_name=brand.name,
                 stale=google_sync.class_is_stale(program),

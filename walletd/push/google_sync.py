@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -80,9 +80,13 @@ def class_body(
     issuer_id: str,
     base_url: str,
     labels: LoyaltyLabels = DEFAULT_LABELS,
+    extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The LoyaltyClass of one program, with walletd's callback URL and logo."""
-    return build_loyalty_class(
+    """The LoyaltyClass of one program, with walletd's callback URL and logo.
+
+    `extra` adds fields read elsewhere (discoverableProgram, merchantLocations).
+    """
+    body = build_loyalty_class(
         issuer_id=issuer_id,
         program_id=program.id,
         program_name=program.name,
@@ -92,6 +96,8 @@ def class_body(
         callback_url=callback_url(base_url),
         labels=labels,
     )
+    body.update(extra or {})  # [google-signup]
+    return body
 
 
 def class_is_stale(program: Program) -> bool:

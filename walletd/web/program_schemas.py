@@ -17,6 +17,12 @@ from pydantic import (
 
 from walletd.loyalty import program_settings
 from walletd.loyalty.programs import MAX_BONUS, MAX_REWARDS, MAX_TIERS
+from walletd.web.discovery_schemas import (  # [google-signup]
+    GoogleSignupIn,
+    GoogleSignupOut,
+    MaxDistance,
+    RelevantText,
+)
 from walletd.web.schemas import MAX_ID, Amount, Id, Reply, Request, Text, Timestamp
 
 Clock = Annotated[
@@ -152,6 +158,18 @@ class ProgramUpdate(Strict):
     background_color: Color = absent("the card's background")
     foreground_color: Color = absent("the card's text")
     label_color: Color = absent("the card's labels")
+    google_signup: GoogleSignupIn = absent(  # [google-signup]
+        "sign-up from Google Wallet (discoverable program); needs Google Wallet configured"
+    )
+    location_relevant_text: RelevantText | None = Field(  # [google-signup]
+        default=None,
+        description="what the lock screen says near a store; null: each store's own name",
+    )
+    location_max_distance: MaxDistance | None = Field(  # [google-signup]
+        default=None,
+        description="Apple's maxDistance in metres around each store (Wallet keeps the smaller "
+        "of it and its own default); null: Wallet's default",
+    )
 
     @field_validator("tiers", "rewards")
     @classmethod
@@ -236,6 +254,9 @@ class ProgramOut(Reply):
     rewards: list[ProgramRewardOut]
     stamps: StampsOut
     updated_at: Timestamp
+    google_signup: GoogleSignupOut  # [google-signup]
+    location_relevant_text: str | None  # [google-signup]
+    location_max_distance: int | None  # [google-signup]
 
 
 class RewardQuery(Request):

@@ -17,6 +17,8 @@ from walletd.web.pages.render import _, language, ngettext, page_error
 STATIC = Path(__file__).resolve().parents[2] / "static"
 HTML_BLUEPRINTS = frozenset({"customer", "cashier", "dashboard", "pages"})
 CSRF_BLUEPRINTS = HTML_BLUEPRINTS | {"cashier_api"}
+# [google-signup] Google Wallet posts its shared data without our token; that page only prefills.
+CSRF_EXEMPT_ENDPOINTS = frozenset({"customer.join_from_google"})
 
 
 @lru_cache(maxsize=256)
@@ -44,6 +46,8 @@ def _refuse_control_characters() -> tuple[str, int] | None:
 
 def _check_csrf() -> Response | tuple[str, int] | None:
     if request.method != "POST" or request.blueprint not in CSRF_BLUEPRINTS:
+        return None
+    if request.endpoint in CSRF_EXEMPT_ENDPOINTS:  # [google-signup]
         return None
     if security.csrf_valid():
         return None
@@ -96,9 +100,6 @@ def init_app(app: Flask) -> None:
     # [feedback]
     from walletd.web.pages import feedback  # noqa: F401  # isort: skip
     from walletd.web.pages import events  # noqa: F401  # isort: skip
-
-    # [email-links] (recovery links, forgotten staff passwords)
-    from walletd.web.pages import email_links  # noqa: F401  # isort: skip
 
     security.init_app(app)
     formats.init_app(app)

@@ -115,11 +115,9 @@ ROUTES: list[tuple[str, str, str, str]] = [
     ("post", "/dashboard/event-automations/{automation_id}/delete", "Delete one", "staff-form"),
     # issue 13 [docs]
     ("get", "/docs", "This API reference, drawn from /openapi.json", "page"),
-    # issue 16 [email-links]
-    ("get", "/join/{program_id}/recover/{token}", "An e-mailed one-time card link", "page"),
-    ("post", "/join/{program_id}/recover/{token}", "Spend the link; 303 to the card", "form"),
-    ("get", "/dashboard/forgot-password", "Ask for a password link by e-mail", "page"),
-    ("post", "/dashboard/forgot-password", "E-mail a one-time password link", "form"),
+    # issue 15 [google-signup]
+    ("get", "/join/{program_id}/google", "Sign-up from Google Wallet: the prefilled form", "page"),
+    ("post", "/join/{program_id}/google", "Google Wallet's sign-up post (prefills)", "google"),
 ]
 
 
@@ -138,7 +136,25 @@ def _operation(method: str, path: str, summary: str, kind: str) -> dict[str, Any
         ]
     if kind.startswith("staff") or kind in ("csv", "till"):
         operation["security"] = _COOKIE
-    if kind in ("form", "staff-form"):
+    if kind == "google":  # [google-signup]: Google Wallet posts without session or token
+        operation["requestBody"] = {
+            "required": False,
+            "content": {
+                "application/x-www-form-urlencoded": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "SharedDataType": {
+                                "type": "string",
+                                "description": "Base64 of the JSON object Google shares",
+                            }
+                        },
+                    }
+                }
+            },
+        }
+        operation["responses"] = {"200": {"description": "the join form, prefilled", **_HTML}}
+    elif kind in ("form", "staff-form"):
         operation["requestBody"] = _FORM
         operation["responses"] = {
             "200": {"description": "the form again, with errors next to fields", **_HTML},
