@@ -10,6 +10,7 @@ from walletd.models.campaign import (
     StaffUser,
 )
 from walletd.models.card_message import CardMessage
+from walletd.models.delivery import ApnsRefusal  # [delivery]
 from walletd.models.device import Device, DeviceLog, Registration
 from walletd.models.discovery import ProgramDiscovery  # [google-signup]
 from walletd.models.email import Email, EmailBounce, EmailSender  # [email]
@@ -23,6 +24,7 @@ from walletd.models.offer import Coupon, Offer, OfferIssue, Promotion
 from walletd.models.ops import JobRun, RateSlot, WorkerHeartbeat
 from walletd.models.outbox import OutboxMessage
 from walletd.models.program import Program, Reward, Tier
+from walletd.models.recovery_link import RecoveryLink  # [email-links]
 from walletd.models.webhook import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
@@ -30,6 +32,7 @@ __all__ = [
     "RateSlot",
     "WorkerHeartbeat",
     "ApiKey",
+    "ApnsRefusal",  # [delivery]
     "AuditEntry",
     "Automation",
     "Campaign",
@@ -61,6 +64,7 @@ __all__ = [
     "MemberImportChunk",
     "OutboxMessage",
     "Program",
+    "RecoveryLink",  # [email-links]
     "ProgramDiscovery",  # [google-signup]
     "Registration",
     "Reward",

@@ -8,6 +8,8 @@ from flask import Blueprint, Response, url_for
 from sqlalchemy.orm import Session
 
 from walletd.admin import accounts, keys, locations
+from walletd.email import email_enabled  # [email-links]
+from walletd.email_links.staff import email_password_link  # [email-links]
 from walletd.models import ApiKey, Location, StaffUser
 from walletd.web.admin_schemas import (
     ApiKeyCreate,
@@ -187,14 +189,18 @@ def set_password_url(token: str) -> str:
           roles=ADMIN, body=StaffCreate, response=StaffInvited, status=201,
           other_responses={409: "an account with this e-mail exists"})  # fmt: skip
 def invite_staff(body: StaffCreate) -> StaffInvited:
-    """Create an account without a password; the admin passes the link on (no e-mail is sent)."""
+    """Create an account without a password; the link is e-mailed when e-mail is on."""
     actor, now = principal().actor, context().now
+    send = email_enabled(services().settings)  # [email-links]
 
     def work(session: Session) -> StaffInvited:
         link = accounts.invite_staff(session, actor, email=body.email, role=body.role,
                                      name=body.name, now=now)  # fmt: skip
-        return StaffInvited(**staff_out(link.staff), set_password_url=set_password_url(link.token),
-                            set_password_expires_at=link.expires_at)  # fmt: skip
+        url = set_password_url(link.token)
+        emailed = send and email_password_link(session, link, url, language=None, now=now)
+        return StaffInvited(**staff_out(link.staff), set_password_url=url,
+                            set_password_expires_at=link.expires_at,
+                            emailed=bool(emailed))  # fmt: skip
 
     return run_in_transaction(work)
 

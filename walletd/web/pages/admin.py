@@ -3,7 +3,8 @@ set-password page. Each change goes through the same services (and audit) as the
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 from flask import abort, flash, redirect, request, url_for
@@ -11,6 +12,8 @@ from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
 from walletd.admin import accounts, keys, locations
+from walletd.email import email_enabled  # [email-links]
+from walletd.email_links.staff import email_password_link, password_link_state  # [email-links]
 from walletd.errors import N_, ConflictError, NotFoundError, ValidationError, WalletdError
 from walletd.loyalty.brands import get_program
 from walletd.models import ApiKey, Location, StaffUser
@@ -18,7 +21,7 @@ from walletd.web.deps import context, run_in_transaction, services
 from walletd.web.pages import security
 from walletd.web.pages.dashboard import bp, me, staff_only
 from walletd.web.pages.forms import MAX_ID
-from walletd.web.pages.render import _, error_text, page_error, render
+from walletd.web.pages.render import _, error_text, language, page_error, render
 
 LOCATION_FIELDS = ("name", "address", "latitude", "longitude", "timezone")
 
@@ -229,11 +232,14 @@ class StaffPage:
     link: str | None = None
     link_for: str | None = None
     statuses: dict[int, str] = field(default_factory=dict)
+    emailed: bool = False  # [email-links] the link went to the account's address too
+    email_on: bool = False  # [email-links]
 
 
 def _staff_page(session: Session, brand_id: int, me_id: int | None) -> StaffPage:
     rows = accounts.list_staff(session, brand_id)
-    return StaffPage(rows, me_id, statuses={u.id: accounts.status_of(u) for u in rows})
+    return StaffPage(rows, me_id, statuses={u.id: accounts.status_of(u) for u in rows},
+                     email_on=email_enabled(services().settings))  # fmt: skip
 
 
 def _link_url(token: str) -> str:
@@ -247,17 +253,20 @@ def staff_page() -> Any:
     viewer = me()
     values: dict[str, str] = {"role": "cashier"}
     errors: dict[str, str] = {}
-    link: tuple[str, str] | None = None
+    link: tuple[str, str, bool] | None = None
     if request.method == "POST":
         values = _typed(request.form)
         actor, now = viewer.actor, context().now
+        send, lang = email_enabled(services().settings), language()  # [email-links]
 
-        def work(session: Session) -> tuple[str, str]:
+        def work(session: Session) -> tuple[str, str, bool]:
             made = accounts.invite_staff(
                 session, actor, email=values.get("email", "")[:320],
                 role=values.get("role", ""), name=values.get("name") or None, now=now,
             )  # fmt: skip
-            return made.staff.email, _link_url(made.token)
+            url = _link_url(made.token)
+            sent = send and email_password_link(session, made, url, language=lang, now=now)
+            return made.staff.email, url, bool(sent)
 
         try:
             link = run_in_transaction(work)
@@ -267,7 +276,7 @@ def staff_page() -> Any:
             values = {"role": "cashier"}
     page = run_in_transaction(lambda s: _staff_page(s, viewer.brand_id, viewer.staff_id))
     if link is not None:
-        page = StaffPage(page.staff, page.me, link[1], link[0], page.statuses)
+        page = replace(page, link=link[1], link_for=link[0], emailed=link[2])
     return render("dashboard/admin_staff.html", 422 if errors else 200, page=page, values=values,
                   errors=errors)  # fmt: skip
 
@@ -319,30 +328,46 @@ def staff_link(staff_id: int) -> Any:
     """A new one-time set-password link for an account (earlier links stop working)."""
     viewer = me()
     actor, now = viewer.actor, context().now
+    send, lang = email_enabled(services().settings), language()  # [email-links]
 
-    def work(session: Session) -> tuple[str, str]:
+    def work(session: Session) -> tuple[str, str, bool]:
         user = accounts.get_staff(session, viewer.brand_id, staff_id)
         made = accounts.issue_password_link(session, actor, user, now=now)
-        return user.email, _link_url(made.token)
+        url = _link_url(made.token)
+        sent = send and email_password_link(session, made, url, language=lang, now=now)
+        return user.email, url, bool(sent)
 
     try:
-        email, url = run_in_transaction(work)
+        email, url, emailed = run_in_transaction(work)
     except NotFoundError:
         abort(404)
     page = run_in_transaction(lambda s: _staff_page(s, viewer.brand_id, viewer.staff_id))
-    page = StaffPage(page.staff, page.me, url, email, page.statuses)
+    page = replace(page, link=url, link_for=email, emailed=emailed)
     return render("dashboard/admin_staff.html", page=page, values={"role": "cashier"}, errors={})
 
 
 # --- the invitee's page -------------------------------------------------------------------------
 
 
-def _stale_link() -> tuple[str, int]:
+def _stale_link(state: str = "unknown") -> tuple[str, int]:
+    # [email-links] A used or expired link says so; every stale link answers 404.
+    if state == "used":
+        return page_error(404, N_("This link was used already"),
+                          N_("Links work once. Log in with your password, or ask for a new link: "
+                             "“Forgot your password?” on the login page."))  # fmt: skip
+    if state == "expired":
+        return page_error(404, N_("This link has expired"),
+                          N_("Ask for a new link: “Forgot your password?” on the login page, "
+                             "or ask your admin."))  # fmt: skip
     return page_error(
         404,
         N_("This link is not valid any more"),
         N_("Ask your admin for a new link: links work once, for 72 hours."),
     )
+
+
+def _stale_state(token: str, now: datetime) -> str:
+    return run_in_transaction(lambda s: password_link_state(s, token, now=now))  # [email-links]
 
 
 @bp.route("/set-password/<token:token>", methods=["GET", "POST"])
@@ -351,7 +376,7 @@ def set_password(token: str) -> Any:
     now = context().now
     user = run_in_transaction(lambda s: accounts.find_password_link(s, token, now=now))
     if user is None:
-        return _stale_link()
+        return _stale_link(_stale_state(token, now))
     errors: dict[str, str] = {}
     if request.method == "POST":
         password = request.form.get("password", "")
@@ -363,7 +388,7 @@ def set_password(token: str) -> Any:
                     lambda s: accounts.set_password_with_link(s, token, password, now=now)
                 )
             except NotFoundError:
-                return _stale_link()
+                return _stale_link(_stale_state(token, now))
             except ValidationError as exc:
                 errors["password"] = error_text(exc)
             else:

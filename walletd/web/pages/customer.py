@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from flask import Blueprint, abort, make_response, redirect, request, url_for
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
+from walletd.email import email_enabled
+from walletd.email_links.recovery import send_recovery_link
 from walletd.errors import MemberExistsError, NotFoundError, ValidationError
 from walletd.loyalty import google_prefill  # [google-signup]
 from walletd.loyalty.members import Enrollment, enroll_member
@@ -316,50 +320,107 @@ def card_consent(serial: str) -> Any:
     return redirect(f"{card_page_url(serial)}&saved=1#messages", 303)
 
 
+def recovery_link_url(program_id: int, token: str) -> str:
+    """[email-links] The absolute address of an e-mailed one-time recovery link."""
+    path = url_for("customer.recovery_link", program_id=program_id, token=token)
+    return services().settings.base_url + path
+
+
+# [email-links] What the recovery of a phone and birthday did when the member holds an e-mail.
+_EMAILED = "emailed"
+
+
 @bp.route("/join/<int:program_id>/recover", methods=["GET", "POST"])
 def recover(program_id: int) -> Any:
-    """Find a lost card by e-mail or phone plus the birthday given when joining.
+    """Find a lost card: by e-mail a one-time link is sent; by phone, with the birthday.
 
-    Failed attempts are counted per client and per e-mail or phone, in windows a success does
-    not reset, so finding one's own card buys no more guesses at another member's birthday.
+    With e-mail on, an e-mail address gets the same answer whether or not it is known, and a
+    phone and birthday of a member who holds an e-mail send the link there too: the birthday
+    alone opens a card only where no e-mail is held (or e-mail is off). Attempts are counted
+    per client and per e-mail or phone, in windows a success does not reset (every e-mail
+    request counts), so finding one's own card buys no more guesses at another member's.
     """
     page = run_in_transaction(lambda s: _join_page(s, program_id))
+    by_email = email_enabled(services().settings)  # [email-links]
     values: dict[str, str] = {}
     errors: dict[str, str] = {}
-    not_found = False
+    not_found = sent = emailed = False
     if request.method == "POST":
         values = {"contact": request.form.get("contact", "")[:MAX_CONTACT_LENGTH]}
         birthday: date | None = None
         contact: Contact | None = None
         try:
-            birthday = date.fromisoformat(request.form.get("birthday", "").strip())
-        except ValueError:
-            errors["birthday"] = _("birthday must be a date")
-        try:
             contact = parse_contact(request.form.get("contact", ""), context().phone_region)
         except ValidationError as exc:
             errors[exc.field or "contact"] = error_text(exc)
-        if contact is not None and birthday is not None:
+        linked = by_email and contact is not None and contact.kind == "email"
+        if not linked:
+            try:
+                birthday = date.fromisoformat(request.form.get("birthday", "").strip())
+            except ValueError:
+                errors["birthday"] = _("birthday must be a date")
+        if contact is not None and (linked or birthday is not None):
             target = limits.recovery_target(program_id, contact.value)
             wait = limits.recovery_wait(target)
             if wait is not None:
                 html, status = render("customer/recover.html", 429, page=page, values=values,
-                                      errors={}, not_found=False, throttled=True)  # fmt: skip
+                                      errors={}, not_found=False, throttled=True,
+                                      by_email=by_email, sent=False, emailed=False)  # fmt: skip
                 return limits.with_retry_after(make_response(html, status), wait)
-            serial = run_in_transaction(
-                lambda s: _recovered_serial(s, program_id, contact, birthday)
-            )
-            if serial is not None:
-                return redirect(card_page_url(serial), 303)
-            limits.recovery_failed(target)
-            not_found = True
+            lang, now, wanted = language(), context().now, contact
+            link_for = partial(recovery_link_url, program_id)
+            if linked:
+                limits.recovery_failed(target)  # counted always: the answer never says more
+
+                def send(session: Session) -> int | None:
+                    return send_recovery_link(session, program_id, wanted.value, now=now,
+                                              link_for=link_for, language=lang)  # fmt: skip
+
+                run_in_transaction(send)
+                sent = True
+            else:
+                day = birthday
+
+                def find(session: Session) -> str | None:
+                    return _recovered_serial(session, program_id, wanted, day, now=now,
+                                             link_for=link_for if by_email else None,
+                                             language=lang)  # fmt: skip
+
+                found = run_in_transaction(find)
+                if found == _EMAILED:
+                    emailed = True
+                elif found is not None:
+                    return redirect(card_page_url(found), 303)
+                else:
+                    limits.recovery_failed(target)
+                    not_found = True
     status = 422 if errors else 200
     return render("customer/recover.html", status, page=page, values=values, errors=errors,
-                  not_found=not_found, throttled=False)  # fmt: skip
+                  not_found=not_found, throttled=False, by_email=by_email, sent=sent,
+                  emailed=emailed)  # fmt: skip
 
 
 def _recovered_serial(
-    session: Session, program_id: int, contact: Contact, birthday: date
+    session: Session,
+    program_id: int,
+    contact: Contact,
+    birthday: date | None,
+    *,
+    now: datetime,
+    link_for: Callable[[str], str] | None = None,
+    language: str = "en",
 ) -> str | None:
+    """The serial of the recovered card; `_EMAILED` when its link went to the member's e-mail
+    instead (`link_for` given: e-mail is on)."""
+    if birthday is None:
+        return None
     found = recover_card(session, program_id, contact, birthday)
-    return found.serial_number if found else None
+    if found is None:
+        return None
+    member = session.get_one(Member, found.member_id)
+    if link_for is not None and member.email:  # [email-links] the e-mail, not the birthday
+        queued = send_recovery_link(session, program_id, member.email, now=now,
+                                    link_for=link_for, language=language)  # fmt: skip
+        if queued is not None:
+            return _EMAILED
+    return found.serial_number

@@ -115,6 +115,11 @@ ROUTES: list[tuple[str, str, str, str]] = [
     ("post", "/dashboard/event-automations/{automation_id}/delete", "Delete one", "staff-form"),
     # issue 13 [docs]
     ("get", "/docs", "This API reference, drawn from /openapi.json", "page"),
+    # issue 16 [email-links]
+    ("get", "/join/{program_id}/recover/{token}", "An e-mailed one-time card link", "page"),
+    ("post", "/join/{program_id}/recover/{token}", "Spend the link; 303 to the card", "form"),
+    ("get", "/dashboard/forgot-password", "Ask for a password link by e-mail", "page"),
+    ("post", "/dashboard/forgot-password", "E-mail a one-time password link", "form"),
     # issue 15 [google-signup]
     ("get", "/join/{program_id}/google", "Sign-up from Google Wallet: the prefilled form", "page"),
     ("post", "/join/{program_id}/google", "Google Wallet's sign-up post (prefills)", "google"),
