@@ -120,6 +120,9 @@ def create_app(
     Babel(app, locale_selector=locale_selector)
     # issues 15 and 16: each part adds its lines below its own marker only.
     # [enrollment]
+    from walletd.web import enrollment
+
+    app.register_blueprint(enrollment.bp)
     # [google-signup]
     # [delivery]
     from walletd.web import delivery_api

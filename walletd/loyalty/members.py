@@ -144,9 +144,18 @@ def _new_referral_code() -> str:
 
 
 def enroll_member(
-    session: Session, brand_id: int, enrollment: Enrollment, ctx: Context
+    session: Session,
+    brand_id: int,
+    enrollment: Enrollment,
+    ctx: Context,
+    *,
+    card_identity: tuple[str, str] | None = None,  # [enrollment]
 ) -> tuple[Member, Card]:
-    """Create a member with a card, the base tier and the welcome bonus."""
+    """Create a member with a card, the base tier and the welcome bonus.
+
+    `card_identity` (serial, authentication token) gives the card those of the personalizable
+    pass it replaces in Wallet (walletd/enrollment); otherwise they are new.
+    """
     data = validate_enrollment(enrollment, ctx.now.date(), phone_region=ctx.phone_region)
     program = get_program(session, brand_id, data.program_id)
     ensure_contact_is_new(session, program.id, email=data.email, phone=data.phone)
@@ -180,12 +189,12 @@ def enroll_member(
     )
     session.add(member)
     session.flush()
-    serial = new_serial()
+    serial, auth_token = card_identity or (new_serial(), new_auth_token())  # [enrollment]
     card = Card(
         brand_id=brand_id,
         member_id=member.id,
         serial_number=serial,
-        auth_token=new_auth_token(),
+        auth_token=auth_token,
         barcode=make_barcode(serial, ctx.secret_key),
         update_tag=0,
         updated_at=ctx.now.replace(microsecond=0),

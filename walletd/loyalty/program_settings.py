@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from walletd.audit import Actor, record
+from walletd.enrollment import settings as enrollment_settings  # [enrollment]
 from walletd.errors import N_, ValidationError
 from walletd.loyalty import discovery, programs  # [google-signup] discovery
 from walletd.loyalty.brands import get_program
@@ -30,6 +31,7 @@ BONUSES = ("welcome_bonus", "birthday_bonus", "referral_bonus_referrer", "referr
 COLORS = ("background_color", "foreground_color", "label_color")
 # What only campaigns and tills read: changing these must not push every card of the program.
 NOT_ON_CARDS = frozenset({"quiet_hours", "weekly_message_cap", "refund_window_days"})
+NOT_ON_CARDS |= {"apple_enrollment"}  # [enrollment] only new enrollment passes carry it
 # What the Google class carries: a change marks it for the next class sync.
 ON_GOOGLE_CLASS = frozenset({"name", "template", *COLORS})
 ON_GOOGLE_CLASS |= discovery.FIELDS  # [google-signup]
@@ -42,6 +44,7 @@ FIELDS = frozenset(
         "template", *COLORS,
     }
 )  # fmt: skip
+FIELDS |= {"apple_enrollment"}  # [enrollment]
 FIELDS |= discovery.FIELDS  # [google-signup]
 _CLOCK = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
 _TIER_FIELD = re.compile(r"^tier-(\d+)-(name|threshold|multiplier|discount|benefits)$")
@@ -161,6 +164,7 @@ def settings_of(session: Session, program: Program) -> dict[str, Any]:
             "offer_id": program.stamps_offer_id,
         },
         "updated_at": program.updated_at,
+        "apple_enrollment": enrollment_settings.settings_of(session, program.id),  # [enrollment]
         **discovery.settings_of(session, program.id),  # [google-signup]
     }
 
@@ -186,6 +190,8 @@ def update_program_settings(
     before = settings_of(session, program)
     _apply_scalars(program, changes, templates)
     discovery.apply_settings(session, program, changes, ctx)  # [google-signup]
+    if "apple_enrollment" in changes:  # [enrollment]
+        enrollment_settings.apply_settings(session, program, changes["apple_enrollment"], ctx.now)
     if "tier_basis" in changes and changes["tier_basis"] != program.tier_basis:
         if "tiers" not in changes and before["tiers"]:
             # Stored thresholds are minor units or points: they mean nothing in the other basis.

@@ -14,6 +14,7 @@ from walletd.models.delivery import ApnsRefusal  # [delivery]
 from walletd.models.device import Device, DeviceLog, Registration
 from walletd.models.discovery import ProgramDiscovery  # [google-signup]
 from walletd.models.email import Email, EmailBounce, EmailSender  # [email]
+from walletd.models.enrollment import AppleEnrollment, EnrollmentPass, EnrollmentRegistration
 from walletd.models.event import Event, EventAutomation, EventAutomationRun
 from walletd.models.feedback import Feedback
 from walletd.models.google import GoogleCallbackNonce, GoogleNotification
@@ -32,6 +33,9 @@ __all__ = [
     "RateSlot",
     "WorkerHeartbeat",
     "ApiKey",
+    "AppleEnrollment",
+    "EnrollmentPass",
+    "EnrollmentRegistration",
     "ApnsRefusal",  # [delivery]
     "AuditEntry",
     "Automation",

@@ -27,6 +27,7 @@ from sqlalchemy import delete, exists, select, update
 from sqlalchemy.orm import Session
 
 from walletd import audit
+from walletd.enrollment.service import forget_enrollment_details  # [enrollment]
 from walletd.errors import NotFoundError
 from walletd.feedback import erase_member_feedback
 from walletd.loyalty.cards import touch_cards
@@ -100,6 +101,7 @@ def erase_member(session: Session, actor: audit.Actor, member_id: int, ctx: Cont
     member.referral_code = _fresh_referral_code(session)
     record_consent(session, member, False, "erasure", now=ctx.now)
     member.erased_at = ctx.now
+    forget_enrollment_details(session, member.id)  # [enrollment] the sign-up sheet's postal code
 
     coupons = list(
         session.scalars(

@@ -19,7 +19,7 @@ from walletd.passes.pkpass import PKPASS_MIME
 from walletd.passes.view import CardView
 from walletd.privacy.consent import with_manage_link
 from walletd.push import registrations
-from walletd.web import links
+from walletd.web import enrollment, links  # [enrollment]
 from walletd.web.deps import run_in_transaction, services
 from walletd.web.endpoint import endpoint
 from walletd.web.schemas import (
@@ -76,6 +76,8 @@ def _empty(status: int) -> Response:
 )
 def register(device_id: str, pass_type_id: str, serial: str) -> Response:
     """Register a device for a pass: 201 new, 200 already registered, 401 bad token."""
+    if (pending := enrollment.pending_register(device_id, pass_type_id, serial)) is not None:
+        return pending  # [enrollment] a personalizable pass not personalized yet
     try:
         body = json.loads(request.get_data() or b"null")
     except ValueError:
@@ -98,6 +100,8 @@ def register(device_id: str, pass_type_id: str, serial: str) -> Response:
 @endpoint("Unregister a device from a pass", tag="apple", auth="apple", media_type="")
 def unregister(device_id: str, pass_type_id: str, serial: str) -> Response:
     """Unregister a device from a pass (200 even when it was not registered)."""
+    if (pending := enrollment.pending_unregister(device_id, pass_type_id, serial)) is not None:
+        return pending  # [enrollment] a personalizable pass not personalized yet
     now = services().clock()
     _as_pass_holder(
         pass_type_id,
@@ -167,6 +171,8 @@ def _view_of(session: Session, card: Card) -> tuple[CardView, int]:
 )
 def latest(pass_type_id: str, serial: str) -> Response:
     """The latest signed pass, or 304 when it has not changed since If-Modified-Since."""
+    if (pending := enrollment.pending_latest(pass_type_id, serial)) is not None:
+        return pending  # [enrollment] a personalizable pass not personalized yet
     view, tag = _as_pass_holder(pass_type_id, serial, _view_of)
     return _pass_response(view, tag, download=False)
 

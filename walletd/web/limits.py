@@ -310,6 +310,16 @@ def _apply_request_limits(app: Flask, limits: RateLimits, settings: Settings) ->
             scope="apple-log",
             exempt_when=_path_is("/passes/v1/log", methods=("POST",)),
         )(apple)
+    enrollment = blueprints.get("enrollment")  # [enrollment]
+    if enrollment is not None:  # [enrollment] every download writes a row, like a join
+        limiter.shared_limit(
+            settings.ratelimit_join, scope="enrollment-pass", exempt_when=_path_is("/join/")
+        )(enrollment)
+        limiter.shared_limit(
+            settings.ratelimit_apple_register,
+            scope="enrollment-personalize",
+            exempt_when=_path_is("/passes/", methods=("POST",)),
+        )(enrollment)
     customer = blueprints.get("customer")
     if customer is not None:
         limiter.shared_limit(

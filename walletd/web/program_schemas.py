@@ -23,6 +23,7 @@ from walletd.web.discovery_schemas import (  # [google-signup]
     MaxDistance,
     RelevantText,
 )
+from walletd.web.enrollment_schemas import AppleEnrollmentIn, AppleEnrollmentOut  # [enrollment]
 from walletd.web.schemas import MAX_ID, Amount, Id, Reply, Request, Text, Timestamp
 
 Clock = Annotated[
@@ -158,6 +159,9 @@ class ProgramUpdate(Strict):
     background_color: Color = absent("the card's background")
     foreground_color: Color = absent("the card's text")
     label_color: Color = absent("the card's labels")
+    apple_enrollment: AppleEnrollmentIn = absent(  # [enrollment]
+        "Apple rewards enrollment (sign-up sheet in Wallet); enabling it needs nfc"
+    )
     google_signup: GoogleSignupIn = absent(  # [google-signup]
         "sign-up from Google Wallet (discoverable program); needs Google Wallet configured"
     )
@@ -254,6 +258,7 @@ class ProgramOut(Reply):
     rewards: list[ProgramRewardOut]
     stamps: StampsOut
     updated_at: Timestamp
+    apple_enrollment: AppleEnrollmentOut  # [enrollment]
     google_signup: GoogleSignupOut  # [google-signup]
     location_relevant_text: str | None  # [google-signup]
     location_max_distance: int | None  # [google-signup]

@@ -758,3 +758,6 @@ def export_ledger() -> Response:
             lambda s, last: activity.ledger_rows(s, viewer.brand_id, after_id=last),
         ),
     )
+
+
+from walletd.web.pages import enrollment_poster  # noqa: E402,F401 [enrollment] its route

@@ -47,6 +47,7 @@ ROUTES: list[tuple[str, str, str, str]] = [
     ("post", "/dashboard/logout", "Log out", "staff-form"),
     ("get", "/dashboard", "Overview with charts", "staff"),
     ("get", "/dashboard/poster", "Printable QR poster of the enrollment link", "staff"),
+    ("get", "/dashboard/enrollment-poster", "QR poster of the Apple Wallet sign-up pass", "staff"),
     ("get", "/dashboard/members", "Search members", "staff"),
     ("get", "/dashboard/members/{member_id}", "A member and their ledger", "staff"),
     ("post", "/dashboard/members/{member_id}/adjust", "Adjust points with a reason", "staff-form"),

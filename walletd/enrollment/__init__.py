@@ -1,0 +1,1 @@
+"""Apple rewards enrollment: personalizable passes, the personalize exchange and NFC settings."""
