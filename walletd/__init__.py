@@ -129,6 +129,11 @@ def create_app(
 
     app.register_blueprint(delivery_api.bp)
     # [email]
+    from walletd import cli_email
+    from walletd.web import email_api
+
+    app.register_blueprint(email_api.bp)
+    cli_email.init_app(app)
     # [email-links]
     # [email-campaigns]
     # After every blueprint: limits are put on the registered blueprints, and ProxyFix wraps

@@ -52,6 +52,12 @@ def build_channels(svc: Services) -> list[Channel]:
 
         channels.append(svc.adapter("google_channel", lambda: google_channel(svc)))
     channels.append(svc.adapter("webhook_channel", lambda: webhook_channel(svc)))
+    # [email] always there: with e-mail off it cancels e-mail rows instead of leaving them.
+    from walletd.email.sender import email_channel
+
+    channels.append(
+        svc.adapter("email_channel", lambda: email_channel(svc.settings, svc.db, svc.clock))
+    )
     return channels
 
 

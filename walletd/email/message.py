@@ -124,8 +124,9 @@ def build_message(
     message["MIME-Version"] = "1.0"
     for name, value in content.headers.items():
         message[name] = value
-    message.set_content(content.text, charset="utf-8")
-    message.add_alternative(content.html, subtype="html", charset="utf-8")
+    # Quoted-printable keeps every line 7-bit: no relay needs 8BITMIME for it.
+    message.set_content(content.text, charset="utf-8", cte="quoted-printable")
+    message.add_alternative(content.html, subtype="html", charset="utf-8", cte="quoted-printable")
     if content.inline_images:
         parts = message.get_payload()
         assert isinstance(parts, list)

@@ -126,6 +126,7 @@ class RelayConnection:
         self.local_hostname = local_hostname
         self.smtp: smtplib.SMTP | None = None
         self.greeting = Answer(None, "", "session")
+        self.tls = False
 
     def open(self) -> Answer:
         """Connect, EHLO, STARTTLS and AUTH as configured; RelayError when that fails."""
@@ -143,12 +144,14 @@ class RelayConnection:
                     timeout=self.timeout,
                 )  # fmt: skip
             self.smtp = smtp
+            self.tls = config.implicit_tls
             code, text = smtp.ehlo()
             if code != 250:
                 raise RelayError(Answer(code, f"EHLO refused: {_text(text)}", "session"))
             if not config.implicit_tls and config.starttls != "never":
                 if smtp.has_extn("starttls"):
                     code, text = smtp.starttls(context=context)
+                    self.tls = True
                     smtp.ehlo()
                 elif config.starttls == "required":
                     raise RelayError(Answer(None, "the relay does not offer STARTTLS", "session"))
@@ -171,32 +174,30 @@ class RelayConnection:
             raise RelayError(Answer(None, _describe(exc), "session")) from None
 
     def send(self, message: EmailMessage, *, sender: str, recipient: str) -> Answer:
-        """Send one message to one recipient and say what the relay answered."""
+        """Send one message to one recipient; the relay's last answer (code and text)."""
         if self.smtp is None:
             self.open()
-        assert self.smtp is not None
+        smtp = self.smtp
+        assert smtp is not None
         try:
-            refused = self.smtp.send_message(message, from_addr=sender, to_addrs=[recipient])
-        except smtplib.SMTPRecipientsRefused as exc:
-            code, text = next(iter(exc.recipients.values()))
-            self._reset()
-            return Answer(code, _text(text), "rcpt")
-        except smtplib.SMTPSenderRefused as exc:
-            self._reset()
-            return Answer(exc.smtp_code, _text(exc.smtp_error), "mail")
-        except smtplib.SMTPDataError as exc:
-            self._reset()
-            return Answer(exc.smtp_code, _text(exc.smtp_error), "data")
+            code, text = smtp.mail(sender)
+            if code != 250:
+                self._reset()
+                return Answer(code, _text(text), "mail")
+            code, text = smtp.rcpt(recipient)
+            if code not in (250, 251):
+                self._reset()
+                return Answer(code, _text(text), "rcpt")
+            code, text = smtp.data(message.as_bytes())
+            if code != 250:
+                self._reset()
+            return Answer(code, _text(text), "data")
         except smtplib.SMTPResponseException as exc:
             self._reset()
             return Answer(exc.smtp_code, _text(exc.smtp_error), "session")
         except (OSError, smtplib.SMTPException) as exc:
             self.close()
             return Answer(None, _describe(exc), "session")
-        if refused:
-            code, text = next(iter(refused.values()))
-            return Answer(code, _text(text))
-        return Answer(250, "accepted")
 
     def _reset(self) -> None:
         """After a refused message, RSET so the next one starts clean (or reconnect later)."""

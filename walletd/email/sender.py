@@ -216,15 +216,18 @@ class EmailChannel:
         """Nothing held between batches."""
 
 
-def email_channel(settings: Settings, db: Database) -> EmailChannel:
+def email_channel(
+    settings: Settings, db: Database, clock: Callable[[], datetime] = utcnow
+) -> EmailChannel:
     """The channel for this configuration: its relay, sender and pace (shared by all workers)."""
     if not email_enabled(settings):
-        return EmailChannel(relay=None, default_from="")
+        return EmailChannel(relay=None, default_from="", clock=clock)
     relay = parse_relay_url(settings.smtp_url)
     limiter = SharedRateLimiter(db, relay.key, settings.smtp_rate)
     return EmailChannel(
         relay=relay,
         default_from=settings.email_from,
         ca_file=settings.smtp_ca_file or None,
+        clock=clock,
         pace=limiter.acquire,
     )

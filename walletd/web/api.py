@@ -19,6 +19,7 @@ from walletd.push.messages import send_member_message
 from walletd.web import links
 from walletd.web.auth import principal
 from walletd.web.deps import context, run_in_transaction, services
+from walletd.web.email_api import send_card_email  # [email]
 from walletd.web.endpoint import Header, endpoint
 from walletd.web.member_schemas import LedgerPageOut, LedgerQuery
 from walletd.web.schemas import (
@@ -95,7 +96,10 @@ IDEMPOTENCY_KEY = Header(
     body=MemberCreate,
     response=MemberOut,
     status=201,
-    other_responses={409: "member_exists: another member has the e-mail or phone"},
+    other_responses={
+        409: "member_exists: another member has the e-mail or phone; with send_card_email: "
+        "email_disabled, no_email or email_bouncing",
+    },
 )
 def create_member(body: MemberCreate) -> dict[str, Any]:
     """Enroll a member and issue their card."""
@@ -104,6 +108,8 @@ def create_member(body: MemberCreate) -> dict[str, Any]:
 
     def work(session: Session) -> dict[str, Any]:
         member, card = enroll_member(session, brand_id, enrollment, context())
+        if body.send_card_email:  # [email] in the enrollment's transaction: both or neither
+            send_card_email(session, member, card)
         return member_body(session, member, card)
 
     return run_in_transaction(work)

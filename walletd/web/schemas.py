@@ -130,6 +130,12 @@ class MemberCreate(Request):
     referral_code: Text(16) | None = None  # type: ignore[valid-type]
     program_id: Id | None = None
     language: MemberLanguage | None = None
+    # [email]
+    send_card_email: StrictBool = Field(
+        default=False,
+        description="e-mail the member their card (needs an e-mail and e-mail on: else 409 "
+        "email_disabled, no_email or email_bouncing, and nobody is enrolled)",
+    )
 
 
 class CardOut(Reply):

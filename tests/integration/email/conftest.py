@@ -48,4 +48,4 @@ def app(email_settings: Settings, clock: FrozenClock) -> Iterator[Flask]:
 def mail_worker(app: Flask, clock: FrozenClock) -> Dispatcher:
     """The worker's delivery loop with only the e-mail channel."""
     svc = services_of(app)
-    return Dispatcher(svc.db, [email_channel(svc.settings, svc.db)], clock=clock)
+    return Dispatcher(svc.db, [email_channel(svc.settings, svc.db, clock)], clock=clock)

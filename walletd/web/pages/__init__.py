@@ -104,6 +104,9 @@ def init_app(app: Flask) -> None:
     # [email-links] (recovery links, forgotten staff passwords)
     from walletd.web.pages import email_links  # noqa: F401  # isort: skip
 
+    # [email] (the card by e-mail and the e-mail history on the member page)
+    from walletd.web.pages import member_email  # noqa: F401  # isort: skip
+
     security.init_app(app)
     formats.init_app(app)
     app.before_request(_refuse_control_characters)

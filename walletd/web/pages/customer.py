@@ -27,6 +27,7 @@ from walletd.passes.pkpass import load_template
 from walletd.privacy.consent import set_consent_from_card
 from walletd.web import limits, links
 from walletd.web.deps import context, run_in_transaction, services
+from walletd.web.email_api import send_card_email_on_join  # [email]
 from walletd.web.pages import security
 from walletd.web.pages.coupon_text import headline_text
 from walletd.web.pages.preview import AppleCard, GoogleCard, apple_card, google_card
@@ -120,7 +121,8 @@ def join(program_id: int) -> Any:
             def work(session: Session) -> str:
                 program = find_program(session, program_id)
                 assert program is not None
-                _, card = enroll_member(session, program.brand_id, enrollment, context())
+                member, card = enroll_member(session, program.brand_id, enrollment, context())
+                send_card_email_on_join(session, member, card)  # [email]
                 return card.serial_number
 
             serial = run_in_transaction(work)

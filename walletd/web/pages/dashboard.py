@@ -202,6 +202,7 @@ class MemberPage:
     paged: bool = False
     # The program's time zone: the ledger's times are shown in it.
     timezone: str = "UTC"
+    email: Any = None  # [email] walletd.web.pages.member_email.EmailPanel
 
 
 def _member_page(
@@ -228,7 +229,15 @@ def _member_page(
         older_after=found.next_after,
         paged=after is not None,
         timezone=program.timezone,
+        email=_email_panel(session, member),  # [email]
     )
+
+
+def _email_panel(session: Session, member: Member) -> Any:
+    """[email] The member page's e-mail panel (its module adds routes to this blueprint)."""
+    from walletd.web.pages.member_email import email_panel
+
+    return email_panel(session, member)
 
 
 @bp.get("/members/<int:member_id>")

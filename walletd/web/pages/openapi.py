@@ -51,6 +51,8 @@ ROUTES: list[tuple[str, str, str, str]] = [
     ("get", "/dashboard/members", "Search members", "staff"),
     ("get", "/dashboard/members/{member_id}", "A member and their ledger", "staff"),
     ("post", "/dashboard/members/{member_id}/adjust", "Adjust points with a reason", "staff-form"),
+    # [email]
+    ("post", "/dashboard/members/{member_id}/card-email", "E-mail the card again", "staff-form"),
     ("get", "/dashboard/program", "Program editor with card preview", "staff"),
     ("post", "/dashboard/program", "Save the program", "staff-form"),
     ("get", "/dashboard/campaigns", "Campaigns", "staff"),
