@@ -191,3 +191,23 @@ def test_two_clicks_at_once_open_the_card_once(
     for thread in threads:
         thread.join()
     assert sorted(outcomes) == ["opened", "used"]
+
+
+def test_the_email_is_written_in_the_language_of_the_page(
+    app: Flask, client: FlaskClient, brand: BrandKeys, relay: RunningRelay,
+    mail_worker: Dispatcher,
+) -> None:  # fmt: skip
+    enroll(client, brand, email="lin@example.com")
+    path = f"/join/{brand.program_id}/recover"
+    chinese = {"Accept-Language": "zh-TW,zh;q=0.9"}
+    token = csrf_of(client, path)
+    page = client.post(path, data={"csrf_token": token, "contact": "lin@example.com"},
+                       headers=chinese)  # fmt: skip
+    assert "連結只能使用一次" in page.get_data(as_text=True)
+    mail_worker.drain()
+    [received] = relay.relay.to("lin@example.com")
+    message = received.parsed()
+    assert message["Subject"].startswith("您的") and message["Subject"].endswith("會員卡")
+    text = message.get_body(("plain",))
+    assert text is not None and "分鐘內有效" in text.get_content()
+    assert _LINK.search(text.get_content())

@@ -49,3 +49,9 @@ def test_an_api_invitation_is_not_emailed_when_email_is_off(
         headers=brand.admin,
     )  # fmt: skip
     assert invited.status_code == 201 and invited.get_json()["emailed"] is False
+
+
+def test_the_forgotten_password_page_is_translated(client: FlaskClient) -> None:
+    page = client.get("/dashboard/forgot-password", headers={"Accept-Language": "zh-TW"})
+    html = page.get_data(as_text=True)
+    assert "忘記密碼？" in html and "此伺服器不寄送電子郵件" in html
