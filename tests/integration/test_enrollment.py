@@ -288,3 +288,32 @@ def test_unregistering_a_pending_pass_forgets_the_device(
     assert phone.unregister(held).status_code == 200
     with services_of(app).db.transaction() as session:
         assert session.scalars(select(EnrollmentRegistration)).first() is None
+
+
+def test_the_postal_code_is_kept_until_the_member_is_erased(
+    app: Flask, client: FlaskClient, brand: BrandKeys, phone: EnrollingPhone
+) -> None:
+    setting = enrollment_setting(required_fields=["name", "phone", "postal_code"])
+    assert set_enrollment(client, brand, setting).status_code == 200
+    held = phone.download(brand.program_id)
+    info = {"givenName": "Ada", "familyName": "Lovelace", "phoneNumber": "0912 345 678",
+            "postalCode": "106"}  # fmt: skip
+    assert phone.sign_up(held, info)[1].status_code == 200
+    [member] = _members(app)
+    assert (member.name, member.phone) == ("Ada Lovelace", "+886912345678")
+    assert _rows(app, held.serial)[0].postal_code == "106"
+    erased = client.delete(f"/api/v1/members/{member.id}", headers=brand.admin)
+    assert erased.status_code in (200, 204), erased.get_data(as_text=True)
+    assert _rows(app, held.serial)[0].postal_code is None
+
+
+def test_the_pending_pass_answers_304_when_unchanged(
+    phone: EnrollingPhone, held: EnrollmentPass
+) -> None:
+    first = phone.latest(held)
+    assert first.status_code == 200
+    again = phone.client.get(
+        phone.url(held, f"passes/{held.pass_type_id}/{held.serial}"),
+        headers={**phone.auth(held), "If-Modified-Since": first.headers["Last-Modified"]},
+    )
+    assert again.status_code == 304
