@@ -101,6 +101,9 @@ def init_app(app: Flask) -> None:
     from walletd.web.pages import feedback  # noqa: F401  # isort: skip
     from walletd.web.pages import events  # noqa: F401  # isort: skip
 
+    # [delivery] (Is my card up to date?)
+    from walletd.web.pages import delivery  # noqa: F401  # isort: skip
+
     # [email-links] (recovery links, forgotten staff passwords)
     from walletd.web.pages import email_links  # noqa: F401  # isort: skip
 

@@ -202,6 +202,7 @@ class MemberPage:
     paged: bool = False
     # The program's time zone: the ledger's times are shown in it.
     timezone: str = "UTC"
+    devices: Any = None  # [delivery] walletd.web.pages.delivery.DevicesPanel
     email: Any = None  # [email] walletd.web.pages.member_email.EmailPanel
 
 
@@ -229,6 +230,7 @@ def _member_page(
         older_after=found.next_after,
         paged=after is not None,
         timezone=program.timezone,
+        devices=_devices_panel(session, member),  # [delivery]
         email=_email_panel(session, member),  # [email]
     )
 
@@ -238,6 +240,13 @@ def _email_panel(session: Session, member: Member) -> Any:
     from walletd.web.pages.member_email import email_panel
 
     return email_panel(session, member)
+
+
+def _devices_panel(session: Session, member: Member) -> Any:
+    """[delivery] The member page's devices: each phone's version of the card."""
+    from walletd.web.pages.delivery import devices_panel
+
+    return devices_panel(session, member)
 
 
 @bp.get("/members/<int:member_id>")

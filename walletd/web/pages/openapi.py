@@ -116,6 +116,8 @@ ROUTES: list[tuple[str, str, str, str]] = [
     ("post", "/dashboard/event-automations", "Create an event automation", "staff-form"),
     ("post", "/dashboard/event-automations/{automation_id}/toggle", "On/off", "staff-form"),
     ("post", "/dashboard/event-automations/{automation_id}/delete", "Delete one", "staff-form"),
+    # issue 15 [delivery]
+    ("get", "/dashboard/delivery", "Is my card up to date? (delivery health)", "staff"),
     # issue 13 [docs]
     ("get", "/docs", "This API reference, drawn from /openapi.json", "page"),
     # issue 16 [email-links]
