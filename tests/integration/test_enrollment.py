@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -20,6 +21,7 @@ from tests.integration.enrollment_device import (
     set_enrollment,
     unzip,
 )
+from walletd import create_app
 from walletd.config import Settings
 from walletd.models import Card, Member, Registration
 from walletd.models import EnrollmentPass as EnrollmentPassRow
@@ -317,3 +319,44 @@ def test_the_pending_pass_answers_304_when_unchanged(
         headers={**phone.auth(held), "If-Modified-Since": first.headers["Last-Modified"]},
     )
     assert again.status_code == 304
+
+
+def test_an_invalid_phone_is_400_naming_apples_field(
+    app: Flask, client: FlaskClient, brand: BrandKeys, phone: EnrollingPhone
+) -> None:
+    setting = enrollment_setting(required_fields=["phone"])
+    assert set_enrollment(client, brand, setting).status_code == 200
+    held = phone.download(brand.program_id)
+    _, answer = phone.sign_up(held, {"phoneNumber": "12"})
+    assert answer.status_code == 400
+    assert answer.get_json()["error"]["field"] == "requiredPersonalizationInfo.phoneNumber"
+    assert _members(app) == []
+
+
+def test_an_email_and_a_phone_of_two_different_members_conflict(
+    app: Flask, client: FlaskClient, brand: BrandKeys, phone: EnrollingPhone
+) -> None:
+    enroll(client, brand, name="Ada", email="ada@example.com")
+    enroll(client, brand, name="Bob", phone="0912345678")
+    setting = enrollment_setting(required_fields=["email", "phone"])
+    assert set_enrollment(client, brand, setting).status_code == 200
+    held = phone.download(brand.program_id)
+    info = {"emailAddress": "ada@example.com", "phoneNumber": "0912345678"}
+    _, answer = phone.sign_up(held, info)
+    assert answer.status_code == 409
+    assert _rows(app, held.serial)[1] is None
+
+
+def test_enrollment_pass_downloads_are_rate_limited_like_the_join_form(
+    settings: Settings, dev_certs: DevCertPaths, clock: Any
+) -> None:
+    limited = settings.with_changes(ratelimit_join="2 per hour")
+    app = create_app(limited, clock=clock)
+    try:
+        client = app.test_client()
+        brand = make_brand(app)
+        assert set_enrollment(client, brand, enrollment_setting()).status_code == 200
+        path = f"/join/{brand.program_id}/enrollment.pkpass"
+        assert [client.get(path).status_code for _ in range(3)] == [200, 200, 429]
+    finally:
+        services_of(app).close()

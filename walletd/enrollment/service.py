@@ -36,6 +36,13 @@ _DUMMY_TOKEN = "x" * 43
 _PUSH_TOKEN = re.compile(r"[0-9A-Fa-f]{1,200}")
 _IDENTIFIER = re.compile(r"[\x21-\x7e]{1,128}")
 _POSTAL_CODE = re.compile(r"[0-9A-Za-z \-]{1,32}")
+# walletd's names of the sheet's fields, and the keys of Apple's requiredPersonalizationInfo.
+_APPLE_KEYS = {
+    "name": "fullName",
+    "email": "emailAddress",
+    "phone": "phoneNumber",
+    "postal_code": "postalCode",
+}
 
 
 def new_enrollment_serial() -> str:
@@ -214,17 +221,11 @@ def read_answers(info: Mapping[str, Any], required: tuple[str, ...]) -> SheetAns
         phone=_text(info, "phoneNumber"),
         postal_code=_text(info, "postalCode"),
     )
-    apple_keys = {
-        "name": "fullName",
-        "email": "emailAddress",
-        "phone": "phoneNumber",
-        "postal_code": "postalCode",
-    }
     for wanted in required:
         if getattr(answers, wanted) is None:
             raise ValidationError(
-                f"{apple_keys[wanted]} is required by this program's sign-up sheet",
-                field=f"requiredPersonalizationInfo.{apple_keys[wanted]}",
+                f"{_APPLE_KEYS[wanted]} is required by this program's sign-up sheet",
+                field=f"requiredPersonalizationInfo.{_APPLE_KEYS[wanted]}",
             )
     if answers.postal_code is not None and not _POSTAL_CODE.fullmatch(answers.postal_code):
         raise ValidationError(
@@ -289,11 +290,16 @@ def personalize(
         )
     sheet = dict(entry.consent)
     answers = read_answers(info, tuple(sheet["fields"]))
-    checked = validate_enrollment(
-        Enrollment(name=answers.name or UNNAMED, email=answers.email, phone=answers.phone),
-        ctx.now.date(),
-        phone_region=ctx.phone_region,
-    )
+    try:
+        checked = validate_enrollment(
+            Enrollment(name=answers.name or UNNAMED, email=answers.email, phone=answers.phone),
+            ctx.now.date(),
+            phone_region=ctx.phone_region,
+        )
+    except ValidationError as exc:
+        # Named as Wallet sent it, so a device log points at the sheet's field.
+        field = _APPLE_KEYS.get(exc.field or "", "fullName")
+        raise ValidationError(exc.message, field=f"requiredPersonalizationInfo.{field}") from None
     program = session.get_one(Program, entry.program_id)
     member = _matching_member(session, program.id, checked.email, checked.phone)
     identity = (entry.serial_number, entry.auth_token)
