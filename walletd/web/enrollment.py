@@ -67,7 +67,10 @@ def _apple_token() -> str | None:
     auth="apple",
     body_doc=PersonalizationBody,
     media_type="application/octet-stream",
-    other_responses={400: "missing required fields or a malformed body"},
+    other_responses={
+        400: "missing required fields or a malformed body",
+        409: "the e-mail and the phone belong to two different members",
+    },
 )
 def personalize(pass_type_id: str, serial: str) -> Response:
     """Create or match the member, give them this serial's card, and return the PKCS #7
