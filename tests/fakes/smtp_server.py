@@ -135,7 +135,8 @@ class FakeRelay:
             rcpt_tos=tuple(envelope.rcpt_tos),
             data=envelope.original_content or envelope.content,
             helo=session.host_name,
-            tls=session.ssl is not None,
+            tls=session.ssl is not None
+            or server.transport.get_extra_info("ssl_object") is not None,
             login=login,
         )
         with self.lock:
@@ -150,7 +151,8 @@ class FakeRelay:
             return AuthResult(success=False, handled=False)
         expected = self.users.get(auth_data.login.decode())
         ok = expected is not None and expected == auth_data.password.decode()
-        return AuthResult(success=ok, auth_data=auth_data if ok else None)
+        # handled=False: aiosmtpd answers the failure (535) itself.
+        return AuthResult(success=ok, handled=False, auth_data=auth_data if ok else None)
 
 
 def free_port() -> int:

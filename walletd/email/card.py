@@ -12,7 +12,7 @@ from importlib import resources
 from babel.support import NullTranslations, Translations
 from sqlalchemy.orm import Session
 
-from walletd.email.message import EmailContent
+from walletd.email.message import EmailContent, one_line
 from walletd.email.outbox import is_bouncing, queue_email
 from walletd.errors import ConflictError
 from walletd.loyalty.programs import program_brand_name
@@ -74,7 +74,8 @@ def card_email(
         # HTML: the template's own markup stays, every value is escaped.
         return translations.gettext(text).format(**{k: escape(v) for k, v in values.items()})
 
-    subject = _("{program}: your membership card", program=program_name)
+    # Names come from the brand's settings: one line each, so the subject can hold them.
+    subject = _("{program}: your membership card", program=one_line(program_name))[:200]
     lines = [
         _("Hello {name},", name=member_name),
         "",

@@ -23,6 +23,11 @@ def _has_control(text: str) -> bool:
     return any(ord(ch) < 32 or 127 <= ord(ch) < 160 or ch in "\u2028\u2029" for ch in text)
 
 
+def one_line(text: str) -> str:
+    """A value for a header: every control character (CR, LF, tab, U+2028…) becomes a space."""
+    return " ".join("".join(" " if _has_control(ch) else ch for ch in text).split())
+
+
 def check_address(address: str) -> str:
     """The address lower-cased; ValueError unless it is one plain address (no name, no CR/LF)."""
     folded = address.strip().lower()

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from walletd.audit import Actor, record
+from walletd.email import senders as email_senders  # [email]
 from walletd.enrollment import settings as enrollment_settings  # [enrollment]
 from walletd.errors import N_, ValidationError
 from walletd.loyalty import discovery, programs  # [google-signup] discovery
@@ -45,6 +46,8 @@ FIELDS = frozenset(
     }
 )  # fmt: skip
 FIELDS |= {"apple_enrollment"}  # [enrollment]
+FIELDS |= {"email"}  # [email] the program's sender (no card shows it)
+NOT_ON_CARDS |= {"email"}  # [email]
 FIELDS |= discovery.FIELDS  # [google-signup]
 _CLOCK = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
 _TIER_FIELD = re.compile(r"^tier-(\d+)-(name|threshold|multiplier|discount|benefits)$")
@@ -165,6 +168,7 @@ def settings_of(session: Session, program: Program) -> dict[str, Any]:
         },
         "updated_at": program.updated_at,
         "apple_enrollment": enrollment_settings.settings_of(session, program.id),  # [enrollment]
+        "email": email_senders.settings_of(session, program.id),  # [email]
         **discovery.settings_of(session, program.id),  # [google-signup]
     }
 
@@ -190,6 +194,8 @@ def update_program_settings(
     before = settings_of(session, program)
     _apply_scalars(program, changes, templates)
     discovery.apply_settings(session, program, changes, ctx)  # [google-signup]
+    if "email" in changes:  # [email]
+        email_senders.apply_settings(session, program, changes["email"] or {}, ctx.now)
     if "apple_enrollment" in changes:  # [enrollment]
         enrollment_settings.apply_settings(session, program, changes["apple_enrollment"], ctx.now)
     if "tier_basis" in changes and changes["tier_basis"] != program.tier_basis:

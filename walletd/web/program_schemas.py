@@ -23,6 +23,7 @@ from walletd.web.discovery_schemas import (  # [google-signup]
     MaxDistance,
     RelevantText,
 )
+from walletd.web.email_schemas import EmailSenderIn, EmailSenderOut  # [email]
 from walletd.web.enrollment_schemas import AppleEnrollmentIn, AppleEnrollmentOut  # [enrollment]
 from walletd.web.schemas import MAX_ID, Amount, Id, Reply, Request, Text, Timestamp
 
@@ -162,6 +163,9 @@ class ProgramUpdate(Strict):
     apple_enrollment: AppleEnrollmentIn = absent(  # [enrollment]
         "Apple rewards enrollment (sign-up sheet in Wallet); enabling it needs nfc"
     )
+    email: EmailSenderIn = absent(  # [email]
+        "who the program's e-mails come from (name, address, reply-to); replaces the setting"
+    )
     google_signup: GoogleSignupIn = absent(  # [google-signup]
         "sign-up from Google Wallet (discoverable program); needs Google Wallet configured"
     )
@@ -259,6 +263,7 @@ class ProgramOut(Reply):
     stamps: StampsOut
     updated_at: Timestamp
     apple_enrollment: AppleEnrollmentOut  # [enrollment]
+    email: EmailSenderOut  # [email]
     google_signup: GoogleSignupOut  # [google-signup]
     location_relevant_text: str | None  # [google-signup]
     location_max_distance: int | None  # [google-signup]
