@@ -292,7 +292,7 @@ def test_unregistering_a_pending_pass_forgets_the_device(
         assert session.scalars(select(EnrollmentRegistration)).first() is None
 
 
-def test_the_postal_code_is_kept_until_the_member_is_erased(
+def test_the_postal_code_is_exported_and_forgotten_when_the_member_is_erased(
     app: Flask, client: FlaskClient, brand: BrandKeys, phone: EnrollingPhone
 ) -> None:
     setting = enrollment_setting(required_fields=["name", "phone", "postal_code"])
@@ -304,6 +304,11 @@ def test_the_postal_code_is_kept_until_the_member_is_erased(
     [member] = _members(app)
     assert (member.name, member.phone) == ("Ada Lovelace", "+886912345678")
     assert _rows(app, held.serial)[0].postal_code == "106"
+    export = client.get(f"/api/v1/members/{member.id}/export", headers=brand.admin)
+    assert export.status_code == 200
+    [sign_up] = export.get_json()["member"]["apple_wallet_sign_ups"]
+    assert sign_up["postal_code"] == "106"
+    assert sign_up["fields_shared"] == ["name", "phone", "postal_code"]
     erased = client.delete(f"/api/v1/members/{member.id}", headers=brand.admin)
     assert erased.status_code in (200, 204), erased.get_data(as_text=True)
     assert _rows(app, held.serial)[0].postal_code is None

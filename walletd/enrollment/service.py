@@ -384,3 +384,25 @@ def forget_enrollment_details(session: Session, member_id: int) -> None:
         select(EnrollmentPass).where(EnrollmentPass.member_id == member_id)
     ):
         entry.postal_code = None
+
+
+def sign_ups_of(session: Session, member_id: int) -> dict[str, Any]:
+    """The member's sign-ups from Wallet for their data export ({} when they have none)."""
+    entries = session.scalars(
+        select(EnrollmentPass)
+        .where(EnrollmentPass.member_id == member_id)
+        .order_by(EnrollmentPass.id)
+    )
+    listed = [
+        {
+            "serial_number": entry.serial_number,
+            "personalized_at": entry.personalized_at,
+            "postal_code": entry.postal_code,
+            "fields_shared": (entry.consent or {}).get("shared"),
+            "description": (entry.consent or {}).get("description"),
+            "terms": (entry.consent or {}).get("terms"),
+            "matched_existing_member": (entry.consent or {}).get("matched_existing_member"),
+        }
+        for entry in entries
+    ]
+    return {"apple_wallet_sign_ups": listed} if listed else {}

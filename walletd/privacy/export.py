@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from walletd import audit
+from walletd.enrollment.service import sign_ups_of  # [enrollment]
 from walletd.feedback import member_feedback
 from walletd.loyalty.members import get_member, tier_name
 from walletd.loyalty.money import format_minor
@@ -72,6 +73,7 @@ def _member(session: Session, member: Member, currency: str) -> dict[str, Any]:
         "first_visit_at": member.first_visit_at,
         "last_visit_at": member.last_visit_at,
         "created_at": member.created_at,
+        **sign_ups_of(session, member.id),  # [enrollment] what Wallet's sign-up sheet gave
     }
 
 
