@@ -78,7 +78,7 @@ def send_recovery_link(
         link=link_for(token),
         minutes=int(LINK_LIFETIME.total_seconds() // 60),
     )
-    bouncing = is_bouncing(session, address)
+    bouncing = is_bouncing(session, address, brand_id=program.brand_id)
     if member is None or bouncing:
         return None
     get_card_of(session, member)  # a member without a loyalty card has nothing to show

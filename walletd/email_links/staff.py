@@ -77,7 +77,12 @@ def request_password_reset(
     """
     address = email.strip().lower()[:MAX_EMAIL_LENGTH]
     user = session.scalar(select(StaffUser).where(StaffUser.email == address))
-    if user is None or user.disabled_at is not None or is_bouncing(session, address):
+    brand_id = user.brand_id if user is not None else None
+    if (
+        user is None
+        or user.disabled_at is not None
+        or is_bouncing(session, address, brand_id=brand_id)
+    ):
         # The same steps as for an account: a token drawn, the e-mail written.
         password_reset_email(language, brand_name="", email=address, link=link_for("x" * 43),
                              minutes=int(RESET_LIFETIME.total_seconds() // 60))  # fmt: skip

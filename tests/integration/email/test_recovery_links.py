@@ -211,3 +211,20 @@ def test_the_email_is_written_in_the_language_of_the_page(
     text = message.get_body(("plain",))
     assert text is not None and "分鐘內有效" in text.get_content()
     assert _LINK.search(text.get_content())
+
+
+def test_a_bouncing_address_gets_the_same_answer_and_no_email_only_in_its_brand(
+    app: Flask, client: FlaskClient, brand: BrandKeys, clock: FrozenClock
+) -> None:
+    from walletd.email.outbox import mark_bouncing
+
+    other = make_brand(app, "Other Tea")
+    enroll(client, brand, email="gone@example.com")
+    enroll(client, other, email="gone@example.com")
+    with services_of(app).db.transaction() as session:
+        mark_bouncing(session, brand_id=brand.brand_id, address="gone@example.com",
+                      reason="550 no such user", now=clock())  # fmt: skip
+    assert _ask(client, brand, "gone@example.com") == _ask(client, brand, "nobody@example.com")
+    assert _recovery_emails(app) == []
+    _ask(client, other, "gone@example.com")
+    assert [e.brand_id for e in _recovery_emails(app)] == [other.brand_id]
