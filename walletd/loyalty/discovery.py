@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 from walletd.errors import N_, ValidationError
 from walletd.loyalty.context import Context
 from walletd.loyalty.programs import touch_program_cards
-from walletd.models import Location, Program, ProgramDiscovery
+from walletd.models import Card, Location, Member, Program, ProgramDiscovery
+from walletd.push.outbox import GOOGLE_OBJECT, enqueue
 
 # DiscoverableProgramMerchantSignupInfo.signupSharedDatas in Google's discovery document, without
 # SHARED_DATA_TYPE_UNSPECIFIED.
@@ -106,11 +107,43 @@ def apply_settings(
         row.google_signup_enabled = enabled
         row.google_signup_shared_data = ",".join(shared)
         row.google_signup_state = state
+        queue_class_sync(session, program.id, ctx)
     if "location_relevant_text" in mine:
         row.location_relevant_text = _relevant_text(mine["location_relevant_text"])
     if "location_max_distance" in mine:
         row.location_max_distance = _distance(mine["location_max_distance"])
     row.updated_at = ctx.now
+
+
+def queue_class_sync(session: Session, program_id: int, ctx: Context) -> None:
+    """Have the worker bring the program's Google class up to date soon.
+
+    A class is synced before the first object delivery of its program; sign-up settings show on
+    no card, so one card's object row (a balance PATCH that changes nothing) carries the class
+    sync instead of pushing every card. A program without cards gets its class with its first.
+    """
+    if not ctx.google_enabled:
+        return
+    first = session.execute(
+        select(Card.id, Card.serial_number)
+        .join(Member, Member.id == Card.member_id)
+        .where(Member.program_id == program_id, Card.kind == "loyalty")
+        .order_by(Card.id)
+        .limit(1)
+    ).first()
+    if first is not None:
+        card_id, serial = first
+        enqueue(
+            session,
+            [
+                {
+                    "kind": GOOGLE_OBJECT,
+                    "dedupe_key": f"{GOOGLE_OBJECT}:{serial}",
+                    "payload": {"card_id": card_id},
+                }
+            ],
+            now=ctx.now,
+        )
 
 
 def _parse_signup(value: Any, ctx: Context) -> tuple[bool, list[str], str]:

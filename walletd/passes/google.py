@@ -255,8 +255,33 @@ def save_jwt(
     class_id: str,
     origins: Sequence[str],
     now: datetime,
+    object_body: Mapping[str, Any] | None = None,
 ) -> str:
-    """Return a signed skinny save JWT for an object that was already inserted over REST."""
+    """Return a signed skinny save JWT for an object that was already inserted over REST.
+
+    With `object_body` (the object's id, class id and face), the JWT carries the whole object
+    while it stays under the length limit, so Google creates it if the worker has not yet; an
+    object Google already has is saved as it is.
+    """
+    if object_body is not None:
+        if (object_body.get("id"), object_body.get("classId")) != (object_id, class_id):
+            raise ValueError("object_body is not the object named by object_id and class_id")
+        fat = _signed_save_jwt(credentials_info, issuer_id, object_id, class_id, origins, now,
+                               dict(object_body))  # fmt: skip
+        if len(fat) < MAX_SAVE_JWT_LENGTH:
+            return fat
+    return _signed_save_jwt(credentials_info, issuer_id, object_id, class_id, origins, now, None)
+
+
+def _signed_save_jwt(
+    credentials_info: Mapping[str, str],
+    issuer_id: str,
+    object_id: str,
+    class_id: str,
+    origins: Sequence[str],
+    now: datetime,
+    object_body: JsonDict | None,
+) -> str:
     _check_issuer(issuer_id)
     for name, value in (("object_id", object_id), ("class_id", class_id)):
         if not value.startswith(f"{issuer_id}."):
@@ -272,15 +297,25 @@ def save_jwt(
         # google-auth's encode() adds no iat; Google's JWT reference lists it as required.
         "iat": int(now.timestamp()),
         "origins": list(origins),
-        # Only ids: the full object would push the link past the 1800-character limit.
-        "payload": {"loyaltyObjects": [{"id": object_id, "classId": class_id}]},
+        # Usually only ids: the full object would push the link past the 1800-character limit.
+        "payload": {"loyaltyObjects": [object_body or {"id": object_id, "classId": class_id}]},
     }
     signer = _signer(credentials_info["private_key"], credentials_info.get("private_key_id"))
     token = jwt.encode(signer, claims)  # type: ignore[no-untyped-call]
     text = token.decode("ascii") if isinstance(token, bytes) else str(token)
-    if len(text) >= MAX_SAVE_JWT_LENGTH:
+    if object_body is None and len(text) >= MAX_SAVE_JWT_LENGTH:
         raise ValueError(f"save JWT is {len(text)} characters, over {MAX_SAVE_JWT_LENGTH}")
     return text
+
+
+# The object's face: enough for Google to create the object from a save link, nothing more.
+_SAVE_LINK_FIELDS = ("id", "classId", "state", "accountId", "accountName", "loyaltyPoints",
+                     "secondaryLoyaltyPoints", "barcode")  # fmt: skip
+
+
+def save_link_object(body: Mapping[str, Any]) -> JsonDict:
+    """The part of a LoyaltyObject body a save JWT carries (no messages, links or locations)."""
+    return {key: body[key] for key in _SAVE_LINK_FIELDS if key in body}
 
 
 def save_url(token: str) -> str:

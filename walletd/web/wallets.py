@@ -3,18 +3,34 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
+
+from sqlalchemy.orm import Session
 
 from walletd.errors import ConfigError
 from walletd.models import Card
-from walletd.passes.google import class_id, object_id, save_jwt, save_url
+from walletd.passes.cards import card_view
+from walletd.passes.google import (
+    build_loyalty_object,
+    class_id,
+    object_id,
+    save_jwt,
+    save_link_object,
+    save_url,
+)
 from walletd.push.google_sync import load_credentials_info, program_id_of_card
 from walletd.web.deps import services
 
 log = logging.getLogger(__name__)
 
 
-def google_save_url(card: Card, program_id: int | None = None) -> str | None:
-    """The Google Wallet save link, or None while Google Wallet is not configured."""
+def google_save_url(
+    card: Card, program_id: int | None = None, object_body: dict[str, Any] | None = None
+) -> str | None:
+    """The Google Wallet save link, or None while Google Wallet is not configured.
+
+    With `object_body` (from google_object_face) the link can create the object itself.
+    """
     svc = services()
     settings = svc.settings
     if not settings.google_enabled:
@@ -38,5 +54,20 @@ def google_save_url(card: Card, program_id: int | None = None) -> str | None:
         class_id=class_id(issuer, program_id),
         origins=[settings.base_url],
         now=svc.clock(),
+        object_body=object_body,
     )
     return save_url(token)
+
+
+def google_object_face(session: Session, card: Card, program_id: int) -> dict[str, Any] | None:
+    """The card's Google object as a save link may carry it (id, class, balance, barcode)."""
+    settings = services().settings
+    if not settings.google_enabled:
+        return None
+    issuer = settings.google_issuer_id
+    body = build_loyalty_object(
+        card_view(session, card, now=services().clock()),
+        issuer_id=issuer,
+        class_id=class_id(issuer, program_id),
+    )
+    return save_link_object(body)

@@ -39,7 +39,7 @@ from walletd.web.pages.render import (
     prefer_program_language,
     render,
 )
-from walletd.web.wallets import google_save_url
+from walletd.web.wallets import google_object_face, google_save_url
 from walletd.wiring import web_service_url
 
 bp = Blueprint("customer", __name__)
@@ -163,7 +163,10 @@ def _google_save_link(serial: str, program_id: int) -> str | None:
 
     def work(session: Session) -> str | None:
         card = find_card_by_serial(session, serial)
-        return google_save_url(card, program_id) if card is not None else None
+        if card is None:
+            return None
+        # The whole face rides in the link: the worker may not have inserted the object yet.
+        return google_save_url(card, program_id, google_object_face(session, card, program_id))
 
     return run_in_transaction(work)
 
