@@ -365,3 +365,20 @@ def test_enrollment_pass_downloads_are_rate_limited_like_the_join_form(
         assert [client.get(path).status_code for _ in range(3)] == [200, 200, 429]
     finally:
         services_of(app).close()
+
+
+def test_a_known_email_with_another_phone_than_the_members_is_refused(
+    app: Flask, client: FlaskClient, brand: BrandKeys, phone: EnrollingPhone
+) -> None:
+    enroll(client, brand, name="Ada", email="ada@example.com", phone="0912345678")
+    setting = enrollment_setting(required_fields=["name", "email", "phone"])
+    assert set_enrollment(client, brand, setting).status_code == 200
+    held = phone.download(brand.program_id)
+    info = {"fullName": "Mallory", "emailAddress": "ada@example.com", "phoneNumber": "0922333444"}
+    _, answer = phone.sign_up(held, info)
+    assert answer.status_code == 409
+    assert len(_members(app)) == 1 and _rows(app, held.serial)[1] is None
+    # Both agreeing with the member's: matched.
+    _, matched = phone.sign_up(held, {**info, "phoneNumber": "+886 912 345 678"})
+    assert matched.status_code == 200
+    assert len(_members(app)) == 1 and _rows(app, held.serial)[1] is not None

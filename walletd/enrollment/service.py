@@ -252,7 +252,15 @@ def _matching_member(
     )
     if len({member.id for member in found}) > 1:
         raise ConflictError("the e-mail and the phone belong to two different members")
-    return found[0] if found else None
+    if not found:
+        return None
+    member = found[0]
+    # Every contact the sheet gave must agree with the member's own: knowing a member's e-mail
+    # alone must not be enough to get their card when their phone is on file and differs.
+    for given, held in ((email, member.email), (phone, member.phone)):
+        if given is not None and held is not None and given != held:
+            raise ConflictError("the e-mail and the phone do not match the same member")
+    return member
 
 
 def personalize(
