@@ -136,6 +136,9 @@ def create_app(
     cli_email.init_app(app)
     # [email-links]
     # [email-campaigns]
+    from walletd.web import unsubscribe
+
+    app.register_blueprint(unsubscribe.bp)
     # After every blueprint: limits are put on the registered blueprints, and ProxyFix wraps
     # the finished WSGI app.
     from walletd.web import limits

@@ -30,6 +30,7 @@ class Services:
             phone_region=self.settings.default_phone_region,
             secret_key_fallbacks=self.settings.secret_key_fallbacks,
             base_url=self.settings.base_url,
+            email_enabled=bool(self.settings.smtp_url),  # [email-campaigns]
         )
 
     def adapter(self, name: str, factory: Callable[[], Any]) -> Any:

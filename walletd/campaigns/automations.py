@@ -15,7 +15,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from walletd import feedback
-from walletd.campaigns import policy
+from walletd.campaigns import email_fallback, policy
 from walletd.campaigns.segments import MAX_ID
 from walletd.campaigns.templates import (
     MAX_MESSAGE_LENGTH,
@@ -122,11 +122,13 @@ def set_automation(
     offer_id: object = UNSET,
     messages: object = UNSET,
     now: datetime | None = None,
+    email: object = None,
 ) -> Automation:
     """Switch an automation on or off and change its text, per-language texts, delay, holdout
     or offer.
 
     `offer_id` (or `messages`) null takes the offer (the texts) off; left out, it stays as it was.
+    `email` (true or false) switches the e-mail fallback; None leaves it as it was.
     """
     if not isinstance(kind, str) or kind not in KINDS:
         raise NotFoundError("unknown automation")
@@ -157,6 +159,8 @@ def set_automation(
         raise ValidationError("holdout_percent must be 0 to 50", field="holdout_percent")
     if offer_id is not UNSET and offer_id is not None:
         _check_offer(session, brand_id, program_id, kind, offer_id)
+    if email is not None and not isinstance(email, bool):
+        raise ValidationError("email_fallback must be true or false", field="email_fallback")
     automation = next(a for a in list_automations(session, program_id) if a.kind == kind)
     automation.enabled = enabled
     if text is not None:
@@ -169,6 +173,8 @@ def set_automation(
         automation.holdout_percent = holdout_percent
     if offer_id is not UNSET:
         automation.offer_id = offer_id if isinstance(offer_id, int) else None
+    if isinstance(email, bool):
+        automation.email_fallback = email
     if now is not None:
         automation.updated_at = now
     return automation
@@ -398,6 +404,10 @@ def run_automation(
     log_rows: list[dict[str, Any]] = []
     texts: dict[int, str] = {}
     occasions: dict[int, str] = {}
+    # [email-campaigns] Members without an installed card who consented, reached by e-mail.
+    targets: dict[int, email_fallback.EmailTarget] = {}
+    by_email = automation.email_fallback and ctx.email_enabled
+    languages_all: dict[int, str | None] = {}
     after_id = 0
     tiers: dict[int | None, str] = {
         int(tier_id): str(name)
@@ -433,7 +443,14 @@ def run_automation(
         ).all()
         consent = {int(r[0]): bool(r[1]) for r in people}
         languages = {int(r[0]): r[2] for r in people}
+        languages_all.update(languages)
         counts = policy.recent_marketing_counts(session, ids, ctx.now) if kind.marketing else {}
+        if by_email:
+            installed = policy.members_with_installed_card(session, ids)
+            found, _ = email_fallback.email_targets(
+                session, program.brand_id, [m for m in ids if consent.get(m) and m not in installed]
+            )
+            targets.update(found)
         for c in fresh:
             if len(log_rows) >= CHUNK:
                 break
@@ -449,7 +466,8 @@ def run_automation(
             log_rows.append(
                 {"member_id": c.member_id, "source": "automation", "source_id": automation.id,
                  "kind": automation.kind, "dedupe_key": f"{automation.kind}:{c.dedupe_key}",
-                 "marketing": kind.marketing, "holdout": holdout, "sent_at": ctx.now}
+                 "marketing": kind.marketing, "holdout": holdout, "sent_at": ctx.now,
+                 "channel": email_fallback.CHANNEL if c.member_id in targets else None}
             )  # fmt: skip
             if not holdout:
                 template = pick_message(
@@ -464,6 +482,16 @@ def run_automation(
     texts = {member_id: text for member_id, text in texts.items() if member_id in logged}
     stats["holdout"] = len(logged) - len(texts)
     stats["sent"] = len(texts)
+    emailed = {member_id: text for member_id, text in texts.items() if member_id in targets}
+    if emailed:
+        stats["email"] = len(
+            email_fallback.queue_fallback_emails(
+                session, program=program, targets=targets, texts=emailed,
+                languages={m: languages_all.get(m) for m in emailed}, subject=None,
+                now=ctx.now, base_url=ctx.base_url, secret_key=ctx.secret_key,
+                automation_id=automation.id,
+            )
+        )  # fmt: skip
     coupons = _issue_offer(session, program, automation, texts.keys(), occasions, ctx)
     if coupons:
         stats["coupons"] = coupons

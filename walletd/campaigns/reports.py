@@ -269,7 +269,45 @@ def lift(
     for g in (treated, control):
         g.pop("_visits")
         g.pop("_spend")
+    result["by_channel"] = _lift_by_channel(session, base, window_days)
     return result
+
+
+def _lift_by_channel(session: Session, base: Any, window_days: int) -> dict[str, Any]:
+    """[email-campaigns] Members reached (and held out) per channel and how many came back."""
+    channel = func.coalesce(MessageLog.channel, "wallet")
+    sizes = session.execute(
+        select(channel, MessageLog.holdout, func.count(func.distinct(MessageLog.member_id)))
+        .where(base)
+        .group_by(channel, MessageLog.holdout)
+    ).all()
+    returned = {
+        (str(c), bool(h)): int(n)
+        for c, h, n in session.execute(
+            select(channel, MessageLog.holdout, func.count(func.distinct(LedgerEntry.member_id)))
+            .join(
+                LedgerEntry,
+                and_(
+                    LedgerEntry.member_id == MessageLog.member_id,
+                    LedgerEntry.kind == "earn",
+                    is_visit(),
+                    LedgerEntry.created_at > MessageLog.sent_at,
+                    LedgerEntry.created_at <= _plus_days(session, MessageLog.sent_at, window_days),
+                ),
+            )
+            .where(base)
+            .group_by(channel, MessageLog.holdout)
+        ).all()
+    }
+    out: dict[str, dict[str, int]] = {}
+    for c, h, n in sizes:
+        entry = out.setdefault(
+            str(c), {"members": 0, "returned": 0, "holdout_members": 0, "holdout_returned": 0}
+        )
+        prefix = "holdout_" if h else ""
+        entry[f"{prefix}members"] = int(n)
+        entry[f"{prefix}returned"] = returned.get((str(c), bool(h)), 0)
+    return out
 
 
 def campaign_report(session: Session, campaign: Campaign) -> dict[str, Any]:

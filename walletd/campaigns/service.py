@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from walletd.admin.actors import actor_json, actor_ref
 from walletd.audit import Actor, record
-from walletd.campaigns import policy
+from walletd.campaigns import email_fallback, policy
 from walletd.campaigns.segments import (
     MAX_ID,
     Segment,
@@ -125,6 +125,9 @@ def create_campaign(
     offer_id = data.get("offer_id")
     if offer_id is not None:
         offer_id = get_active_offer(session, brand_id, program.id, offer_id).id
+    fallback = data.get("email_fallback")
+    if fallback is not None and not isinstance(fallback, bool):
+        raise ValidationError("email_fallback must be true or false", field="email_fallback")
     expires_in_days = data.get("message_expires_in_days")
     if expires_in_days is not None:
         expires_in_days = _whole(expires_in_days, "message_expires_in_days", 1, 365, 0,
@@ -146,6 +149,7 @@ def create_campaign(
         created_at=ctx.now,
         offer_id=offer_id,
         message_expires_in_days=expires_in_days,
+        email_fallback=bool(fallback),
         created_by_api_key_id=None if actor is None else actor.api_key_id,
         created_by_staff_id=None if actor is None else actor.staff_id,
     )  # fmt: skip
@@ -211,6 +215,7 @@ def cancel_campaign(session: Session, brand_id: int, campaign_id: int, ctx: Cont
         )
         .values(status="cancelled", finished_at=ctx.now)
     )
+    email_fallback.cancel_campaign_emails(session, campaign.id, ctx.now)
     return campaign
 
 
@@ -359,14 +364,23 @@ def fan_out_chunk(session: Session, campaign_id: int, worker_id: str, ctx: Conte
     tiers = _tier_names(session, campaign.program_id) if personal else {}
     installed = policy.members_with_installed_card(session, ids)
     counts = policy.recent_marketing_counts(session, ids, ctx.now)
+    # Members without an installed card who consented are reached by e-mail instead, when the
+    # campaign asks for it; a bouncing address is skipped like a missing card.
+    targets: dict[int, email_fallback.EmailTarget] = {}
+    bouncing: set[int] = set()
+    if campaign.email_fallback and ctx.email_enabled:
+        targets, bouncing = email_fallback.email_targets(
+            session, campaign.brand_id, [m for m in ids if consent.get(m) and m not in installed]
+        )
     rows: list[dict[str, Any]] = []
     texts: dict[int, str] = {}
+    emailed: dict[int, str] = {}
     for member_id in ids:
         reason = None
         if not consent.get(member_id):
             reason = "no_consent"
-        elif member_id not in installed:
-            reason = "no_card_installed"
+        elif member_id not in installed and member_id not in targets:
+            reason = "email_bouncing" if member_id in bouncing else "no_card_installed"
         elif counts.get(member_id, 0) >= program.messages_per_week_cap:
             reason = "frequency_cap"
         if reason is not None:
@@ -380,7 +394,11 @@ def fan_out_chunk(session: Session, campaign_id: int, worker_id: str, ctx: Conte
             template = pick_message(
                 campaign.message, texts_by_language, language, program.default_language
             )
-            texts[member_id] = render(template, values)
+            text = render(template, values)
+            if member_id in installed:
+                texts[member_id] = text
+            else:
+                emailed[member_id] = text
         rows.append(
             {"campaign_id": campaign.id, "member_id": member_id, "group": group,
              "skip_reason": reason, "created_at": ctx.now}
@@ -388,17 +406,27 @@ def fan_out_chunk(session: Session, campaign_id: int, worker_id: str, ctx: Conte
     session.execute(insert(CampaignRecipient), rows)
     logged = [r for r in rows if r["group"] != "skipped"]
     if logged:
+        # The channel is logged for held-out members too (the one they would have had), so the
+        # lift of e-mail can be read against its own holdout.
         session.execute(
             insert(MessageLog),
             [
                 {"member_id": r["member_id"], "source": "campaign", "source_id": campaign.id,
                  "kind": "campaign", "dedupe_key": f"campaign:{campaign.id}", "marketing": True,
-                 "holdout": r["group"] == "holdout", "sent_at": ctx.now}
+                 "holdout": r["group"] == "holdout", "sent_at": ctx.now,
+                 "channel": None if r["member_id"] in installed else email_fallback.CHANNEL}
                 for r in logged
             ],
         )  # fmt: skip
-    if campaign.offer_id is not None and texts:
-        _issue_campaign_offer(session, campaign, list(texts), ctx)
+    if emailed:
+        languages = {member_id: people[member_id][5] for member_id in emailed}
+        email_fallback.queue_fallback_emails(
+            session, program=program, targets=targets, texts=emailed, languages=languages,
+            subject=campaign.name, now=ctx.now, base_url=ctx.base_url,
+            secret_key=ctx.secret_key, campaign_id=campaign.id,
+        )  # fmt: skip
+    if campaign.offer_id is not None and (texts or emailed):
+        _issue_campaign_offer(session, campaign, [*texts, *emailed], ctx)
     days = campaign.message_expires_in_days
     # From the start of the fan-out, so every chunk's recipients lose the message together.
     started = campaign.started_at or ctx.now
@@ -491,6 +519,8 @@ def campaign_stats(session: Session, campaign: Campaign, now: datetime) -> dict[
         "holdout_percent": campaign.holdout_percent,
         "offer_id": campaign.offer_id,
         "message_expires_in_days": campaign.message_expires_in_days,
+        "email_fallback": campaign.email_fallback,
+        "by_channel": email_fallback.by_channel(session, campaign.id),
         "segment_size": total,
         "recipients": recipients,
         "holdout": holdout,

@@ -19,6 +19,8 @@ class Context:
     secret_key_fallbacks: tuple[str, ...] = ()
     # The public address of this server (WALLETD_BASE_URL): links a message carries are absolute.
     base_url: str = ""
+    # [email-campaigns] WALLETD_SMTP_URL is set: campaigns and automations may fall back to e-mail.
+    email_enabled: bool = False
 
     @property
     def secret_keys(self) -> tuple[str, ...]:

@@ -14,6 +14,7 @@ from walletd.models.delivery import ApnsRefusal  # [delivery]
 from walletd.models.device import Device, DeviceLog, Registration
 from walletd.models.discovery import ProgramDiscovery  # [google-signup]
 from walletd.models.email import Email, EmailBounce, EmailSender  # [email]
+from walletd.models.email_campaign import CAMPAIGN_MEMBER_INDEX  # noqa: F401  [email-campaigns]
 from walletd.models.enrollment import AppleEnrollment, EnrollmentPass, EnrollmentRegistration
 from walletd.models.event import Event, EventAutomation, EventAutomationRun
 from walletd.models.feedback import Feedback

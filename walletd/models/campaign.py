@@ -56,6 +56,8 @@ class Campaign(Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     fanned_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # [email-campaigns] Members without an installed card get the message by e-mail.
+    email_fallback: Mapped[bool] = mapped_column(default=False, server_default="0")
 
 
 class CampaignRecipient(Base):
@@ -93,6 +95,8 @@ class Automation(Base):
     # `offers`, checked by the service.
     offer_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # [email-campaigns] Members without an installed card get the message by e-mail.
+    email_fallback: Mapped[bool] = mapped_column(default=False, server_default="0")
 
 
 class MessageLog(Base):
@@ -114,6 +118,8 @@ class MessageLog(Base):
     marketing: Mapped[bool] = mapped_column(default=True)
     holdout: Mapped[bool] = mapped_column(default=False)
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # [email-campaigns] "email" when the message went by e-mail; null: the wallet card.
+    channel: Mapped[str | None] = mapped_column(String(8), nullable=True)
 
 
 class StaffUser(Base):

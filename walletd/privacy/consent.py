@@ -20,7 +20,7 @@ from walletd.models.member import ConsentChange
 from walletd.passes.view import CardView
 from walletd.web.links import link_signature
 
-Source = Literal["card_page", "api", "dashboard", "erasure"]
+Source = Literal["card_page", "api", "dashboard", "erasure", "email"]  # email: [email-campaigns]
 
 
 def record_consent(

@@ -181,6 +181,7 @@ def _automation_body(a: Automation) -> AutomationOut:
         delay_days=a.delay_days,
         holdout_percent=a.holdout_percent,
         offer_id=a.offer_id,
+        email_fallback=a.email_fallback,  # [email-campaigns]
     )
 
 
@@ -216,6 +217,7 @@ def update_automation(program_id: int, kind: str, body: AutomationUpdate) -> Aut
             holdout_percent=body.holdout_percent, now=context().now,
             offer_id=body.offer_id if "offer_id" in body.model_fields_set else automations.UNSET,
             messages=body.messages if "messages" in body.model_fields_set else automations.UNSET,
+            email=body.email_fallback,  # [email-campaigns]
         )  # fmt: skip
         return _automation_body(automation)
 

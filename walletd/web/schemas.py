@@ -378,6 +378,34 @@ class CampaignCreate(Request):
         default=None, description="the message leaves each card N days after the campaign starts"
     )
     messages: Messages | None = None
+    email_fallback: StrictBool | None = Field(
+        default=None,
+        description="members without an installed card who consented get the message by e-mail",
+    )  # [email-campaigns]
+
+
+# [email-campaigns]
+class ChannelProgress(Reply):
+    """A campaign's deliveries on one wallet channel."""
+
+    queued: int
+    sent: int
+    failed: int
+    cancelled: int
+
+
+class EmailProgress(ChannelProgress):
+    """A campaign's e-mails: failed means given up after retries, bounced refused for good."""
+
+    bounced: int
+
+
+class ChannelsProgress(Reply):
+    """A campaign's deliveries per channel."""
+
+    apple: ChannelProgress
+    google: ChannelProgress
+    email: EmailProgress
 
 
 class CampaignOut(Reply):
@@ -394,6 +422,8 @@ class CampaignOut(Reply):
     holdout_percent: int
     offer_id: int | None = None
     message_expires_in_days: int | None = None
+    email_fallback: bool = False  # [email-campaigns]
+    by_channel: ChannelsProgress | None = None  # [email-campaigns]
     segment_size: int | None
     recipients: int
     holdout: int
@@ -427,6 +457,15 @@ class LiftGroup(Reply):
     redemptions_per_member: float | None
 
 
+class ChannelLift(Reply):
+    """Recipients and holdout of one channel, and how many of each came back in the window."""
+
+    members: int
+    returned: int
+    holdout_members: int
+    holdout_returned: int
+
+
 class Lift(Reply):
     """Recipients against the holdout group."""
 
@@ -436,6 +475,10 @@ class Lift(Reply):
     visit_lift: float | None = None
     spend_lift: float | None = None
     extra_visits: float | None = None
+    by_channel: dict[str, ChannelLift] = Field(
+        default_factory=dict,
+        description="per channel (wallet, email): members reached and held out, and who returned",
+    )  # [email-campaigns]
 
 
 class CampaignReport(Reply):
@@ -543,6 +586,8 @@ class AutomationUpdate(Request):
     offer_id: Id | None = None
     # Null takes the per-language texts off, absent keeps them.
     messages: Messages | None = None
+    # [email-campaigns] Members without an installed card get the message by e-mail.
+    email_fallback: StrictBool | None = None
 
 
 class AutomationOut(Reply):
@@ -556,6 +601,7 @@ class AutomationOut(Reply):
     delay_days: int | None
     holdout_percent: int
     offer_id: int | None
+    email_fallback: bool = False  # [email-campaigns]
 
 
 class AutomationList(Reply):

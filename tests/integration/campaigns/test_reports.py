@@ -143,6 +143,10 @@ def test_campaign_lift_compares_recipients_with_the_holdout_group(
         "visit_lift": 0.5,
         "spend_lift": 0.5,
         "extra_visits": float(len(treated)),
+        # Every member has the card installed: one channel, the wallet.
+        "by_channel": {"wallet": {"members": len(treated), "returned": len(treated),
+                                  "holdout_members": len(control),
+                                  "holdout_returned": len(control)}},
     }  # fmt: skip
     report = summary(client, brand, "2026-03-10", "2026-03-10")
     assert report["messages"]["campaigns"] == [

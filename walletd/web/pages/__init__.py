@@ -15,8 +15,11 @@ from walletd.web.pages import formats, i18n, security
 from walletd.web.pages.render import _, language, ngettext, page_error
 
 STATIC = Path(__file__).resolve().parents[2] / "static"
-HTML_BLUEPRINTS = frozenset({"customer", "cashier", "dashboard", "pages"})
-CSRF_BLUEPRINTS = HTML_BLUEPRINTS | {"cashier_api"}
+HTML_BLUEPRINTS = frozenset({"customer", "cashier", "dashboard", "pages", "unsubscribe"})
+# [email-campaigns] Mail clients post the one-click unsubscribe (RFC 8058) without a session or
+# token: its link is signed instead (walletd/web/unsubscribe.py).
+CSRF_EXEMPT = frozenset({"unsubscribe"})
+CSRF_BLUEPRINTS = (HTML_BLUEPRINTS - CSRF_EXEMPT) | {"cashier_api"}
 # [google-signup] Google Wallet posts its shared data without our token; that page only prefills.
 CSRF_EXEMPT_ENDPOINTS = frozenset({"customer.join_from_google"})
 

@@ -120,6 +120,9 @@ ROUTES: list[tuple[str, str, str, str]] = [
     ("get", "/dashboard/delivery", "Is my card up to date? (delivery health)", "staff"),
     # issue 13 [docs]
     ("get", "/docs", "This API reference, drawn from /openapi.json", "page"),
+    # issue 16 [email-campaigns]
+    ("get", "/unsubscribe", "Confirm stopping promotional e-mails (signed link: m, sig)", "page"),
+    ("post", "/unsubscribe", "One-click unsubscribe, RFC 8058 (signed link: m, sig)", "one-click"),
     # issue 16 [email-links]
     ("get", "/join/{program_id}/recover/{token}", "An e-mailed one-time card link", "page"),
     ("post", "/join/{program_id}/recover/{token}", "Spend the link; 303 to the card", "form"),
@@ -146,7 +149,27 @@ def _operation(method: str, path: str, summary: str, kind: str) -> dict[str, Any
         ]
     if kind.startswith("staff") or kind in ("csv", "till"):
         operation["security"] = _COOKIE
-    if kind == "google":  # [google-signup]: Google Wallet posts without session or token
+    if kind == "one-click":  # [email-campaigns]: no session, no CSRF token, a signed link
+        operation["parameters"] = [
+            {"name": name, "in": "query", "required": True, "schema": {"type": "string"}}
+            for name in ("m", "sig")
+        ]
+        operation["requestBody"] = {
+            "required": True,
+            "content": {
+                "application/x-www-form-urlencoded": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "List-Unsubscribe": {"type": "string", "enum": ["One-Click"]}
+                        },
+                        "required": ["List-Unsubscribe"],
+                    }
+                }
+            },
+        }
+        operation["responses"] = {"200": {"description": "unsubscribed", **_HTML}}
+    elif kind == "google":  # [google-signup]: Google Wallet posts without session or token
         operation["requestBody"] = {
             "required": False,
             "content": {
