@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from walletd.email.message import EmailContent, one_line
 from walletd.email.outbox import is_bouncing, queue_email
-from walletd.errors import ConflictError
+from walletd.errors import N_, ConflictError
 from walletd.loyalty.programs import program_brand_name
 from walletd.models import Card, Member, Program
 from walletd.passes.qr import qr_png
@@ -92,22 +92,26 @@ def card_email(
         '<a href="{href}" style="display:inline-block;padding:10px 16px;margin:4px 0;'
         'background:#111;color:#fff;border-radius:6px;text-decoration:none">{label}</a>'
     )
-    buttons = [button.format(href=escape(links.apple_pass_url), label=h("Add to Apple Wallet"))]
+    apple_label = h(N_("Add to Apple Wallet"))
+    buttons = [button.format(href=escape(links.apple_pass_url), label=apple_label)]
     if links.google_save_url:
-        buttons.append(
-            button.format(href=escape(links.google_save_url), label=h("Add to Google Wallet"))
-        )
+        google_label = h(N_("Add to Google Wallet"))
+        buttons.append(button.format(href=escape(links.google_save_url), label=google_label))
+    hello = h("Hello {name},", name=member_name)
+    ready = h("Your {program} card is ready. Open it here:", program=program_name)
+    open_card = h(N_("Open my card"))
+    qr_alt = h(N_("Your card QR code"))
+    show = h(N_("Show the QR code on the card at the counter to collect points."))
     html_lang = "zh-Hant" if language == "zh-Hant" else "en"
     html = (
         f'<!doctype html><html lang="{html_lang}"><head><meta charset="utf-8">'
         f"<title>{escape(subject)}</title></head>"
         '<body style="font-family:sans-serif;line-height:1.5">'
-        f"<p>{h('Hello {name},', name=member_name)}</p>"
-        f"<p>{h('Your {program} card is ready. Open it here:', program=program_name)}<br>"
-        f'<a href="{escape(links.page_url)}">{h("Open my card")}</a></p>'
+        f"<p>{hello}</p>"
+        f'<p>{ready}<br><a href="{escape(links.page_url)}">{open_card}</a></p>'
         f"<p>{'<br>'.join(buttons)}</p>"
-        f'<p><img src="cid:{QR_CID}" alt="{h("Your card QR code")}" width="220" height="220"></p>'
-        f"<p>{h('Show the QR code on the card at the counter to collect points.')}</p>"
+        f'<p><img src="cid:{QR_CID}" alt="{qr_alt}" width="220" height="220"></p>'
+        f"<p>{show}</p>"
         f"<p>{escape(brand_name)}</p></body></html>"
     )
     return EmailContent(subject=subject, text="\n".join(lines) + "\n", html=html)
@@ -124,12 +128,12 @@ def queue_card_email(
 ) -> int:
     """Queue the card e-mail to the member (in the caller's transaction) and return its id."""
     if not enabled:
-        raise EmailDisabledError("e-mail is off on this server", field="send_card_email")
+        raise EmailDisabledError(N_("e-mail is off on this server"), field="send_card_email")
     if not member.email:
-        raise NoEmailError("the member has no e-mail address", field="email")
+        raise NoEmailError(N_("the member has no e-mail address"), field="email")
     if is_bouncing(session, member.email, brand_id=member.brand_id):
         raise EmailBouncingError(
-            "the member's e-mail address is bouncing: the relay refused it", field="email"
+            N_("the member's e-mail address is bouncing: the relay refused it"), field="email"
         )
     program = session.get(Program, member.program_id)
     assert program is not None
@@ -149,5 +153,7 @@ def queue_card_email(
         now=now, program_id=program.id, member_id=member.id,
     )  # fmt: skip
     if email_id is None:  # bounced between the check and the queue: the same answer
-        raise EmailBouncingError("the member's e-mail address is bouncing", field="email")
+        raise EmailBouncingError(
+            N_("the member's e-mail address is bouncing: the relay refused it"), field="email"
+        )
     return email_id

@@ -41,6 +41,19 @@ def test_enrolling_with_send_card_email_mails_the_card_page_wallet_link_and_inli
     assert image.get_content().startswith(b"\x89PNG")
 
 
+def test_a_member_in_traditional_chinese_gets_the_card_email_in_chinese(
+    client: FlaskClient, brand: BrandKeys, relay: RunningRelay, mail_worker: Dispatcher
+) -> None:
+    enroll(client, brand, email="mei@example.com", language="zh-Hant", send_card_email=True)
+
+    mail_worker.drain()
+
+    message = relay.relay.to("mei@example.com")[0].parsed()
+    assert "會員卡" in message["Subject"]
+    text = message.get_body(("plain",))
+    assert text is not None and "Apple 錢包" in text.get_content()
+
+
 def test_the_card_email_is_resent_by_an_admin_and_shows_in_the_member_history(
     client: FlaskClient, brand: BrandKeys, relay: RunningRelay, mail_worker: Dispatcher
 ) -> None:
