@@ -165,3 +165,19 @@ def test_reset_requests_are_throttled_per_account_and_per_client(
     assert len(_emails(app, "password_reset")) == 3
     per_client = [_forgot(browser, f"x{n}@acme.example", ip="10.0.1.1")[0] for n in range(6)]
     assert per_client == [200] * 5 + [429]
+
+
+def test_the_reset_email_is_written_in_the_language_of_the_page(
+    app: Flask, brand: BrandKeys, relay: RunningRelay, mail_worker: Dispatcher
+) -> None:
+    make_staff(app, brand.brand_id, "owner@acme.example")
+    browser = app.test_client()
+    token = csrf_of(browser, "/dashboard/forgot-password")
+    page = browser.post(
+        "/dashboard/forgot-password",
+        data={"csrf_token": token, "email": "owner@acme.example"},
+        headers={"Accept-Language": "zh-TW"},
+    )
+    assert "我們已寄出設定新密碼的連結" in page.get_data(as_text=True)
+    subject, _ = _mail_link(relay, mail_worker, "owner@acme.example")
+    assert subject == "您的 walletd 新密碼"
