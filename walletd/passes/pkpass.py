@@ -879,7 +879,9 @@ def _render_coupon(
     }
     if coupon.expires_at is not None:
         rendered["expirationDate"] = _w3c(coupon.expires_at)
-    rendered.update(_store_keys(view))  # [google-signup]
+    if coupon.status == "active" and not view.voided:
+        # [google-signup] a used or expired coupon must not come up at the store.
+        rendered.update(_store_keys(view))
     for key, value in document.items():
         rendered.setdefault(key, value)
     return rendered
