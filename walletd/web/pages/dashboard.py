@@ -530,6 +530,7 @@ def _campaign_data(form: MultiDict[str, str], program: Program) -> dict[str, Any
         "segment": segment,
         "program_id": program.id,
         "draft": form.get("draft") == "yes",
+        "email_fallback": form.get("email_fallback") == "yes",  # [email-campaigns]
     }
     send_at = form.get("send_at", "").strip()
     if send_at:
@@ -686,6 +687,7 @@ def set_automation(kind: str) -> Any:
             messages=message_languages.form_messages(request.form),
             delay_days=delay_days,
             now=now,
+            email=request.form.get("email_fallback") == "yes",  # [email-campaigns]
         )  # fmt: skip
 
     try:
