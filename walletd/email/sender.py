@@ -237,9 +237,14 @@ class RelayPace:
     keeps the average at the rate with one reservation per burst.
     """
 
-    def __init__(self, db: Database, key: str, rate_per_second: float) -> None:
+    def __init__(
+        self, db: Database, key: str, rate_per_second: float, *,
+        clock: Callable[[], datetime] = utcnow, sleep: Callable[[float], None] = time.sleep,
+    ) -> None:  # fmt: skip
         self.burst = max(1, int(rate_per_second // 10))
-        self.limiter = SharedRateLimiter(db, key, rate_per_second / self.burst)
+        self.limiter = SharedRateLimiter(
+            db, key, rate_per_second / self.burst, clock=clock, sleep=sleep
+        )
         self.count = 0
 
     def __call__(self) -> None:

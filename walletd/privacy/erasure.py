@@ -27,6 +27,7 @@ from sqlalchemy import delete, exists, select, update
 from sqlalchemy.orm import Session
 
 from walletd import audit
+from walletd.email.history import forget_member_emails  # [email]
 from walletd.enrollment.service import forget_enrollment_details  # [enrollment]
 from walletd.errors import NotFoundError
 from walletd.feedback import erase_member_feedback
@@ -92,6 +93,7 @@ def erase_member(session: Session, actor: audit.Actor, member_id: int, ctx: Cont
     member = _erasable(session, actor.brand_id, member_id)
     external_id = member.external_id
     held = [f for f in PERSONAL_FIELDS if getattr(member, f) not in (None, "")]
+    forget_member_emails(session, member)  # [email] before the address is cleared
     member.name = ""
     member.email = None
     member.phone = None

@@ -6,12 +6,14 @@ import re
 
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import select
 
 from tests.factories import BrandKeys, FrozenClock, enroll, make_brand, services_of
 from tests.fakes.smtp_server import RunningRelay
 from walletd import create_app
 from walletd.config import Settings
-from walletd.email.outbox import mark_bouncing
+from walletd.email.outbox import is_bouncing, mark_bouncing
+from walletd.models import Email
 from walletd.push.dispatcher import Dispatcher
 from walletd.web.links import check_link
 
@@ -130,3 +132,23 @@ def test_with_email_off_asking_for_the_card_email_enrolls_nobody_and_says_email_
         assert history.get_json()["email_enabled"] is False
     finally:
         services_of(app).close()
+
+
+def test_erasing_a_member_deletes_their_emails_and_the_bounce_of_their_address(
+    app: Flask, client: FlaskClient, brand: BrandKeys, mail_worker: Dispatcher,
+    clock: FrozenClock,
+) -> None:  # fmt: skip
+    member = enroll(client, brand, email="ada@example.com", send_card_email=True)
+    mail_worker.drain()
+    svc = services_of(app)
+    with svc.db.transaction() as session:
+        mark_bouncing(session, brand_id=brand.brand_id, address="ada@example.com",
+                      reason="550", now=clock())  # fmt: skip
+
+    assert client.delete(f"/api/v1/members/{member['id']}", headers=brand.admin).status_code in (
+        200, 204,
+    )  # fmt: skip
+
+    with svc.db.transaction() as session:
+        assert session.scalars(select(Email).where(Email.member_id == member["id"])).all() == []
+        assert not is_bouncing(session, "ada@example.com", brand_id=brand.brand_id)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 from flask import Flask
 from sqlalchemy import select
 
 from tests.factories import BrandKeys, FrozenClock, services_of
 from tests.fakes.smtp_server import RunningRelay
 from walletd.email import EmailContent, Sender, is_bouncing, queue_email
+from walletd.email.sender import RelayPace
 from walletd.models import Email, OutboxMessage
 from walletd.push.dispatcher import Dispatcher
 
@@ -130,3 +132,22 @@ def test_the_program_sender_and_reply_to_are_used_with_an_encoded_display_name(
     assert message["From"].addresses[0].addr_spec == "shop@acme.test"
     assert str(message["Reply-To"]) == "help@acme.test"
     assert relay.relay.messages[0].mail_from == "shop@acme.test"
+
+
+def test_the_relay_pace_is_shared_through_the_database_and_keeps_the_rate(
+    app: Flask, clock: FrozenClock
+) -> None:
+    svc = services_of(app)
+    slept: list[float] = []
+    first = RelayPace(svc.db, "smtp:relay.test:25", 20.0, clock=clock, sleep=slept.append)
+    second = RelayPace(svc.db, "smtp:relay.test:25", 20.0, clock=clock, sleep=slept.append)
+    assert first.burst == 2  # a tenth of a second's messages per shared slot
+
+    for _ in range(4):
+        first()
+    for _ in range(4):
+        second()  # another worker on the same relay waits behind the first one's slots
+
+    # The clock stands still; a slot (two messages) every 0.1 s, reserved five slots at a time per
+    # worker: the first waits 0.1 s for its second slot, the second starts after those five.
+    assert slept == pytest.approx([0.1, 0.5, 0.6])

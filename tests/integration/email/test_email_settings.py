@@ -76,7 +76,7 @@ def test_header_injection_through_subjects_names_and_headers_is_refused() -> Non
                    {"from_address": "a@acme.test\r\nBcc: v@example.com"},
                    {"reply_to": "a@acme.test, v@example.com"}):  # fmt: skip
         with pytest.raises(ValueError):
-            Sender(**sender)  # type: ignore[arg-type]
+            Sender(**sender)
 
 
 def test_a_display_name_full_of_address_syntax_stays_one_quoted_name() -> None:
