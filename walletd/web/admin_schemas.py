@@ -156,7 +156,10 @@ class StaffOut(Reply):
 class StaffInvited(StaffOut):
     """The invited account and its set-password link, shown to the admin this once."""
 
-    set_password_url: str = Field(description="one-time link, valid 72 hours; send it yourself")
+    set_password_url: str = Field(
+        description="one-time link, valid 72 hours; e-mailed to the invitee when e-mail is on "
+        '("emailed"), else send it yourself'
+    )
     set_password_expires_at: Timestamp
     # [email-links]
     emailed: bool = Field(
