@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select
+from sqlalchemy import ColumnElement, Interval, Select, and_, case, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from walletd.campaigns.reports import period
@@ -46,13 +46,52 @@ class DeliveryFilter:
     until: datetime
     program_id: int | None
     campaign_id: int | None
+    # The brand's program when it has only one: then no query needs to join members.
+    only_program: int | None = None
 
 
-def _seconds(session: Session, start: Any, end: Any) -> Any:
-    """`end - start` in seconds, in SQL (SQLite has no interval type: it uses julianday)."""
+@dataclass(frozen=True)
+class Grouping:
+    """How rows fall into the report's groups: by program or by campaign."""
+
+    by_campaign: bool
+
+    def key(self, f: DeliveryFilter, campaign_column: Any = Card.change_campaign_id) -> Any:
+        """The group key's column; None: every row is the brand's only program."""
+        if self.by_campaign:
+            return campaign_column
+        return None if f.only_program is not None else Member.program_id
+
+    def joins_members(self, f: DeliveryFilter) -> bool:
+        """Whether the query needs members (the program of a card)."""
+        if f.only_program is not None:
+            return False
+        return f.program_id is not None or not self.by_campaign
+
+
+def _keyed(
+    query: Select[Any], grouping: Grouping, f: DeliveryFilter, key: Any
+) -> tuple[Select[Any], Any]:
+    """The query joined to members when needed and grouped by `key`."""
+    if grouping.joins_members(f):
+        query = query.join(Member, Member.id == Card.member_id)
+        if f.program_id is not None:
+            query = query.where(Member.program_id == f.program_id)
+    if key is None:
+        return query, None
+    return query.add_columns(key.label("key")).where(key.is_not(None)).group_by(key), key
+
+
+def _group_of(row: Any, key: Any, f: DeliveryFilter) -> int | None:
+    return f.only_program if key is None else row.key
+
+
+def _within(session: Session, start: Any, end: Any, seconds: int) -> ColumnElement[bool]:
+    """`end` is at most `seconds` after `start` (SQLite has no interval type: julianday)."""
     if session.get_bind().dialect.name == "sqlite":
-        return (func.julianday(end) - func.julianday(start)) * 86400.0
-    return func.extract("epoch", end - start)
+        seconds_between: Any = (func.julianday(end) - func.julianday(start)) * 86400.0
+        return and_(seconds_between <= seconds)
+    return and_(end <= start + literal(timedelta(seconds=seconds), Interval()))
 
 
 def _count(condition: ColumnElement[bool]) -> Any:
@@ -63,57 +102,62 @@ def _ratio(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
-def _card_conditions(f: DeliveryFilter) -> list[ColumnElement[bool]]:
-    conditions = [
-        Card.brand_id == f.brand_id,
-        Card.updated_at >= f.since,
-        Card.updated_at < f.until,
-    ]
-    if f.program_id is not None:
-        conditions.append(Member.program_id == f.program_id)
+def _changed_in(f: DeliveryFilter) -> ColumnElement[bool]:
+    return and_(Card.updated_at >= f.since, Card.updated_at < f.until)
+
+
+def _card_scope(f: DeliveryFilter) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = [Card.brand_id == f.brand_id]
     if f.campaign_id is not None:
         conditions.append(Card.change_campaign_id == f.campaign_id)
     return conditions
 
 
+def _counts(row: Any) -> dict[str, int]:
+    return {name: int(value) for name, value in row._mapping.items() if name != "key"}
+
+
 def _apple(
-    session: Session, f: DeliveryFilter, key: Any, now: datetime, stale: timedelta
+    session: Session, f: DeliveryFilter, grouping: Grouping, now: datetime, stale: timedelta
 ) -> dict[int | None, dict[str, Any]]:
     """Per group: registrations of cards changed in the period, and how fast they caught up."""
     up = Registration.synced_tag > Card.update_tag
-    delay = _seconds(session, Card.updated_at, Registration.synced_at)
     # Behind on a change older than `stale`: automatic updates off, or removed unannounced.
     stopped = and_(~func.coalesce(up, False), Card.updated_at < now - stale)
     last_fetch = func.coalesce(Registration.synced_at, Registration.created_at)
-    columns = [
-        key.label("key"),
-        func.count(Registration.id).label("installed"),
-        func.count(func.distinct(Card.id)).label("cards"),
-        _count(up).label("up_to_date"),
-        *(_count(and_(up, delay <= seconds)).label(name) for name, seconds in WINDOWS),
-        _count(stopped).label("stopped"),
-        *(
-            _count(and_(stopped, last_fetch >= now - age)).label(name)
-            for name, age in STOPPED_BUCKETS
-        ),
-    ]
-    rows = session.execute(
-        select(*columns)
+    query = (
+        select(
+            func.count(Registration.id).label("installed"),
+            func.count(func.distinct(Card.id)).label("cards"),
+            _count(up).label("up_to_date"),
+            *(
+                _count(
+                    and_(up, _within(session, Card.updated_at, Registration.synced_at, s))
+                ).label(name)
+                for name, s in WINDOWS
+            ),
+            _count(stopped).label("stopped"),
+            *(
+                _count(and_(stopped, last_fetch >= now - age)).label(name)
+                for name, age in STOPPED_BUCKETS
+            ),
+        )
         .select_from(Registration)
         .join(Card, Card.id == Registration.card_id)
-        .join(Member, Member.id == Card.member_id)
-        .where(*_card_conditions(f), key.is_not(None))
-        .group_by(key)
-    ).all()
+        .where(*_card_scope(f), _changed_in(f))
+    )
+    query, key = _keyed(query, grouping, f, grouping.key(f))
     result: dict[int | None, dict[str, Any]] = {}
-    for row in rows:
-        counts = {name: int(row._mapping[name]) for name in row._mapping.keys() if name != "key"}
+    for row in session.execute(query).all():
+        counts = _counts(row)
+        if not counts["installed"]:
+            continue
         buckets, below = {}, 0
         for name, _ in STOPPED_BUCKETS:
             buckets[name] = counts.pop(name) - below
             below += buckets[name]
         buckets["over_30_days"] = counts["stopped"] - below
-        result[row.key] = {
+        result[_group_of(row, key, f)] = {
             **counts,
             "behind": counts["installed"] - counts["up_to_date"],
             "share": _shares(counts, counts["installed"]),
@@ -126,102 +170,85 @@ def _shares(counts: dict[str, int], whole: int) -> dict[str, float | None]:
     return {name: _ratio(counts[name], whole) for name, _ in WINDOWS}
 
 
-def _google(session: Session, f: DeliveryFilter, key: Any) -> dict[int | None, dict[str, Any]]:
-    """Per group: cards changed in the period that are in a Google wallet, and their updates."""
-    saved = google_installed()
+def _google(
+    session: Session, f: DeliveryFilter, grouping: Grouping
+) -> dict[int | None, dict[str, Any]]:
+    """Per group, in one pass over the cards: those changed in the period that are in a Google
+    wallet and whether their object has the change, and the save/delete callbacks of the period."""
+    changed = _changed_in(f)
+    saved = and_(changed, google_installed())
     up = and_(saved, Card.google_synced_at >= Card.updated_at)
-    delay = _seconds(session, Card.updated_at, Card.google_synced_at)
-    rows = session.execute(
-        select(
-            key.label("key"),
-            _count(saved).label("saved"),
-            _count(up).label("up_to_date"),
-            *(_count(and_(up, delay <= seconds)).label(name) for name, seconds in WINDOWS),
-        )
-        .select_from(Card)
-        .join(Member, Member.id == Card.member_id)
-        .where(*_card_conditions(f), key.is_not(None))
-        .group_by(key)
-    ).all()
+    saved_in = and_(Card.google_saved_at >= f.since, Card.google_saved_at < f.until)
+    deleted_in = and_(Card.google_deleted_at >= f.since, Card.google_deleted_at < f.until)
+    query = select(
+        _count(saved).label("saved"),
+        _count(up).label("up_to_date"),
+        *(
+            _count(and_(up, _within(session, Card.updated_at, Card.google_synced_at, s))).label(
+                name
+            )
+            for name, s in WINDOWS
+        ),
+        _count(saved_in).label("saves"),
+        _count(deleted_in).label("deletions"),
+    ).where(*_card_scope(f), or_(saved, saved_in, deleted_in))
+    query, key = _keyed(query.select_from(Card), grouping, f, grouping.key(f))
     result: dict[int | None, dict[str, Any]] = {}
-    for row in rows:
-        counts = {name: int(row._mapping[name]) for name in row._mapping.keys() if name != "key"}
-        result[row.key] = {**counts, "share": _shares(counts, counts["saved"])}
+    for row in session.execute(query).all():
+        counts = _counts(row)
+        if any(counts.values()):
+            result[_group_of(row, key, f)] = {**counts, "share": _shares(counts, counts["saved"])}
     return result
 
 
-def _google_events(
-    session: Session, f: DeliveryFilter, key: Any
-) -> dict[int | None, dict[str, int]]:
-    """Per group: saves and deletions the callbacks reported in the period."""
-    conditions = [Card.brand_id == f.brand_id]
-    if f.program_id is not None:
-        conditions.append(Member.program_id == f.program_id)
-    if f.campaign_id is not None:
-        conditions.append(Card.change_campaign_id == f.campaign_id)
-    saved_in = and_(Card.google_saved_at >= f.since, Card.google_saved_at < f.until)
-    deleted_in = and_(Card.google_deleted_at >= f.since, Card.google_deleted_at < f.until)
-    rows = session.execute(
-        select(key.label("key"), _count(saved_in).label("saves"), _count(deleted_in).label("d"))
-        .select_from(Card)
-        .join(Member, Member.id == Card.member_id)
-        .where(*conditions, or_(saved_in, deleted_in), key.is_not(None))
-        .group_by(key)
-    ).all()
-    return {row.key: {"saves": int(row.saves), "deletions": int(row.d)} for row in rows}
-
-
-def _google_failures(session: Session, f: DeliveryFilter, key: Any) -> dict[int | None, int]:
+def _google_failures(
+    session: Session, f: DeliveryFilter, grouping: Grouping
+) -> dict[int | None, int]:
     """Per group: Google object writes that failed for good in the period."""
-    conditions = [
-        OutboxMessage.kind == GOOGLE_OBJECT,
-        OutboxMessage.status == "failed",
-        OutboxMessage.finished_at >= f.since,
-        OutboxMessage.finished_at < f.until,
-        Card.brand_id == f.brand_id,
-    ]
-    if f.program_id is not None:
-        conditions.append(Member.program_id == f.program_id)
-    if f.campaign_id is not None:
-        conditions.append(OutboxMessage.campaign_id == f.campaign_id)
-    rows = session.execute(
-        select(key.label("key"), func.count(OutboxMessage.id).label("n"))
+    # The row's card by its serial (unique index): the failed rows are few, the cards many.
+    serial = func.substr(OutboxMessage.dedupe_key, len(GOOGLE_OBJECT) + 2)
+    query = (
+        select(func.count(OutboxMessage.id).label("n"))
         .select_from(OutboxMessage)
-        .join(Card, OutboxMessage.dedupe_key == literal(f"{GOOGLE_OBJECT}:") + Card.serial_number)
-        .join(Member, Member.id == Card.member_id)
-        .where(*conditions, key.is_not(None))
-        .group_by(key)
-    ).all()
-    return {row.key: int(row.n) for row in rows}
+        .join(Card, Card.serial_number == serial)
+        .where(
+            OutboxMessage.kind == GOOGLE_OBJECT,
+            OutboxMessage.status == "failed",
+            OutboxMessage.finished_at >= f.since,
+            OutboxMessage.finished_at < f.until,
+            Card.brand_id == f.brand_id,
+            *_only(OutboxMessage.campaign_id, f.campaign_id),
+        )
+    )
+    query, key = _keyed(query, grouping, f, grouping.key(f, OutboxMessage.campaign_id))
+    return {_group_of(row, key, f): int(row.n) for row in session.execute(query).all() if row.n}
 
 
-def _refusals(session: Session, f: DeliveryFilter, key: Any) -> dict[int | None, dict[str, Any]]:
+def _refusals(
+    session: Session, f: DeliveryFilter, grouping: Grouping
+) -> dict[int | None, dict[str, Any]]:
     """Per group: pushes APNs refused in the period, by status and reason."""
-    conditions = [
-        ApnsRefusal.brand_id == f.brand_id,
-        ApnsRefusal.refused_at >= f.since,
-        ApnsRefusal.refused_at < f.until,
-    ]
-    if f.program_id is not None:
-        conditions.append(Member.program_id == f.program_id)
-    if f.campaign_id is not None:
-        conditions.append(ApnsRefusal.campaign_id == f.campaign_id)
-    rows = session.execute(
-        select(key.label("key"), ApnsRefusal.status, ApnsRefusal.reason, func.count(ApnsRefusal.id))
+    query = (
+        select(ApnsRefusal.status, ApnsRefusal.reason, func.count(ApnsRefusal.id).label("n"))
         .select_from(ApnsRefusal)
         .join(Card, Card.id == ApnsRefusal.card_id)
-        .join(Member, Member.id == Card.member_id)
-        .where(*conditions, key.is_not(None))
-        .group_by(key, ApnsRefusal.status, ApnsRefusal.reason)
-        .order_by(key, ApnsRefusal.status, ApnsRefusal.reason)
-    ).all()
+        .where(
+            ApnsRefusal.brand_id == f.brand_id,
+            ApnsRefusal.refused_at >= f.since,
+            ApnsRefusal.refused_at < f.until,
+            *_only(ApnsRefusal.campaign_id, f.campaign_id),
+        )
+        .group_by(ApnsRefusal.status, ApnsRefusal.reason)
+        .order_by(ApnsRefusal.status, ApnsRefusal.reason)
+    )
+    query, key = _keyed(query, grouping, f, grouping.key(f, ApnsRefusal.campaign_id))
     result: dict[int | None, dict[str, Any]] = {}
-    for group, status, reason, count in rows:
-        entry = result.setdefault(group, {"total": 0, "gone": 0, "by_reason": []})
-        entry["total"] += int(count)
-        if status == 410:
-            entry["gone"] += int(count)
-        entry["by_reason"].append({"status": status, "reason": reason, "count": int(count)})
+    for row in session.execute(query).all():
+        entry = result.setdefault(_group_of(row, key, f), {"total": 0, "gone": 0, "by_reason": []})
+        entry["total"] += int(row.n)
+        if row.status == 410:
+            entry["gone"] += int(row.n)
+        entry["by_reason"].append({"status": row.status, "reason": row.reason, "count": int(row.n)})
     return result
 
 
@@ -243,33 +270,25 @@ _EMPTY_GOOGLE: dict[str, Any] = {
     "up_to_date": 0,
     **{name: 0 for name, _ in WINDOWS},
     "share": {name: None for name, _ in WINDOWS},
+    "saves": 0,
+    "deletions": 0,
 }
 
 
 def _groups(
-    session: Session,
-    f: DeliveryFilter,
-    now: datetime,
-    stale: timedelta,
-    *,
-    card_key: Any,
-    event_key: Any,
-    refusal_key: Any,
-    failure_key: Any,
+    session: Session, f: DeliveryFilter, now: datetime, stale: timedelta, grouping: Grouping
 ) -> dict[int | None, dict[str, Any]]:
     """The apple, google and apns_refused parts of every group that has any."""
-    apple = _apple(session, f, card_key, now, stale)
-    google = _google(session, f, card_key)
-    events = _google_events(session, f, event_key)
-    failures = _google_failures(session, f, failure_key)
-    refusals = _refusals(session, f, refusal_key)
-    keys = set(apple) | set(google) | set(events) | set(failures) | set(refusals)
+    apple = _apple(session, f, grouping, now, stale)
+    google = _google(session, f, grouping)
+    failures = _google_failures(session, f, grouping)
+    refusals = _refusals(session, f, grouping)
+    keys = set(apple) | set(google) | set(failures) | set(refusals)
     groups: dict[int | None, dict[str, Any]] = {}
     for key in keys:
         a = apple.get(key, _EMPTY_APPLE)
         g = {
             **google.get(key, _EMPTY_GOOGLE),
-            **events.get(key, {"saves": 0, "deletions": 0}),
             "update_failures": failures.get(key, 0),
         }
         installed = a["installed"] + g["saved"]
@@ -291,7 +310,7 @@ def _empty_group() -> dict[str, Any]:
         "up_to_date": 0,
         "share": {name: None for name, _ in WINDOWS},
         "apple": _EMPTY_APPLE,
-        "google": {**_EMPTY_GOOGLE, "saves": 0, "deletions": 0, "update_failures": 0},
+        "google": {**_EMPTY_GOOGLE, "update_failures": 0},
         "apns_refused": {"total": 0, "gone": 0, "by_reason": []},
     }
 
@@ -317,28 +336,14 @@ def delivery_report(
         get_program(session, brand_id, program_id)
     if campaign_id is not None:
         get_campaign(session, brand_id, campaign_id)
-    f = DeliveryFilter(brand_id, since, until, program_id, campaign_id)
+    first_two = session.scalars(
+        select(Program.id).where(Program.brand_id == brand_id).order_by(Program.id).limit(2)
+    ).all()
+    only = int(first_two[0]) if len(first_two) == 1 else None
+    f = DeliveryFilter(brand_id, since, until, program_id, campaign_id, only_program=only)
     stale = timedelta(minutes=stale_after_minutes)
-    by_program = _groups(
-        session,
-        f,
-        now,
-        stale,
-        card_key=Member.program_id,
-        event_key=Member.program_id,
-        refusal_key=Member.program_id,
-        failure_key=Member.program_id,
-    )
-    by_campaign = _groups(
-        session,
-        f,
-        now,
-        stale,
-        card_key=Card.change_campaign_id,
-        event_key=Card.change_campaign_id,
-        refusal_key=ApnsRefusal.campaign_id,
-        failure_key=OutboxMessage.campaign_id,
-    )
+    by_program = _groups(session, f, now, stale, Grouping(by_campaign=False))
+    by_campaign = _groups(session, f, now, stale, Grouping(by_campaign=True))
     programs = session.execute(
         select(Program.id, Program.name)
         .where(Program.brand_id == brand_id, *_only(Program.id, program_id))
