@@ -4,11 +4,12 @@ Usage: python bench/email.py [--messages 100000] [--rate 10000]
 
 Creates a brand on a private Postgres database and queues --messages e-mails the way a campaign
 does (one `emails` row and one outbox row each, with List-Unsubscribe headers and a ~2 KB HTML
-part; 1,000 per transaction), then starts `flask --app walletd worker --no-scheduler` pointed at
-the aiosmtpd relay of tests/fakes/smtp_server.py (in this process, counting messages only, no
-TLS or AUTH) with WALLETD_SMTP_RATE=--rate, and waits until every e-mail is sent. Reports the
-queueing rate, messages/s delivered (from the first to the last accepted message), the worker's
-peak RSS (VmHWM) and CPU per 1,000 messages, and checks that every row ended `sent`.
+part; `queue_emails`, 1,000 per transaction), then starts `flask --app walletd worker
+--no-scheduler` pointed at the aiosmtpd relay of tests/fakes/smtp_server.py (in this process,
+counting messages only, no TLS or AUTH) with WALLETD_SMTP_RATE=--rate, and waits until every
+e-mail is sent. Reports the queueing rate, messages/s delivered (from the first to the last
+accepted message), the worker's peak RSS (VmHWM) and CPU per 1,000 messages, and checks that
+every row ended `sent`.
 Needs Postgres on 127.0.0.1:5432 (or BENCH_DATABASE_URL).
 """
 
@@ -34,7 +35,7 @@ from bench.campaign import cpu_seconds, peak_rss_mb  # noqa: E402
 from bench.common import DEFAULT_PG, ROOT, SECRET, machine, private_database  # noqa: E402
 from tests.fakes.smtp_server import running_relay  # noqa: E402
 from walletd.db import Database  # noqa: E402
-from walletd.email import EmailContent, queue_email  # noqa: E402
+from walletd.email import EmailContent, Recipient, queue_emails  # noqa: E402
 from walletd.loyalty.brands import create_brand  # noqa: E402
 from walletd.passes.certs import write_dev_certs  # noqa: E402
 from walletd.schema import upgrade  # noqa: E402
@@ -65,9 +66,12 @@ def queue(url: str, brand_id: int, messages: int) -> float:
     now = datetime.now(UTC)
     for first in range(0, messages, CHUNK):
         with db.transaction() as session:
-            for n in range(first, min(first + CHUNK, messages)):
-                queue_email(session, brand_id=brand_id, to=f"member{n}@example.com",
-                            kind="campaign", content=campaign_content(n), now=now)  # fmt: skip
+            recipients = [
+                Recipient(f"member{n}@example.com", campaign_content(n))
+                for n in range(first, min(first + CHUNK, messages))
+            ]
+            queue_emails(session, brand_id=brand_id, kind="campaign", recipients=recipients,
+                         now=now)  # fmt: skip
     elapsed = time.perf_counter() - started
     db.dispose()
     return elapsed

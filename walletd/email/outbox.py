@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import exists, select
+from sqlalchemy import exists, insert, select
 from sqlalchemy.orm import Session
 
 from walletd.config import Settings
@@ -145,6 +148,106 @@ def queue_email(
         )
     )
     return email.id
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """One e-mail of a bulk queue: its address, its content, and the member it is for."""
+
+    to: str
+    content: EmailContent
+    member_id: int | None = None
+
+
+def queue_emails(
+    session: Session,
+    *,
+    brand_id: int,
+    kind: str,
+    recipients: Sequence[Recipient],
+    now: datetime,
+    program_id: int | None = None,
+    campaign_id: int | None = None,
+    automation_id: int | None = None,
+    sender: Sender | None = None,
+) -> list[int | None]:
+    """`queue_email` for many e-mails of one kind at once (a campaign chunk): three statements
+    instead of three per e-mail. The answer lines up with `recipients`; None: bouncing."""
+    if kind not in EMAIL_KINDS:
+        raise ValueError(f"unknown e-mail kind {kind!r}")
+    addresses = [check_address(r.to) for r in recipients]
+    if not addresses:
+        return []
+    bounced = set(
+        session.scalars(
+            select(EmailBounce.address).where(
+                EmailBounce.brand_id == brand_id, EmailBounce.address.in_(set(addresses))
+            )
+        ).all()
+    )
+    chosen = sender if sender is not None else program_sender(session, program_id)
+    rows = [
+        _email_values(brand_id, kind, address, r.content, chosen, now)
+        | {
+            "program_id": program_id,
+            "member_id": r.member_id,
+            "campaign_id": campaign_id,
+            "automation_id": automation_id,
+        }  # fmt: skip
+        for address, r in zip(addresses, recipients, strict=True)
+        if address not in bounced
+    ]
+    ids: list[int] = []
+    if rows:
+        ids = list(
+            session.scalars(
+                insert(Email).returning(Email.id, sort_by_parameter_order=True), rows
+            ).all()
+        )
+        session.execute(
+            insert(OutboxMessage),
+            [
+                {
+                    "kind": EMAIL,
+                    "dedupe_key": f"email:{email_id}",
+                    "payload": {"email_id": email_id},
+                    "status": "pending",
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "campaign_id": campaign_id,
+                    "created_at": now,
+                }  # fmt: skip
+                for email_id in ids
+            ],
+        )
+    found = iter(ids)
+    return [None if address in bounced else next(found) for address in addresses]
+
+
+def _email_values(
+    brand_id: int, kind: str, address: str, content: EmailContent, sender: Sender, now: datetime
+) -> dict[str, Any]:
+    """The columns of a new `emails` row."""
+    return {
+        "brand_id": brand_id,
+        "kind": kind,
+        "to_address": address,
+        "from_name": sender.from_name,
+        "from_address": sender.from_address,
+        "reply_to": sender.reply_to,
+        "subject": content.subject,
+        "text_body": content.text,
+        "html_body": content.html,
+        "headers": dict(content.headers) or None,
+        "inline_images": [
+            [cid, base64.b64encode(data).decode(), filename]
+            for cid, data, filename in content.inline_images
+        ]
+        or None,
+        "status": "pending",
+        "attempts": 0,
+        "created_at": now,
+    }
 
 
 def content_of(email: Email) -> EmailContent:

@@ -8,7 +8,8 @@ from sqlalchemy import select
 
 from tests.factories import BrandKeys, FrozenClock, services_of
 from tests.fakes.smtp_server import RunningRelay
-from walletd.email import EmailContent, Sender, is_bouncing, queue_email
+from walletd.email import EmailContent, Recipient, Sender, is_bouncing, queue_email, queue_emails
+from walletd.email.outbox import mark_bouncing
 from walletd.email.sender import RelayPace
 from walletd.models import Email, OutboxMessage
 from walletd.push.dispatcher import Dispatcher
@@ -151,3 +152,30 @@ def test_the_relay_pace_is_shared_through_the_database_and_keeps_the_rate(
     # The clock stands still; a slot (two messages) every 0.1 s, reserved five slots at a time per
     # worker: the first waits 0.1 s for its second slot, the second starts after those five.
     assert slept == pytest.approx([0.1, 0.5, 0.6])
+
+
+def test_queueing_many_emails_at_once_skips_bouncing_addresses_and_sends_the_rest(
+    app: Flask, brand: BrandKeys, relay: RunningRelay, mail_worker: Dispatcher,
+    clock: FrozenClock,
+) -> None:  # fmt: skip
+    svc = services_of(app)
+    headers = {"List-Unsubscribe": "<https://walletd.test/u?m=1>",
+               "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}  # fmt: skip
+    content = EmailContent("Double points", "Double points all weekend.", "<p>Double</p>",
+                           headers=headers)  # fmt: skip
+    with svc.db.transaction() as session:
+        mark_bouncing(session, brand_id=brand.brand_id, address="gone@example.com",
+                      reason="550", now=clock())  # fmt: skip
+        ids = queue_emails(
+            session, brand_id=brand.brand_id, kind="campaign", now=clock(), campaign_id=7,
+            recipients=[Recipient(f"{name}@example.com", content) for name in ("a", "gone", "b")],
+        )  # fmt: skip
+
+    assert ids[1] is None and ids[0] is not None and ids[2] is not None
+    mail_worker.drain()
+
+    assert [_email(app, i).status for i in (ids[0], ids[2]) if i] == ["sent", "sent"]
+    assert _email(app, ids[0]).campaign_id == 7
+    message = relay.relay.to("a@example.com")[0].parsed()
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert relay.relay.to("gone@example.com") == []
