@@ -19,7 +19,7 @@ from tests.integration.apple.conftest import (
     push_token,
     settle,
 )
-from walletd.models import Registration
+from walletd.models import Program, Registration
 from walletd.push.dispatcher import Dispatcher
 
 
@@ -212,3 +212,40 @@ def test_a_second_card_on_the_same_device_is_reported_per_card(
     _fetch(phone, issued, None)
     apple = _program(_report(client, brand), brand)["apple"]
     assert (apple["installed"], apple["cards"], apple["up_to_date"]) == (2, 2, 2)
+
+
+def _second_program(app: Flask, brand: BrandKeys) -> int:
+    """A copy of the brand's program (no route creates a second program yet)."""
+    with services_of(app).db.transaction() as session:
+        first = session.get_one(Program, brand.program_id)
+        values = {c.key: getattr(first, c.key) for c in Program.__table__.columns if c.key != "id"}
+        second = Program(**{**values, "name": "Tea Club"})
+        session.add(second)
+        session.flush()
+        return second.id
+
+
+def test_a_brand_with_two_programs_gets_each_programs_figures(
+    app: Flask, client: FlaskClient, brand: BrandKeys, issued: IssuedPass, phone: WalletDevice
+) -> None:
+    tea = _second_program(app, brand)
+    member = client.post(
+        "/api/v1/members", json={"name": "Grace", "program_id": tea}, headers=brand.admin
+    )
+    assert member.status_code == 201, member.get_data(as_text=True)
+    other = issue_pass(client, brand, "Linus")  # the first program again
+    tablet = WalletDevice(client, library_id(9), push_token(9))
+    assert phone.register(issued).status_code == 201
+    assert tablet.register(other).status_code == 201
+    _fetch(phone, issued, None)
+
+    report = _report(client, brand)
+    by_id = {p["id"]: p for p in report["programs"]}
+    assert set(by_id) == {brand.program_id, tea}
+    first = by_id[brand.program_id]["apple"]
+    assert (first["installed"], first["up_to_date"]) == (2, 1)
+    assert by_id[tea]["apple"]["installed"] == 0
+    only_tea = _report(client, brand, program_id=tea)
+    assert [p["id"] for p in only_tea["programs"]] == [tea]
+    only_first = _report(client, brand, program_id=brand.program_id)
+    assert only_first["programs"][0]["apple"]["installed"] == 2
