@@ -39,6 +39,7 @@ FIELDS = (
     "offer_id",
     "enabled",
     "marketing",
+    "email_fallback",  # [email-campaigns]
 )
 
 
@@ -126,7 +127,7 @@ def _checked(
         out["message"] = check_event_template(values["message"])
     if "messages" in given:
         out["messages"] = check_messages(values["messages"], check_event_template)
-    for name in ("cancel_on_purchase", "enabled", "marketing"):
+    for name in ("cancel_on_purchase", "enabled", "marketing", "email_fallback"):
         if name in given:
             out[name] = _bool(values[name], name)
     if "offer_id" in given:
@@ -169,7 +170,7 @@ def create_automation(
         )
     defaults: dict[str, Any] = {
         "cancel_events": [], "cancel_on_purchase": True, "enabled": True, "marketing": True,
-        "offer_id": None,
+        "offer_id": None, "email_fallback": False,
     }  # fmt: skip
     automation = EventAutomation(
         brand_id=actor.brand_id,

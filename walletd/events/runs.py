@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from walletd.campaigns import policy
+from walletd.campaigns import email_fallback, policy
 from walletd.campaigns.templates import member_values, pick_message
 from walletd.db import Database
 from walletd.events.properties import load_properties
@@ -110,15 +110,26 @@ def fire_run(session: Session, run_id: int, ctx: Context) -> str:
     text = render_event_message(template, values, load_properties(trigger.properties))
     if not text.strip():
         return _decide(run, "skipped", "empty_message", ctx)
+    # [email-campaigns] Without an installed card, a consenting member gets it by e-mail too.
+    targets: dict[int, email_fallback.EmailTarget] = {}
+    if automation.email_fallback and ctx.email_enabled and member.marketing_consent:
+        if member.id not in policy.members_with_installed_card(session, [member.id]):
+            targets, _ = email_fallback.email_targets(session, program.brand_id, [member.id])
     session.add(
         MessageLog(
             member_id=member.id, source=SOURCE, source_id=automation.id, kind="event",
             dedupe_key=f"event_run:{run.id}", marketing=automation.marketing, holdout=False,
-            sent_at=ctx.now,
+            sent_at=ctx.now, channel=email_fallback.CHANNEL if targets else None,
         )
     )  # fmt: skip
     source = MessageSource("event", event_automation_id=automation.id)
     set_messages(session, {member.id: text}, f"e{automation.id}-{run.id}", ctx, source=source)
+    if targets:
+        email_fallback.queue_fallback_emails(
+            session, program=program, targets=targets, texts={member.id: text},
+            languages={member.id: member.language}, subject=None, now=ctx.now,
+            base_url=ctx.base_url, secret_key=ctx.secret_key,
+        )  # fmt: skip
     if automation.offer_id is not None:
         offer = session.get(Offer, automation.offer_id)
         # An offer archived since the automation was saved: the message goes without it.

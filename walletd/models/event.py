@@ -65,6 +65,8 @@ class EventAutomation(Base):
     marketing: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # [email-campaigns] A member without an installed card gets the message by e-mail.
+    email_fallback: Mapped[bool] = mapped_column(default=False, server_default="0")
 
 
 class EventAutomationRun(Base):

@@ -114,6 +114,11 @@ class EventAutomationCreate(Request):
         description="marketing messages need consent and count towards the weekly cap "
         "(default true)",
     )
+    email_fallback: StrictBool | None = Field(
+        default=None,
+        description="members without an installed card who consented get it by e-mail "
+        "(default false)",
+    )  # [email-campaigns]
 
 
 class EventAutomationUpdate(Request):
@@ -130,6 +135,7 @@ class EventAutomationUpdate(Request):
     offer_id: Id | None = None
     enabled: StrictBool | None = None
     marketing: StrictBool | None = None
+    email_fallback: StrictBool | None = None  # [email-campaigns]
 
 
 class RunCounts(Reply):
@@ -156,6 +162,7 @@ class EventAutomationOut(Reply):
     offer_id: int | None
     enabled: bool
     marketing: bool
+    email_fallback: bool = False  # [email-campaigns]
     runs: RunCounts
     created_at: Timestamp
     updated_at: Timestamp

@@ -72,6 +72,7 @@ def _out(automation: EventAutomation, counts: dict[str, int]) -> EventAutomation
         offer_id=automation.offer_id,
         enabled=automation.enabled,
         marketing=automation.marketing,
+        email_fallback=automation.email_fallback,  # [email-campaigns]
         runs=RunCounts(**counts),
         created_at=automation.created_at,
         updated_at=automation.updated_at,

@@ -22,10 +22,10 @@ from tests.integration.campaigns.conftest import (
     show_campaign,
     with_apns,
 )
-from walletd.campaigns import email_fallback
+from walletd.campaigns import email_fallback, service
 from walletd.config import Settings
 from walletd.email.outbox import mark_bouncing
-from walletd.jobs import run_automations
+from walletd.jobs import campaign_step, fire_event_automations, run_automations
 from walletd.loyalty.brands import get_program
 from walletd.loyalty.members import Enrollment, enroll_member
 from walletd.models import CampaignRecipient, Member, MessageLog
@@ -358,3 +358,54 @@ def test_the_campaign_report_counts_returning_members_per_channel(
         "wallet": {"members": 1, "returned": 1, "holdout_members": 0, "holdout_returned": 0},
         "email": {"members": 2, "returned": 1, "holdout_members": 0, "holdout_returned": 0},
     }
+
+
+def test_an_event_automation_with_email_fallback_emails_a_member_without_the_card(
+    client: FlaskClient, brand: BrandKeys, shop: Shop, clock: FrozenClock
+) -> None:
+    created = client.post(
+        "/api/v1/event-automations",
+        json={"name": "Abandoned cart", "trigger_event": "cart_abandoned", "delay_minutes": 60,
+              "message": "Your cart is waiting, {name}.", "email_fallback": True},
+        headers=brand.admin,
+    )  # fmt: skip
+    assert created.status_code == 201, created.get_data(as_text=True)
+    assert created.get_json()["email_fallback"] is True
+    mail = join(shop, "Ann", email="ann@example.com")
+    card = join(shop, "Bob", email="bob@example.com", token=push_token(5))
+    for member in (mail, card):
+        sent = client.post(
+            "/api/v1/events",
+            json={"member_id": member, "type": "cart_abandoned"},
+            headers=brand.admin,
+        )
+        assert sent.status_code == 201, sent.get_data(as_text=True)
+    clock.advance(minutes=60)
+    assert fire_event_automations(shop.svc) == 2
+
+    with shop.svc.db.transaction() as session:
+        rows = session.execute(select(Email.member_id, Email.kind, Email.subject)).all()
+    assert [tuple(r) for r in rows] == [(mail, "automation", "Your cart is waiting, Ann.")]
+
+
+def test_cancelling_a_campaign_cancels_its_unsent_emails(
+    client: FlaskClient,
+    brand: BrandKeys,
+    shop: Shop,
+    smtp: RunningRelay,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(service, "CHUNK", 1)
+    join(shop, "Ann", email="ann@example.com")
+    join(shop, "Bob", email="bob@example.com")
+    campaign = create_campaign(client, brand, email_fallback=True)
+    assert campaign_step(shop.svc, "worker-a", set(), max_chunks=1) == 1
+    response = client.post(f"/api/v1/campaigns/{campaign['id']}/cancel", headers=brand.admin)
+    assert response.status_code == 200
+    shop.fan_out()
+    shop.deliver()
+
+    assert smtp.relay.messages == []
+    assert show_campaign(client, brand, campaign["id"])["by_channel"]["email"] == {
+        "queued": 0, "sent": 0, "failed": 0, "bounced": 0, "cancelled": 1
+    }  # fmt: skip

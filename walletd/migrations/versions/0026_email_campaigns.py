@@ -1,9 +1,9 @@
 """email_campaigns: e-mail fallback of campaigns and automations (issue 16, part email-campaigns)
 
-Adds `email_fallback` to campaigns and automations (members without an installed card get the
-message by e-mail), `channel` to message_log ("email" for an e-mail, null for the wallet card)
-so lift can be split per channel, and a unique index on emails (campaign_id, member_id): a
-campaign e-mails a member at most once, even when a chunk is retried.
+Adds `email_fallback` to campaigns, automations and event automations (members without an
+installed card get the message by e-mail), `channel` to message_log ("email" for an e-mail,
+null for the wallet card) so lift can be split per channel, and a unique index on emails
+(campaign_id, member_id): a campaign e-mails a member at most once, even when a chunk is retried.
 
 Revision ID: 0026
 Revises: 0025
@@ -22,7 +22,7 @@ down_revision: str | None = "0025"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_FALLBACK_TABLES = ("campaigns", "automations")
+_FALLBACK_TABLES = ("campaigns", "automations", "event_automations")
 
 
 def upgrade() -> None:
