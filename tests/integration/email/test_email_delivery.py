@@ -6,11 +6,13 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from tests.factories import BrandKeys, FrozenClock, services_of
-from tests.fakes.smtp_server import RunningRelay
+from tests.factories import BrandKeys, FrozenClock, make_brand, services_of
+from tests.fakes.smtp_server import RunningRelay, free_port
+from walletd import create_app
+from walletd.config import Settings
 from walletd.email import EmailContent, Recipient, Sender, is_bouncing, queue_email, queue_emails
 from walletd.email.outbox import mark_bouncing
-from walletd.email.sender import RelayPace
+from walletd.email.sender import RelayPace, email_channel
 from walletd.models import Email, OutboxMessage
 from walletd.push.dispatcher import Dispatcher
 
@@ -179,3 +181,28 @@ def test_queueing_many_emails_at_once_skips_bouncing_addresses_and_sends_the_res
     message = relay.relay.to("a@example.com")[0].parsed()
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert relay.relay.to("gone@example.com") == []
+
+
+def test_a_relay_that_cannot_be_reached_leaves_the_email_pending_for_a_retry(
+    settings: Settings, clock: FrozenClock
+) -> None:
+    down = settings.with_changes(
+        smtp_url=f"smtp://127.0.0.1:{free_port()}", email_from="hello@acme.test"
+    )
+    app = create_app(down, clock=clock)
+    try:
+        brand = make_brand(app)
+        svc = services_of(app)
+        email_id = _queue(app, brand, "ada@example.com")
+        worker = Dispatcher(svc.db, [email_channel(svc.settings, svc.db, clock)], clock=clock)
+
+        worker.drain()
+
+        email = _email(app, email_id)
+        assert (email.status, email.attempts) == ("pending", 1)
+        assert email.last_error is not None and "ConnectionRefusedError" in email.last_error
+        assert email.html_body is not None  # kept for the next attempt
+        with svc.db.transaction() as session:
+            assert not is_bouncing(session, "ada@example.com", brand_id=brand.brand_id)
+    finally:
+        services_of(app).close()
