@@ -249,3 +249,25 @@ def test_a_brand_with_two_programs_gets_each_programs_figures(
     assert [p["id"] for p in only_tea["programs"]] == [tea]
     only_first = _report(client, brand, program_id=brand.program_id)
     assert only_first["programs"][0]["apple"]["installed"] == 2
+
+
+def test_a_push_apns_refuses_for_another_reason_is_counted_and_keeps_the_device(
+    app: Flask,
+    client: FlaskClient,
+    brand: BrandKeys,
+    apns: ApnsFakeServer,
+    dispatcher: Dispatcher,
+    issued: IssuedPass,
+    phone: WalletDevice,
+) -> None:
+    assert phone.register(issued).status_code == 201
+    purchase(client, brand, issued)
+    apns.respond(phone.push_token, status=400, reason="PayloadTooLarge")
+    assert dispatcher.drain() == 1
+    refused = _program(_report(client, brand), brand)["apns_refused"]
+    assert refused == {
+        "total": 1,
+        "gone": 0,
+        "by_reason": [{"status": 400, "reason": "PayloadTooLarge", "count": 1}],
+    }
+    assert len(_registrations(app)) == 1
