@@ -152,7 +152,10 @@ class EmailChannel:
         if answer.ok:
             done = partial(_record, item.email_id, "sent", answer, now, item.message_id)
             return Delivery(row.id, "sent", after=done)
-        if answer.permanent or row.attempts >= MAX_ATTEMPTS:
+        # Only a 5xx about this recipient or this message is final; a 5xx to the session (AUTH
+        # refused, a sender the relay will not take) is the configuration's, retried until fixed.
+        final = answer.permanent and answer.stage in ("rcpt", "data")
+        if final or row.attempts >= MAX_ATTEMPTS:
             failed = partial(_record, item.email_id, "failed", answer, now, item.message_id)
             return Delivery(row.id, "failed", error, after=failed)
         later = partial(_record, item.email_id, "pending", answer, now, item.message_id)

@@ -14,7 +14,7 @@ from walletd.email.card import CardLinks, queue_card_email
 from walletd.email.history import member_emails
 from walletd.errors import ConflictError
 from walletd.loyalty.members import get_card_of, get_member
-from walletd.models import Card, Member
+from walletd.models import Card, Email, Member
 from walletd.web import links
 from walletd.web.auth import principal
 from walletd.web.deps import run_in_transaction, services
@@ -128,7 +128,7 @@ def list_member_emails(member_id: int) -> dict[str, Any]:
     return run_in_transaction(work)
 
 
-def _email_body(email: Any) -> dict[str, Any]:
+def _email_body(email: Email) -> dict[str, Any]:
     created: datetime = email.created_at
     return {
         "id": email.id, "kind": email.kind, "subject": email.subject, "to": email.to_address,

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from flask import Flask
 from sqlalchemy import select
 
 from tests.factories import BrandKeys, FrozenClock, make_brand, services_of
-from tests.fakes.smtp_server import RunningRelay, free_port
+from tests.fakes.smtp_server import RunningRelay, free_port, running_relay
 from walletd import create_app
 from walletd.config import Settings
 from walletd.email import EmailContent, Recipient, Sender, is_bouncing, queue_email, queue_emails
@@ -206,3 +208,30 @@ def test_a_relay_that_cannot_be_reached_leaves_the_email_pending_for_a_retry(
             assert not is_bouncing(session, "ada@example.com", brand_id=brand.brand_id)
     finally:
         services_of(app).close()
+
+
+def test_a_refused_login_is_the_configurations_fault_and_the_email_waits_for_a_retry(
+    settings: Settings, clock: FrozenClock, tmp_path: Path
+) -> None:
+    with running_relay(users={"u@relay.test": "right"}, tls="starttls",
+                       cert_dir=tmp_path / "smtp") as running:  # fmt: skip
+        wrong = settings.with_changes(
+            smtp_url=running.url.replace("right", "wrong"), smtp_ca_file=running.ca_file,
+            email_from="hello@acme.test",
+        )  # fmt: skip
+        app = create_app(wrong, clock=clock)
+        try:
+            brand = make_brand(app)
+            svc = services_of(app)
+            email_id = _queue(app, brand, "ada@example.com")
+            worker = Dispatcher(svc.db, [email_channel(svc.settings, svc.db, clock)], clock=clock)
+
+            worker.drain()
+
+            email = _email(app, email_id)
+            assert (email.status, email.attempts) == ("pending", 1)
+            assert email.last_error is not None and email.last_error.startswith("535")
+            with svc.db.transaction() as session:
+                assert not is_bouncing(session, "ada@example.com", brand_id=brand.brand_id)
+        finally:
+            services_of(app).close()
