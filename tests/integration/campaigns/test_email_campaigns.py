@@ -409,3 +409,24 @@ def test_cancelling_a_campaign_cancels_its_unsent_emails(
     assert show_campaign(client, brand, campaign["id"])["by_channel"]["email"] == {
         "queued": 0, "sent": 0, "failed": 0, "bounced": 0, "cancelled": 1
     }  # fmt: skip
+
+
+def test_email_keeps_the_weekly_cap_and_the_quiet_hours_like_pushes(
+    client: FlaskClient, brand: BrandKeys, shop: Shop, clock: FrozenClock
+) -> None:
+    shop.set_program(messages_per_week_cap=1)
+    member = join(shop, "Ann", email="ann@example.com")
+    first = create_campaign(client, brand, email_fallback=True)
+    shop.fan_out()
+    second = create_campaign(client, brand, name="Again", email_fallback=True)
+    shop.fan_out()
+    assert list(emails_of(shop, first["id"])) == [member]
+    assert emails_of(shop, second["id"]) == {}
+    assert groups_of(shop, second["id"]) == {member: ("skipped", "frequency_cap")}
+
+    # 12:00 UTC is 21:00 in Tokyo, inside the default quiet hours: nothing is queued yet.
+    shop.set_program(timezone="Asia/Tokyo", messages_per_week_cap=5)
+    third = create_campaign(client, brand, name="Night", email_fallback=True)
+    shop.fan_out()
+    assert show_campaign(client, brand, third["id"])["deferred_reason"] == "quiet_hours"
+    assert emails_of(shop, third["id"]) == {}
