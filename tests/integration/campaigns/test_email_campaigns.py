@@ -430,3 +430,18 @@ def test_email_keeps_the_weekly_cap_and_the_quiet_hours_like_pushes(
     shop.fan_out()
     assert show_campaign(client, brand, third["id"])["deferred_reason"] == "quiet_hours"
     assert emails_of(shop, third["id"]) == {}
+
+
+def test_a_campaign_name_cannot_inject_headers_into_the_email() -> None:
+    content = email_fallback.fallback_content(
+        subject="Promo\r\nBcc: everyone@example.com\x00",
+        message="<b>Hi</b>\nline two",
+        program_name="Bean <There>",
+        language="en",
+        card_url="https://shop.example/card/X?sig=1",
+        unsubscribe="https://shop.example/unsubscribe?m=1&sig=2",
+    )
+    assert content.subject == "Promo Bcc: everyone@example.com"
+    assert "<b>" not in content.html and "&lt;b&gt;Hi&lt;/b&gt;" in content.html
+    assert "Bean &lt;There&gt;" in content.html
+    assert 'href="https://shop.example/unsubscribe?m=1&amp;sig=2"' in content.html
