@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, Literal, get_args
@@ -69,7 +70,12 @@ def subscribes(events: Any, event_type: str) -> bool:
 
 
 def emit_event(
-    session: Session, brand_id: int, event_type: str, data: dict[str, Any], *, now: datetime
+    session: Session,
+    brand_id: int,
+    event_type: str,
+    data: dict[str, Any] | Callable[[], dict[str, Any]],
+    *,
+    now: datetime,
 ) -> None:
     """Queue `event_type` for each active endpoint of the brand that subscribed to it.
 
@@ -87,6 +93,8 @@ def emit_event(
     if not targets:
         return
     message_id = new_message_id()
+    if callable(data):
+        data = data()  # built only when someone listens
     body = json.loads(json.dumps(data, default=_plain))
     rows = []
     for endpoint_id in targets:
