@@ -11,6 +11,7 @@ machine inflates it less than wall time.
 from __future__ import annotations
 
 import argparse
+import os
 import cProfile
 import io
 import json
@@ -41,6 +42,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--profile", default="")
+    parser.add_argument("--show-sql", default="", help="print the statements of one request")
     args = parser.parse_args()
     with private_database() as url, tempfile.TemporaryDirectory() as tmp:
         upgrade(url)
@@ -76,10 +78,13 @@ def main() -> None:
                 (doc, device, auth, member["card"]["barcode"], pk.headers["Last-Modified"])
             )
         statements = [0]
+        show = [False]
 
         @event.listens_for(svc.db.engine, "before_cursor_execute")
-        def count(*_: Any) -> None:
+        def count(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
             statements[0] += 1
+            if show[0]:
+                print("   ", " ".join(statement.split())[:300])
 
         def pick(i: int) -> tuple[Any, ...]:
             return cards[i % len(cards)]
@@ -126,6 +131,10 @@ def main() -> None:
         for name, (call, expect) in scenarios.items():
             for i in range(20):
                 call(i)  # warm up (first pass signs, caches fill)
+            if name == args.show_sql:
+                show[0] = True
+                call(1000)
+                show[0] = False
             statements[0] = 0
             profiler = cProfile.Profile() if name == args.profile else None
             cpu0, wall0 = time.process_time(), time.perf_counter()
@@ -143,7 +152,7 @@ def main() -> None:
                 f"sql {statements[0] / n:4.1f}/req"
             )
             if profiler:
-                pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
+                pstats.Stats(profiler).sort_stats(os.environ.get("PROFILE_SORT", "cumulative")).print_stats(45)
         svc.close()
 
 

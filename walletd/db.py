@@ -114,7 +114,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 IDLE_PING_SECONDS = 5.0
 
 
-def _ping_when_idle(engine: Engine, idle_seconds: float = IDLE_PING_SECONDS) -> None:
+def _ping_when_idle(engine: Engine) -> None:
     @event.listens_for(engine, "checkin")
     def _on_checkin(dbapi_connection: Any, record: Any) -> None:
         record.info["checked_in_at"] = time.monotonic()
@@ -122,7 +122,7 @@ def _ping_when_idle(engine: Engine, idle_seconds: float = IDLE_PING_SECONDS) -> 
     @event.listens_for(engine, "checkout")
     def _on_checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
         since = record.info.get("checked_in_at")
-        if since is None or time.monotonic() - since < idle_seconds:
+        if since is None or time.monotonic() - since < IDLE_PING_SECONDS:
             return
         try:
             cursor = dbapi_connection.cursor()

@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from walletd.loyalty.context import Context
-from walletd.models import Card, Member, PassPackage
+from walletd.models import Card, Member, PassPackage, Registration
 from walletd.observability.metrics import PASS_CACHE
 from walletd.passes.apple import ApplePasses
 from walletd.passes.cards import card_view
@@ -84,6 +84,22 @@ def package_of(
         PASS_CACHE.labels(result="stored").inc()
     passes.cache.put(key, data)
     return data
+
+
+def cards_behind_tokens(session: Session, tokens: Sequence[str]) -> list[int]:
+    """The cards registered with these push tokens whose stored pass is older than the card."""
+    if not tokens:
+        return []
+    return list(
+        session.scalars(
+            select(Registration.card_id)
+            .join(Card, Card.id == Registration.card_id)
+            .outerjoin(PassPackage, PassPackage.card_id == Card.id)
+            .where(Registration.push_token.in_(sorted(set(tokens))))
+            .where(PassPackage.card_id.is_(None) | (PassPackage.update_tag < Card.update_tag))
+            .distinct()
+        ).all()
+    )
 
 
 def presign_passes(
