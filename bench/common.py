@@ -61,15 +61,34 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def serve_command(server: str, *, port: int, workers: int, threads: int) -> list[str]:
+    """The command that serves wsgi:app with `server` (gunicorn with gunicorn.conf.py, granian)."""
+    if server == "gunicorn":
+        return [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"]
+    if server == "granian":
+        return [
+            sys.executable, "-m", "granian", "--interface", "wsgi", "--host", "127.0.0.1",
+            "--port", str(port), "--workers", str(workers), "--blocking-threads", str(threads),
+            "--no-ws", "wsgi:app",
+        ]  # fmt: skip
+    raise ValueError(f"unknown server {server!r}")
+
+
 @contextmanager
 def gunicorn(
-    database_url: str, *, workers: int, threads: int, worker_class: str = "gthread"
+    database_url: str,
+    *,
+    workers: int,
+    threads: int,
+    worker_class: str = "gthread",
+    server: str = "gunicorn",
+    env: dict[str, str] | None = None,
 ) -> Iterator[str]:
-    """Serve wsgi:app with gunicorn.conf.py, overriding the process model; yields the base URL."""
+    """Serve wsgi:app (gunicorn.conf.py or granian) with this process model; yields its URL."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     instance = tempfile.mkdtemp(prefix="walletd-bench-")
-    env = {
+    environ = {
         **os.environ,
         "GUNICORN_BIND": f"127.0.0.1:{port}",
         "WEB_CONCURRENCY": str(workers),
@@ -78,16 +97,19 @@ def gunicorn(
         "WALLETD_BASE_URL": url,
         "WALLETD_SECRET_KEY": SECRET,
         "WALLETD_INSTANCE_PATH": instance,
+        "WALLETD_WORKER": "off",
         # One key sends the whole load: keep the limiter's cost in the figures but not its 429s.
         "WALLETD_RATELIMIT_API": os.environ.get("WALLETD_RATELIMIT_API", "100000000 per minute"),
+        # Every device of a benchmark registers from 127.0.0.1.
+        "WALLETD_RATELIMIT_APPLE_REGISTER": "100000000 per minute",
+        **(env or {}),
     }
-    command = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py"]
-    if worker_class != "gthread":
-        command += ["--worker-class", worker_class]
+    command = serve_command(server, port=port, workers=workers, threads=threads)
+    if server == "gunicorn" and worker_class != "gthread":
+        command[-1:-1] = ["--worker-class", worker_class]
     process = subprocess.Popen(
-        [*command, "wsgi:app"], cwd=ROOT, env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        command, cwd=ROOT, env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -97,7 +119,7 @@ def gunicorn(
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError("gunicorn did not start")
+                raise RuntimeError(f"{server} did not start")
             time.sleep(0.2)
         yield url
     finally:

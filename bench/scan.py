@@ -63,7 +63,7 @@ def run_config(
     url: str, key: str, barcodes: list[str], *, workers: int, threads: int, args: argparse.Namespace
 ) -> dict[str, object]:
     """Measure the bare endpoint and scans under one gunicorn configuration."""
-    with gunicorn(url, workers=workers, threads=threads) as base:
+    with gunicorn(url, workers=workers, threads=threads, server=args.server) as base:
         wrk(f"{base}/healthz", connections=args.connections, seconds=2)  # warm-up
         bare = wrk(f"{base}/healthz", connections=args.connections, seconds=args.seconds)
         script = SCAN_SCRIPT % {
@@ -73,6 +73,7 @@ def run_config(
         }
         scans = wrk(f"{base}/", connections=args.connections, seconds=args.seconds, script=script)
     return {
+        "server": args.server,
         "workers": workers,
         "threads": threads,
         "bare_rps": round(bare["rps"], 1),
@@ -95,7 +96,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--sweep", action="store_true", help="try several process models")
+    parser.add_argument(
+        "--server", nargs="+", default=["gunicorn"], choices=["gunicorn", "granian"]
+    )
     args = parser.parse_args()
+    servers = args.server
     configs = [(args.workers, args.threads)]
     if args.sweep:
         configs = [(2, 1), (4, 1), (2, 4), (4, 4), (4, 8), (8, 2)]
@@ -103,9 +108,11 @@ def main() -> None:
     print(f"command: python bench/scan.py {' '.join(sys.argv[1:])}")
     with private_database(os.environ.get("BENCH_DATABASE_URL", DEFAULT_PG)) as url:
         key, barcodes = seed(url, args.members)
-        for workers, threads in configs:
-            result = run_config(url, key, barcodes, workers=workers, threads=threads, args=args)
-            print(json.dumps(result))
+        for server in servers:
+            args.server = server
+            for workers, threads in configs:
+                result = run_config(url, key, barcodes, workers=workers, threads=threads, args=args)
+                print(json.dumps(result))
 
 
 if __name__ == "__main__":

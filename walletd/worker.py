@@ -7,6 +7,8 @@ import os
 import socket
 import threading
 import uuid
+from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -25,6 +27,8 @@ from walletd.jobs import (
     run_automations,
 )
 from walletd.observability.logs import log_context
+from walletd.passes import serving
+from walletd.passes.apple import ApplePasses
 from walletd.push.apple_channel import ApnsChannel
 from walletd.push.dispatcher import Channel, Dispatcher
 from walletd.scheduling.claims import EPOCH, daily_period, interval_period, run_once_per_period
@@ -42,11 +46,26 @@ AUTOMATIONS_JOB = IntervalJob("automations", run_automations, minutes=5)
 SCHEDULER_THREADS = 2
 
 
+def _presign(svc: Services, passes: ApplePasses, tokens: Sequence[str]) -> int:
+    """Sign the passes behind these push tokens that have no stored package for their tag."""
+    settings = svc.settings
+    with svc.db.transaction() as session:
+        signed = serving.presign_passes(
+            session, serving.cards_behind_tokens(session, tokens), svc.context(), passes=passes,
+            base_url=settings.base_url, secret_key=settings.secret_key,
+        )  # fmt: skip
+    if signed:
+        log.debug("signed %d passes before pushing", signed)
+    return signed
+
+
 def build_channels(svc: Services) -> list[Channel]:
     """The delivery channels this configuration has."""
     passes = svc.adapter("apple_passes", lambda: apple_passes(svc.settings))
     sender = svc.adapter("push_sender", lambda: push_sender(svc.settings, passes.signer))
-    channels: list[Channel] = [ApnsChannel(sender, clock=svc.clock)]  # [delivery] clock
+    channels: list[Channel] = [
+        ApnsChannel(sender, clock=svc.clock, presign=partial(_presign, svc, passes))
+    ]
     if svc.settings.google_enabled:
         from walletd.push.google_channel import google_channel
 

@@ -22,6 +22,10 @@ class Actor:
     staff_id: int | None = None
     # What people read: a staff e-mail or a key's public prefix and name; never a secret.
     label: str = ""
+    # The location the API key is bound to, as read when the request authenticated it
+    # (`key_location_known`); otherwise a scan reads it from the key (one more statement).
+    key_location_id: int | None = None
+    key_location_known: bool = False
 
 
 def record(

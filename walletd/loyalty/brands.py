@@ -43,7 +43,10 @@ class Principal:
     @property
     def actor(self) -> Actor:
         """This key as the actor of a change."""
-        return Actor(self.brand_id, api_key_id=self.api_key_id, label=self.label)
+        return Actor(
+            self.brand_id, api_key_id=self.api_key_id, label=self.label,
+            key_location_id=self.location_id, key_location_known=True,
+        )  # fmt: skip
 
 
 def hash_key(key: str) -> str:

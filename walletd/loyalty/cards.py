@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from walletd.loyalty.context import Context
 from walletd.messages.store import withdraw_untrue_reminders
 from walletd.models import Card
-from walletd.push.outbox import card_push_rows, enqueue
+from walletd.push.outbox import enqueue_card_pushes
 
 
 def next_update_tag(session: Session) -> int:
@@ -61,16 +61,14 @@ def touch_cards(
     # Every balance change comes through here: a reminder it made untrue ("13 points to go" at
     # 237 points) leaves the card in the same transaction and the same push.
     withdraw_untrue_reminders(session, cards, ctx.now, google=ctx.google_enabled)
-    rows = card_push_rows(
+    enqueue_card_pushes(
         session,
         [c.id for c in cards],
         google=ctx.google_enabled,
         serials={c.id: c.serial_number for c in cards},
+        now=ctx.now,
+        campaign_id=campaign_id,
     )
-    if campaign_id is not None:
-        for row in rows:
-            row["campaign_id"] = campaign_id
-    enqueue(session, rows, now=ctx.now)
 
 
 def cards_of_member(session: Session, member_id: int) -> list[Card]:

@@ -33,6 +33,7 @@ from walletd.models import Card, Coupon, LedgerEntry, Member, Offer, Program, Re
 from walletd.observability.metrics import REDEMPTIONS, SCANS, counted, redemption_kind
 from walletd.offers.promotions import active_promotions, combined_multiplier
 from walletd.offers.stamps import add_stamp
+from walletd.webhooks import active_endpoints_exist, note_no_endpoints
 from walletd.webhooks import events as webhook_events
 
 MAX_POINTS_PER_OPERATION = 10_000_000
@@ -340,6 +341,45 @@ def _locked_card(
     return row[0], row[1]
 
 
+def _locked_card_and_rules(
+    session: Session, brand_id: int, barcode: object, secret_keys: tuple[str, ...], key: str
+) -> tuple[Card, Member, Program, list[TierRule], dict[int, Decimal], bool]:
+    """_locked_card and _program_rules in one statement, the scan's first and only read of them.
+
+    Also learns whether the brand has webhook endpoints, so a scan's events cost no query when
+    it has none (most brands), and whether the Idempotency-Key was used already (the last
+    item). That check reads the statement's snapshot: a twin committed while this one waited
+    for the member's lock is not seen, so this scan's INSERT hits the unique key and
+    run_in_transaction runs it again, which then replays the twin's answer.
+    """
+    if not isinstance(barcode, str) or not barcode.strip():
+        raise ValidationError("barcode is required and must be a string", field="barcode")
+    if serial_from_barcode(barcode, secret_keys) is None:
+        raise UnknownCardError("this barcode is not a card of this program")
+    used = (
+        select(LedgerEntry.id)
+        .where(LedgerEntry.brand_id == brand_id, LedgerEntry.idempotency_key == key)
+        .exists()
+    )
+    rows = session.execute(
+        select(Card, Member, Program, Tier, active_endpoints_exist(Card.brand_id), used)
+        .join(Member, Member.id == Card.member_id)
+        .join(Program, Program.id == Member.program_id)
+        .outerjoin(Tier, Tier.program_id == Program.id)
+        .where(Card.barcode == barcode.strip().upper(), Card.brand_id == brand_id)
+        .with_for_update(of=Member)
+        .execution_options(populate_existing=True)
+    ).all()
+    if not rows:
+        raise UnknownCardError("this barcode is not a card of this program")
+    card, member, program, _, hooks, replay = rows[0]
+    if not hooks:
+        note_no_endpoints(session, brand_id)
+    tiers = [TierRule(t.id, t.name, t.threshold, t.multiplier) for *_, t, _, _ in rows if t]
+    discounts = {t.id: Decimal(t.member_discount_percent or 0) for *_, t, _, _ in rows if t}
+    return card, member, program, tiers, discounts, bool(replay)
+
+
 def _program_rules(
     session: Session, program_id: int
 ) -> tuple[Program, list[TierRule], dict[int, Decimal]]:
@@ -396,8 +436,9 @@ def credit_scan(
     if location_id is not None:
         location = _integer(location_id, "location_id", "location_id must be an integer")
     # Locking first makes a concurrent twin with the same key wait, then find our entry.
-    card, member = _locked_card(session, actor.brand_id, barcode, ctx.secret_keys)
-    program, tiers, discounts = _program_rules(session, member.program_id)
+    card, member, program, tiers, discounts, used = _locked_card_and_rules(
+        session, actor.brand_id, barcode, ctx.secret_keys, key
+    )
     if currency is not None and currency.upper() != program.currency:
         raise ValidationError(
             f"this program counts in {program.currency}, not {currency}", field="currency"
@@ -419,13 +460,17 @@ def credit_scan(
     if barcodes:
         meaning["coupons"] = barcodes  # only then: older scans keep their fingerprints
     fingerprint = request_fingerprint("scan", meaning)
-    replay = _replay(session, actor.brand_id, key, fingerprint)
+    replay = _replay(session, actor.brand_id, key, fingerprint) if used else None
     if replay is not None:
         return replay
     if location is None:
         # A till's key is bound to its shop: its scans happen there unless they name another.
         # After the fingerprint, so a retry matches whatever the key's binding is by then.
-        location = key_location(session, actor.api_key_id)
+        location = (
+            actor.key_location_id
+            if actor.key_location_known
+            else key_location(session, actor.api_key_id)
+        )
     tier_multiplier = next((t.multiplier for t in tiers if t.id == member.tier_id), Decimal(1))
     promotions = active_promotions(
         session, program, _tier_name(tiers, member.tier_id), location, ctx.now

@@ -25,12 +25,14 @@ from walletd.models.member import Card, Member
 from walletd.models.offer import Coupon, Offer, OfferIssue, Promotion
 from walletd.models.ops import JobRun, RateSlot, WorkerHeartbeat
 from walletd.models.outbox import OutboxMessage
+from walletd.models.pass_package import PassPackage
 from walletd.models.program import Program, Reward, Tier
 from walletd.models.recovery_link import RecoveryLink  # [email-links]
 from walletd.models.webhook import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "JobRun",
+    "PassPackage",
     "RateSlot",
     "WorkerHeartbeat",
     "ApiKey",

@@ -64,17 +64,22 @@ class ApplePasses:
         """The pass type identifier of the signing certificate."""
         return self.signer.pass_type_id
 
-    def package(self, view: CardView, tag: int) -> bytes:
-        """The signed package of a card at a given update tag."""
-        key = (view.serial_number, tag)
-        cached = self.cache.get(key)
-        PASS_CACHE.labels(result="miss" if cached is None else "hit").inc()
-        if cached is not None:
-            return cached
+    def sign(self, view: CardView, tag: int) -> bytes:
+        """Sign a card's pass now (no cache): the caller stores it (walletd.passes.serving)."""
         template = load_template(self.templates_root, view.template)
         data = build_pkpass(
             view, signer=self.signer, template=template, web_service_url=self.web_service_url
         )
         PASSES_SIGNED.inc()
+        return data
+
+    def package(self, view: CardView, tag: int) -> bytes:
+        """The signed package of a card at a given update tag, from this process's cache."""
+        key = (view.serial_number, tag)
+        cached = self.cache.get(key)
+        PASS_CACHE.labels(result="miss" if cached is None else "hit").inc()
+        if cached is not None:
+            return cached
+        data = self.sign(view, tag)
         self.cache.put(key, data)
         return data

@@ -202,7 +202,10 @@ def record_callback(
         card.google_deleted_at = now
     # Only a new nonce gets here: Google's redelivery of one callback emits nothing again.
     installed = event.event_type == "save"
-    webhook_events.pass_changed(session, card, "google", installed=installed, now=now)
+    webhook_events.pass_changed(
+        session, card.brand_id, card.member_id, card.id, card.kind, "google",
+        installed=installed, now=now,
+    )  # fmt: skip
     session.flush()
     log.info("Google Wallet %s of card %s", event.event_type, card.serial_number)
     return "recorded"

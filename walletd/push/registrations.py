@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import CursorResult, delete, exists, func, select
+from sqlalchemy import CursorResult, delete, exists, func, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from walletd.delivery.recording import record_synced
@@ -45,20 +46,83 @@ def _is_identifier(value: object) -> bool:
     return isinstance(value, str) and _IDENTIFIER.fullmatch(value) is not None
 
 
+@dataclass(frozen=True)
+class PassHolder:
+    """A card whose pass authentication token was checked, as the web service needs it."""
+
+    card_id: int
+    brand_id: int
+    member_id: int
+    kind: str
+    serial_number: str
+    update_tag: int
+    updated_at: datetime  # Last-Modified of the pass
+    erased: bool
+
+
+def _holder_query(serial: str) -> Any:
+    return (
+        select(
+            Card.id,
+            Card.auth_token,
+            Card.brand_id,
+            Card.member_id,
+            Card.kind,
+            Card.update_tag,
+            Card.updated_at,
+            Member.erased_at,
+        )  # fmt: skip
+        .join(Member, Member.id == Card.member_id)
+        .where(Card.serial_number == serial)
+    )
+
+
+def _holder(row: Any, serial: str) -> PassHolder:
+    return PassHolder(
+        card_id=row.id, brand_id=row.brand_id, member_id=row.member_id, kind=row.kind,
+        serial_number=serial, update_tag=int(row.update_tag), updated_at=row.updated_at,
+        erased=row.erased_at is not None,
+    )  # fmt: skip
+
+
+def authenticate_holder(
+    session: Session, serial: str, token: str | None, *, lock: bool = False
+) -> PassHolder:
+    """The card whose serial and pass authentication token match, read in one statement.
+
+    One error for every failure. An erased member's pass is served (voided) only to the devices
+    still registered for it, until walletd/privacy/erasure.forget_erased_devices removes them.
+    With `lock`, the card row is locked for the rest of the transaction (registrations count
+    each other against the per-card device cap).
+    """
+    row = None
+    if _is_identifier(serial):
+        query = _holder_query(serial)
+        if lock:
+            query = query.with_for_update(of=Card)
+        row = session.execute(query).first()
+    expected = row.auth_token if row is not None else _DUMMY_TOKEN
+    given = token.encode("utf-8", "replace") if token else b""
+    if not given or not hmac.compare_digest(expected.encode(), given) or row is None:
+        raise AuthenticationError("unauthorized")
+    holder = _holder(row, serial)
+    if holder.erased and not _has_registrations(session, holder.card_id):
+        raise AuthenticationError("unauthorized")
+    return holder
+
+
+def find_holder(session: Session, serial: str) -> PassHolder | None:
+    """A card by serial for its signed download link (checked by the caller); None when erased."""
+    if not _is_identifier(serial):
+        return None
+    row = session.execute(_holder_query(serial)).first()
+    return None if row is None or row.erased_at is not None else _holder(row, serial)
+
+
 def authenticate_pass(session: Session, serial: str, token: str | None) -> Card:
     """The card whose serial and pass authentication token match; one error for every failure."""
-    card = None
-    if _is_identifier(serial):
-        card = session.scalar(select(Card).where(Card.serial_number == serial))
-    expected = card.auth_token if card is not None else _DUMMY_TOKEN
-    given = token.encode("utf-8", "replace") if token else b""
-    if not given or not hmac.compare_digest(expected.encode(), given) or card is None:
-        raise AuthenticationError("unauthorized")
-    if _erased(session, card) and not _has_registrations(session, card.id):
-        # An erased member's pass is served (voided) only to the devices still registered for
-        # it, until walletd/privacy/erasure.forget_erased_devices removes them.
-        raise AuthenticationError("unauthorized")
-    return card
+    holder = authenticate_holder(session, serial, token)
+    return session.get_one(Card, holder.card_id)
 
 
 def _erased(session: Session, card: Card) -> bool:
@@ -82,7 +146,7 @@ def register_device(
     *,
     library_id: str,
     pass_type_id: str,
-    card: Card,
+    card: PassHolder | Card,
     push_token: object,
     now: datetime,
     max_devices: int = DEFAULT_MAX_DEVICES_PER_CARD,
@@ -90,50 +154,80 @@ def register_device(
     """Register a device for an authenticated card's updates; True when the registration is new.
 
     The push token is stored on this card's registration only. A new registration past
-    `max_devices` for the card evicts the card's least recently confirmed ones.
+    `max_devices` for the card evicts the card's least recently confirmed ones. The caller
+    authenticated the card with `lock=True`, so concurrent registrations of one card queue and
+    each counts the others for the cap. Upserts keep a registration to four statements after
+    authentication (bench/hotpath_profile.py): device, registration, cap, webhook endpoints.
     """
     token = _check_push_token(push_token)
-    if _erased(session, card):
+    if isinstance(card, Card):
+        card = _lock_holder(session, card)
+    if card.erased:
         # A closed card takes no new devices (the token check alone would let one in).
         raise AuthenticationError("unauthorized")
     if not _is_identifier(library_id):
         raise ValidationError(
             "deviceLibraryIdentifier is not valid", field="deviceLibraryIdentifier"
         )
-    # Concurrent registrations of one card queue here, so each counts the others for the cap.
-    session.execute(select(Card.id).where(Card.id == card.id).with_for_update())
-    device = session.scalar(select(Device).where(Device.library_id == library_id).with_for_update())
-    if device is None:
-        device = Device(library_id=library_id, created_at=now, updated_at=now)
-        session.add(device)
-        session.flush()
-    else:
-        device.updated_at = now
-    registration = session.scalar(
-        select(Registration).where(
-            Registration.device_id == device.id, Registration.card_id == card.id
-        )
-    )
-    if registration is not None:
-        # A re-registration refreshes this pass's token and marks when it was last confirmed,
-        # which decides whether a later 410 from APNs predates it.
-        registration.push_token = token
-        registration.updated_at = now
-        return False
-    session.add(
-        Registration(
-            device_id=device.id,
-            card_id=card.id,
+    devices = Device.__table__
+    device_id = session.execute(
+        _insert(session, devices)
+        .values(library_id=library_id, created_at=now, updated_at=now)
+        .on_conflict_do_update(index_elements=[devices.c.library_id], set_={"updated_at": now})
+        .returning(devices.c.id)
+    ).scalar_one()
+    registrations = Registration.__table__
+    created = session.execute(
+        _insert(session, registrations)
+        .values(
+            device_id=device_id,
+            card_id=card.card_id,
             pass_type_id=pass_type_id,
             push_token=token,
             created_at=now,
             updated_at=now,
+        )  # fmt: skip
+        .on_conflict_do_nothing(index_elements=[registrations.c.device_id, registrations.c.card_id])
+        .returning(registrations.c.id)
+    ).scalar_one_or_none()
+    if created is None:
+        # A re-registration refreshes this pass's token and marks when it was last confirmed,
+        # which decides whether a later 410 from APNs predates it.
+        session.execute(
+            update(Registration)
+            .where(Registration.device_id == device_id, Registration.card_id == card.card_id)
+            .values(push_token=token, updated_at=now)
+            .execution_options(synchronize_session=False)
         )
-    )
-    session.flush()
-    _evict_beyond_cap(session, card.id, max(max_devices, 1))
-    webhook_events.pass_changed(session, card, "apple", installed=True, now=now)
+        return False
+    _evict_beyond_cap(session, card.card_id, max(max_devices, 1))
+    webhook_events.pass_changed(
+        session, card.brand_id, card.member_id, card.card_id, card.kind, "apple",
+        installed=True, now=now,
+    )  # fmt: skip
     return True
+
+
+def _lock_holder(session: Session, card: Card) -> PassHolder:
+    """An already authenticated card as a PassHolder, its row locked like authenticate_holder's."""
+    erased_at = session.execute(
+        select(Member.erased_at)
+        .join(Card, Card.member_id == Member.id)
+        .where(Card.id == card.id)
+        .with_for_update(of=Card)
+    ).scalar_one()
+    return PassHolder(
+        card_id=card.id, brand_id=card.brand_id, member_id=card.member_id, kind=card.kind,
+        serial_number=card.serial_number, update_tag=int(card.update_tag),
+        updated_at=card.updated_at, erased=erased_at is not None,
+    )  # fmt: skip
+
+
+def _insert(session: Session, table: Any) -> Any:
+    """INSERT … ON CONFLICT for the session's dialect (both speak it; SQLAlchemy splits them)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
 
 
 def _evict_beyond_cap(session: Session, card_id: int, cap: int) -> int:
@@ -180,27 +274,30 @@ def _drop_unregistered_devices(session: Session, device_ids: Iterable[int]) -> N
     )
 
 
-def unregister_device(session: Session, *, library_id: str, card: Card, now: datetime) -> None:
+def unregister_device(
+    session: Session, *, library_id: str, card: PassHolder | Card, now: datetime
+) -> None:
     """Remove a registration; the device goes too when it was its last one."""
     if not _is_identifier(library_id):
         return
+    if isinstance(card, Card):
+        card = _lock_holder(session, card)
     device_id = session.scalar(select(Device.id).where(Device.library_id == library_id))
     if device_id is None:
         return
-    registered = session.scalar(
-        select(Registration.id).where(
-            Registration.device_id == device_id, Registration.card_id == card.id
-        )
-    )
-    if registered is None:
-        return
-    session.execute(
+    removed = session.execute(
         delete(Registration)
-        .where(Registration.device_id == device_id, Registration.card_id == card.id)
+        .where(Registration.device_id == device_id, Registration.card_id == card.card_id)
+        .returning(Registration.id)
         .execution_options(synchronize_session=False)
-    )
+    ).first()
+    if removed is None:
+        return
     _drop_unregistered_devices(session, [device_id])
-    webhook_events.pass_changed(session, card, "apple", installed=False, now=now)
+    webhook_events.pass_changed(
+        session, card.brand_id, card.member_id, card.card_id, card.kind, "apple",
+        installed=False, now=now,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -234,29 +331,58 @@ def updated_serials(
     since: int | None,
     now: datetime | None = None,
 ) -> UpdatedSerials:
-    """The device's registered serials changed at or after `since` (all when absent)."""
-    # Read the poll tag first: any change committed after this point has a tag >= it.
-    tag = current_poll_tag(session)
+    """The device's registered serials changed at or after `since` (all when absent).
+
+    On Postgres the poll tag is read by the same statement as the serials, from the statement's
+    own snapshot: every change it does not see belongs to a transaction at or after the
+    snapshot's xmin, so reporting xmin as lastUpdated never skips one, in one round trip.
+    """
     if not (_is_identifier(library_id) and _is_identifier(pass_type_id)):
-        return UpdatedSerials(serials=[], last_updated=str(tag))
+        return UpdatedSerials(serials=[], last_updated=str(current_poll_tag(session)))
     if since is not None and not 0 <= since <= MAX_TAG:
         since = None  # not a tag we handed out: answer as to a device without one
+    postgres = session.get_bind().dialect.name == "postgresql"
+    # [delivery] The device downloads what it is handed now: record, once per version, that it
+    # got its card's current version. Only committed versions (tag below the poll tag) count.
+    if postgres:
+        # One statement and one row even when nothing matched (the aggregates are NULL): the
+        # tag, the serials, and the registrations whose device is handed a version it lacks.
+        tag: Any = text("pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+        behind_now = (Card.update_tag < tag) & (
+            func.coalesce(Registration.synced_tag, 0) <= Card.update_tag
+        )
+        columns: tuple[Any, ...] = (
+            tag,
+            postgresql.array_agg(  # type: ignore[no-untyped-call]
+                postgresql.aggregate_order_by(Card.serial_number, Card.serial_number)
+            ),
+            func.array_agg(Registration.id).filter(behind_now),
+        )
+    else:
+        # SQLite runs one writer at a time: read the tag first, then the serials.
+        first_tag = current_poll_tag(session)
+        columns = (Card.serial_number, Registration.id, Card.update_tag, Registration.synced_tag)
     query = (
-        select(Card.serial_number, Registration.id, Card.update_tag, Registration.synced_tag)
+        select(*columns)
+        .select_from(Card)
         .join(Registration, Registration.card_id == Card.id)
         .join(Device, Device.id == Registration.device_id)
         .where(Device.library_id == library_id, Registration.pass_type_id == pass_type_id)
-        .order_by(Card.serial_number)
     )
     if since is not None:
         query = query.where(Card.update_tag >= since)
-    rows = session.execute(query).all()
-    # [delivery] The device downloads what it is handed now: record, once per version, that
-    # it got its card's current version. Only committed versions (tag below the poll tag) count.
-    behind = [r.id for r in rows if r.update_tag < tag and not (r.synced_tag or 0) > r.update_tag]
+    if postgres:
+        tag_value, serials, behind = session.execute(query).one()
+        if behind and now is not None:
+            record_synced(session, sorted(behind), tag=int(tag_value), now=now)
+        return UpdatedSerials(serials=list(serials or []), last_updated=str(tag_value))
+    rows = session.execute(query.order_by(Card.serial_number)).all()
+    behind = [
+        r.id for r in rows if r.update_tag < first_tag and not (r.synced_tag or 0) > r.update_tag
+    ]
     if behind and now is not None:
-        record_synced(session, behind, tag=tag, now=now)
-    return UpdatedSerials(serials=[r.serial_number for r in rows], last_updated=str(tag))
+        record_synced(session, behind, tag=first_tag, now=now)
+    return UpdatedSerials(serials=[r.serial_number for r in rows], last_updated=str(first_tag))
 
 
 def _storable(line: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import datetime
 from typing import TypeVar
 
 from flask import Blueprint, Response, abort, request
@@ -11,13 +12,9 @@ from sqlalchemy.orm import Session
 from werkzeug.http import http_date, parse_date
 
 from walletd.errors import AuthenticationError
-from walletd.feedback import with_feedback_link
-from walletd.models import Card
+from walletd.passes import serving
 from walletd.passes.apple import ApplePasses
-from walletd.passes.cards import card_view, find_card_by_serial
 from walletd.passes.pkpass import PKPASS_MIME
-from walletd.passes.view import CardView
-from walletd.privacy.consent import with_manage_link
 from walletd.push import registrations
 from walletd.web import enrollment, links  # [enrollment]
 from walletd.web.deps import run_in_transaction, services
@@ -48,14 +45,20 @@ def _apple_token() -> str | None:
     return token.strip() if scheme == "ApplePass" and token.strip() else None
 
 
-def _as_pass_holder(pass_type_id: str, serial: str, work: Callable[[Session, Card], T]) -> T:
+def _as_pass_holder(
+    pass_type_id: str,
+    serial: str,
+    work: Callable[[Session, registrations.PassHolder], T],
+    *,
+    lock: bool = False,
+) -> T:
     """Authenticate the ApplePass token and do the request's work in the same transaction."""
     token = _apple_token()
     if pass_type_id != passes().pass_type_id:
         raise AuthenticationError("unauthorized")
 
     def authenticated(session: Session) -> T:
-        return work(session, registrations.authenticate_pass(session, serial, token))
+        return work(session, registrations.authenticate_holder(session, serial, token, lock=lock))
 
     return run_in_transaction(authenticated)
 
@@ -92,6 +95,7 @@ def register(device_id: str, pass_type_id: str, serial: str) -> Response:
             push_token=push_token, now=now,
             max_devices=services().settings.max_devices_per_card,
         ),
+        lock=True,
     )  # fmt: skip
     return _empty(201 if created else 200)
 
@@ -137,28 +141,23 @@ def updated(device_id: str, pass_type_id: str, query: PassesQuery) -> Response:
     return Response(json.dumps(body), status=200, mimetype="application/json")
 
 
-def _pass_response(view: CardView, tag: int, *, download: bool) -> Response:
-    modified = view.updated_at.replace(microsecond=0)
-    since = parse_date(request.headers.get("If-Modified-Since"))
-    if since is not None and not download and modified <= since:
-        response = _empty(304)
-    else:
-        response = Response(passes().package(view, tag), mimetype=PKPASS_MIME)
-    response.headers["Last-Modified"] = http_date(modified)
+def _pass_response(modified_at: datetime, data: bytes | None, *, serial: str | None) -> Response:
+    """The pass (or a 304 when `data` is None); `serial` names the file of a download."""
+    response = _empty(304) if data is None else Response(data, mimetype=PKPASS_MIME)
+    response.headers["Last-Modified"] = http_date(modified_at.replace(microsecond=0))
     response.headers["Cache-Control"] = "no-cache"
-    if download:
-        name = f"{view.serial_number}.pkpass"
-        response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    if serial is not None:
+        response.headers["Content-Disposition"] = f'attachment; filename="{serial}.pkpass"'
     return response
 
 
-def _view_of(session: Session, card: Card) -> tuple[CardView, int]:
+def _package(session: Session, holder: registrations.PassHolder) -> bytes:
     # The service's clock decides which promotion is running and which coupons are still usable.
-    ctx = services().context()
-    view = with_feedback_link(session, card_view(session, card, now=ctx.now), card, ctx)
     settings = services().settings
-    view = with_manage_link(view, card, base_url=settings.base_url, secret_key=settings.secret_key)
-    return view, int(card.update_tag)
+    return serving.package_of(
+        session, holder, services().context(), passes=passes(),
+        base_url=settings.base_url, secret_key=settings.secret_key,
+    )  # fmt: skip
 
 
 @bp.get("/passes/<token:pass_type_id>/<token:serial>")
@@ -170,11 +169,23 @@ def _view_of(session: Session, card: Card) -> tuple[CardView, int]:
     other_responses={304: "not modified"},
 )
 def latest(pass_type_id: str, serial: str) -> Response:
-    """The latest signed pass, or 304 when it has not changed since If-Modified-Since."""
+    """The latest signed pass, or 304 when it has not changed since If-Modified-Since.
+
+    A 304 is one statement (the authentication reads the card's change time); a fetch adds at
+    most the read of the stored package (walletd.passes.serving).
+    """
     if (pending := enrollment.pending_latest(pass_type_id, serial)) is not None:
         return pending  # [enrollment] a personalizable pass not personalized yet
-    view, tag = _as_pass_holder(pass_type_id, serial, _view_of)
-    return _pass_response(view, tag, download=False)
+    since = parse_date(request.headers.get("If-Modified-Since"))
+
+    def work(session: Session, holder: registrations.PassHolder) -> tuple[datetime, bytes | None]:
+        modified = holder.updated_at.replace(microsecond=0)
+        if since is not None and modified <= since:
+            return modified, None
+        return modified, _package(session, holder)
+
+    modified, data = _as_pass_holder(pass_type_id, serial, work)
+    return _pass_response(modified, data, serial=None)
 
 
 @bp.post("/log")
@@ -207,11 +218,11 @@ def download(serial: str, query: SignedLinkQuery) -> Response:
     if not links.check_link("pkpass", serial, query.sig, services().settings.secret_keys):
         abort(404)
 
-    def work(session: Session) -> tuple[CardView, int] | None:
-        card = find_card_by_serial(session, serial)
-        return None if card is None else _view_of(session, card)
+    def work(session: Session) -> tuple[datetime, bytes] | None:
+        holder = registrations.find_holder(session, serial)
+        return None if holder is None else (holder.updated_at, _package(session, holder))
 
     found = run_in_transaction(work)
     if found is None:
         abort(404)
-    return _pass_response(*found, download=True)
+    return _pass_response(*found, serial=serial)

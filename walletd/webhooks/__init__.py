@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, Literal, get_args
@@ -68,8 +69,42 @@ def subscribes(events: Any, event_type: str) -> bool:
     return isinstance(events, list) and (ALL_EVENTS in events or event_type in events)
 
 
+_ENDPOINTS_INFO = "walletd.webhooks.endpoints"
+
+
+def _known_endpoints(session: Session) -> dict[int, list[tuple[int, Any]]]:
+    """Brands' active endpoints already read in the session's current transaction."""
+    transaction = session.get_transaction()
+    held = session.info.get(_ENDPOINTS_INFO)
+    if held is None or held[0] is not transaction:
+        held = (transaction, {})
+        session.info[_ENDPOINTS_INFO] = held
+    known: dict[int, list[tuple[int, Any]]] = held[1]
+    return known
+
+
+def note_no_endpoints(session: Session, brand_id: int) -> None:
+    """Record, for this transaction, that the brand has no active endpoint (read by the caller
+    in a statement it needed anyway), so its events cost no query of their own."""
+    _known_endpoints(session)[brand_id] = []
+
+
+def active_endpoints_exist(brand_id: Any) -> Any:
+    """An SQL EXISTS for a brand's active endpoints, to put beside a query a request makes."""
+    return (
+        select(WebhookEndpoint.id)
+        .where(WebhookEndpoint.brand_id == brand_id, WebhookEndpoint.status == "active")
+        .exists()
+    )
+
+
 def emit_event(
-    session: Session, brand_id: int, event_type: str, data: dict[str, Any], *, now: datetime
+    session: Session,
+    brand_id: int,
+    event_type: str,
+    data: dict[str, Any] | Callable[[], dict[str, Any]],
+    *,
+    now: datetime,
 ) -> None:
     """Queue `event_type` for each active endpoint of the brand that subscribed to it.
 
@@ -78,15 +113,23 @@ def emit_event(
     """
     if event_type not in EVENTS:
         raise ValueError(f"unknown webhook event {event_type!r}")
-    endpoints = session.execute(
-        select(WebhookEndpoint.id, WebhookEndpoint.events).where(
-            WebhookEndpoint.brand_id == brand_id, WebhookEndpoint.status == "active"
-        )
-    ).all()
-    targets = sorted(row.id for row in endpoints if subscribes(row.events, event_type))
+    endpoints = _known_endpoints(session).get(brand_id)
+    if endpoints is None:
+        endpoints = [
+            (row.id, row.events)
+            for row in session.execute(
+                select(WebhookEndpoint.id, WebhookEndpoint.events).where(
+                    WebhookEndpoint.brand_id == brand_id, WebhookEndpoint.status == "active"
+                )
+            )
+        ]
+        _known_endpoints(session)[brand_id] = endpoints
+    targets = sorted(id_ for id_, events in endpoints if subscribes(events, event_type))
     if not targets:
         return
     message_id = new_message_id()
+    if callable(data):
+        data = data()  # built only when someone listens
     body = json.loads(json.dumps(data, default=_plain))
     rows = []
     for endpoint_id in targets:

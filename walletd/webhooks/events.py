@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from walletd.loyalty.money import format_minor
-from walletd.models import Card, Coupon, LedgerEntry, Member
+from walletd.models import Coupon, LedgerEntry, Member
 from walletd.webhooks import emit_event
 
 Platform = Literal["apple", "google"]
@@ -214,17 +214,27 @@ def coupon_redeemed(session: Session, coupon: Coupon, currency: str, *, now: dat
 
 
 def pass_changed(
-    session: Session, card: Card, platform: Platform, *, installed: bool, now: datetime
+    session: Session,
+    brand_id: int,
+    member_id: int,
+    card_id: int,
+    kind: str,
+    platform: Platform,
+    *,
+    installed: bool,
+    now: datetime,
 ) -> None:
-    """A wallet added (`pass.installed`) or removed (`pass.removed`) one of the member's passes."""
-    member = session.get_one(Member, card.member_id)
-    coupon_id = None
-    if card.kind == "coupon":
-        coupon_id = session.scalar(select(Coupon.id).where(Coupon.card_id == card.id))
-    emit_event(
-        session,
-        card.brand_id,
-        "pass.installed" if installed else "pass.removed",
-        {**_member_ref(member), "platform": platform, "pass": card.kind, "coupon_id": coupon_id},
-        now=now,
-    )
+    """A wallet added (`pass.installed`) or removed (`pass.removed`) one of the member's passes.
+
+    The member and coupon are read only when an endpoint subscribed: a device registration is a
+    hot path, and most brands have no webhook endpoint.
+    """
+
+    def data() -> dict[str, Any]:
+        member = session.get_one(Member, member_id)
+        coupon_id = None
+        if kind == "coupon":
+            coupon_id = session.scalar(select(Coupon.id).where(Coupon.card_id == card_id))
+        return {**_member_ref(member), "platform": platform, "pass": kind, "coupon_id": coupon_id}
+
+    emit_event(session, brand_id, "pass.installed" if installed else "pass.removed", data, now=now)
