@@ -155,6 +155,8 @@ def main() -> None:
                 pstats.Stats(profiler).sort_stats(
                     os.environ.get("PROFILE_SORT", "cumulative")
                 ).print_stats(45)
+                if os.environ.get("PROFILE_CALLERS"):
+                    pstats.Stats(profiler).print_callers(os.environ["PROFILE_CALLERS"])
         svc.close()
 
 
