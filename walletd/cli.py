@@ -207,9 +207,21 @@ def drain_outbox_command() -> None:
     click.echo(f"delivered {handled} outbox row(s)")
 
 
+@click.command("serve")
+def serve_command() -> None:
+    """Serve the web app with granian (WEB_CONCURRENCY, GUNICORN_THREADS, GUNICORN_BIND or PORT)."""
+    from walletd.serve import serve
+
+    try:
+        serve()
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
 def init_app(app: Flask) -> None:
     """Register the commands on the app."""
     for command in (
+        serve_command,
         init_db_command,
         create_brand_command,
         verify_ledger_command,

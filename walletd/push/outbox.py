@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, insert, literal, select, text
+from sqlalchemy import Integer, bindparam, insert, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -88,6 +88,27 @@ def card_push_rows(
     return rows
 
 
+# The APNs rows of enqueue_card_pushes. Tokens are hexadecimal (registrations refuse anything
+# else), so the JSON text is exact. Plain SQL that both dialects speak, built once: the same
+# statement built with SQLAlchemy's INSERT ... FROM SELECT could not be cached and was compiled
+# again on every scan (bench/hotpath_profile.py). SQLite needs the WHERE before ON CONFLICT.
+_CARD_PUSHES = text(
+    f"""
+    INSERT INTO outbox
+        (kind, dedupe_key, payload, status, attempts, next_attempt_at, campaign_id, created_at)
+    SELECT '{APNS}', '{APNS}:' || push_token, '{{"token": "' || push_token || '"}}',
+           'pending', 0, :now, :campaign_id, :now
+    FROM registrations WHERE card_id IN :ids
+    GROUP BY push_token ORDER BY push_token
+    ON CONFLICT (dedupe_key) WHERE status = 'pending' DO NOTHING
+    """
+).bindparams(
+    bindparam("ids", expanding=True),
+    bindparam("now", type_=UTCDateTime()),
+    bindparam("campaign_id", type_=Integer()),
+)
+
+
 def enqueue_card_pushes(
     session: Session,
     card_ids: Iterable[int],
@@ -107,35 +128,7 @@ def enqueue_card_pushes(
     ids = sorted(set(card_ids))
     if not ids:
         return
-    # Tokens are hexadecimal (registrations refuse anything else), so the JSON text is exact.
-    token = Registration.push_token
-    pushes = (
-        select(
-            literal(APNS),
-            literal(f"{APNS}:") + token,
-            literal('{"token": "') + token + literal('"}'),
-            literal("pending"),
-            literal(0),
-            literal(now, UTCDateTime()),
-            literal(campaign_id, Integer()),
-            literal(now, UTCDateTime()),
-        )
-        .where(Registration.card_id.in_(ids))
-        .group_by(token)
-        .order_by(token)
-    )
-    columns = [
-        "kind", "dedupe_key", "payload", "status", "attempts", "next_attempt_at", "campaign_id",
-        "created_at",
-    ]  # fmt: skip
-    pending = text("status = 'pending'")
-    dialect = session.get_bind().dialect.name
-    insert_into: Any = pg_insert if dialect == "postgresql" else sqlite_insert
-    session.execute(
-        insert_into(OutboxMessage)
-        .from_select(columns, pushes)
-        .on_conflict_do_nothing(index_elements=["dedupe_key"], index_where=pending)
-    )
+    session.execute(_CARD_PUSHES, {"ids": ids, "now": now, "campaign_id": campaign_id})
     if google:
         rows: list[dict[str, Any]] = [
             {

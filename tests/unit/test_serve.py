@@ -1,0 +1,36 @@
+"""`walletd serve` runs granian with the settings gunicorn.conf.py reads."""
+
+from __future__ import annotations
+
+import pytest
+
+from walletd.serve import granian_argv
+
+
+def _option(argv: list[str], name: str) -> str:
+    return argv[argv.index(name) + 1]
+
+
+def test_granian_gets_the_bind_workers_and_threads_of_the_gunicorn_variables() -> None:
+    argv = granian_argv(
+        {"GUNICORN_BIND": "127.0.0.1:9000", "WEB_CONCURRENCY": "3", "GUNICORN_THREADS": "6"}
+    )
+    assert argv[1:3] == ["-m", "granian"]
+    assert _option(argv, "--interface") == "wsgi"
+    assert (_option(argv, "--host"), _option(argv, "--port")) == ("127.0.0.1", "9000")
+    assert (_option(argv, "--workers"), _option(argv, "--blocking-threads")) == ("3", "6")
+    assert argv[-1] == "walletd.wsgi:app"
+
+
+def test_port_alone_binds_every_interface() -> None:
+    argv = granian_argv({"PORT": "8123"})
+    assert (_option(argv, "--host"), _option(argv, "--port")) == ("0.0.0.0", "8123")
+
+
+@pytest.mark.parametrize(
+    "environ",
+    [{"WEB_CONCURRENCY": "0"}, {"GUNICORN_THREADS": "four"}, {"PORT": "８０"}, {"PORT": "-1"}],
+)
+def test_nonsense_settings_are_refused_with_the_name(environ: dict[str, str]) -> None:
+    with pytest.raises(ValueError, match="must be a positive whole number"):
+        granian_argv(environ)

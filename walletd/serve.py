@@ -1,0 +1,49 @@
+"""`walletd serve`: the web processes under granian, the server BENCHMARKS.md measured fastest.
+
+granian (Rust HTTP, WSGI threads per worker) served the Apple web service 1.3-1.6 times faster
+than gunicorn's gthread workers on the same machine (BENCHMARKS.md, "The server"); gunicorn with
+gunicorn.conf.py stays supported. The settings mirror gunicorn.conf.py's variables, so a
+deployment switches servers without new names: WEB_CONCURRENCY, GUNICORN_THREADS (threads per
+worker), GUNICORN_BIND or PORT.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+from collections.abc import Mapping
+
+
+def granian_argv(environ: Mapping[str, str]) -> list[str]:
+    """The granian command line for these environment variables."""
+    bind = environ.get("GUNICORN_BIND") or f"0.0.0.0:{environ.get('PORT', '8000')}"
+    host, _, port = bind.rpartition(":")
+    workers = environ.get("WEB_CONCURRENCY") or str(multiprocessing.cpu_count() * 2)
+    threads = environ.get("GUNICORN_THREADS") or "4"
+    for name, value in (
+        ("WEB_CONCURRENCY", workers),
+        ("GUNICORN_THREADS", threads),
+        ("port", port),
+    ):
+        if not (value.isascii() and value.isdigit() and int(value) > 0):
+            raise ValueError(f"{name} must be a positive whole number, not {value!r}")
+    return [
+        sys.executable, "-m", "granian", "--interface", "wsgi",
+        "--host", host.strip("[]") or "0.0.0.0", "--port", port,
+        "--workers", workers, "--blocking-threads", threads,
+        # HTTP/1.1 behind the proxy, no websockets; a worker that dies is started again.
+        "--http", "1", "--no-ws", "--respawn-failed-workers",
+        # Like gunicorn.conf.py's max_requests: a worker is replaced after this many requests.
+        "--workers-lifetime", environ.get("GRANIAN_WORKERS_LIFETIME", "86400"),
+        "walletd.wsgi:app",
+    ]  # fmt: skip
+
+
+def serve(environ: Mapping[str, str] | None = None) -> None:
+    """Replace this process with granian serving walletd.wsgi:app."""
+    env = dict(os.environ if environ is None else environ)
+    # The worker runs in its own process (`walletd worker`), never inside the web server.
+    env.setdefault("WALLETD_WORKER", "off")
+    argv = granian_argv(env)
+    os.execvpe(argv[0], argv, env)
