@@ -1,6 +1,8 @@
 """Campaign-style e-mails sent by a real worker process to the SMTP relay fake on loopback.
 
-Usage: python bench/email.py [--messages 100000] [--rate 10000]
+Usage: python bench/emails.py [--messages 100000] [--rate 10000]
+(Not bench/email.py: a script's folder comes first on sys.path, and that name would hide the
+standard library's email package from every benchmark here.)
 
 Creates a brand on a private Postgres database and queues --messages e-mails the way a campaign
 does (one `emails` row and one outbox row each, with List-Unsubscribe headers and a ~2 KB HTML
