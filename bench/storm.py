@@ -82,8 +82,11 @@ def seed(url: str, cards: int) -> tuple[list[str], str]:
               "barcode": "'STORM' || lpad(m.id::text, 10, '0')", "member_id": "m.id"}  # fmt: skip
     with db.engine.begin() as connection:
         names = ", ".join(member_columns)
+        # Unique per member: a referral code made from the row's number.
+        unique = {"referral_code": "'R' || lpad(g::text, 9, '0')"}
+        values = ", ".join(unique.get(c, c) for c in member_columns)
         connection.execute(text(
-            f"INSERT INTO members ({names}) SELECT {names} FROM members, generate_series(2, :n) "
+            f"INSERT INTO members ({names}) SELECT {values} FROM members, generate_series(2, :n) g "
             "WHERE id = :id"
         ), {"n": cards, "id": member_id})  # fmt: skip
         select_list = ", ".join(copied.get(c, f"c.{c}") for c in card_columns)
