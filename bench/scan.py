@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path[0] = str(Path(__file__).resolve().parents[1])  # not bench/: its google.py shadows google
 
 from bench.common import DEFAULT_PG, SECRET, gunicorn, machine, private_database, wrk  # noqa: E402
 from walletd.db import Database, utcnow  # noqa: E402
