@@ -29,6 +29,7 @@ EXPOSE 8000
 # /livez answers while the process does; /readyz also needs the database and a live worker.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(f\"http://127.0.0.1:{os.environ.get('PORT', '8000')}/livez\", timeout=4)"]
-# The web server; `walletd worker`, `walletd init-db` and every other `walletd` command run in the
-# same image with another command (compose.yaml does).
-CMD ["gunicorn", "-c", "python:walletd.gunicorn_conf", "walletd.wsgi:app"]
+# The web server (granian, see BENCHMARKS.md "The server"; gunicorn -c python:walletd.gunicorn_conf
+# walletd.wsgi:app also works); `walletd worker`, `walletd init-db` and every other `walletd`
+# command run in the same image with another command (compose.yaml does).
+CMD ["walletd", "serve"]

@@ -46,4 +46,11 @@ def serve(environ: Mapping[str, str] | None = None) -> None:
     # The worker runs in its own process (`walletd worker`), never inside the web server.
     env.setdefault("WALLETD_WORKER", "off")
     argv = granian_argv(env)
+    directory = env.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        # As gunicorn.conf.py's on_starting does: a restart starts counting from zero.
+        os.makedirs(directory, exist_ok=True)
+        for name in os.listdir(directory):
+            if name.endswith(".db"):
+                os.remove(os.path.join(directory, name))
     os.execvpe(argv[0], argv, env)

@@ -42,10 +42,7 @@ def test_the_image_builds_the_wheel_then_runs_it_from_a_venv_as_a_non_root_user(
     assert ("EXPOSE", "8000") in steps
     (healthcheck,) = [arg for op, arg in steps if op == "HEALTHCHECK"]
     assert "/livez" in healthcheck
-    assert steps[-1] == (
-        "CMD",
-        '["gunicorn", "-c", "python:walletd.gunicorn_conf", "walletd.wsgi:app"]',
-    )
+    assert steps[-1] == ("CMD", '["walletd", "serve"]')
 
 
 def test_the_build_context_keeps_only_what_the_image_reads() -> None:
@@ -71,7 +68,7 @@ def test_compose_runs_migrations_once_before_web_and_worker() -> None:
             "migrate": {"condition": "service_completed_successfully"}
         }
     assert services["worker"]["command"] == ["walletd", "worker"]
-    assert "walletd.wsgi:app" in services["web"]["command"]
+    assert services["web"]["command"] == ["walletd", "serve"]  # granian, walletd/serve.py
 
 
 def test_every_long_running_service_has_a_health_check() -> None:
