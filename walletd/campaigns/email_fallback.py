@@ -7,15 +7,13 @@ import html
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
-from importlib import resources
 from typing import Any
 
-from babel.support import NullTranslations, Translations
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from walletd.email import EmailContent, queue_email
+from walletd.email.catalog import translator
 from walletd.errors import N_, NotFoundError
 from walletd.models import Card, Member, OutboxMessage, Program
 from walletd.models.email import Email, EmailBounce
@@ -33,7 +31,6 @@ PUSH_CHANNELS = {
     "google_class_message": "google",
     "google_coupon": "google",
 }
-_CATALOG_DIRS = {"en": "en", "zh-Hant": "zh_Hant"}
 
 
 @dataclass(frozen=True)
@@ -45,16 +42,9 @@ class EmailTarget:
     serial: str
 
 
-@lru_cache(maxsize=4)
-def _catalog(language: str) -> NullTranslations:
-    folder = _CATALOG_DIRS.get(language, "en")
-    return Translations.load(str(resources.files("walletd") / "translations"), [folder])
-
-
 def _t(language: str, text: str, **values: object) -> str:
     """`text` in the member's language (the pages' catalog), its {placeholders} filled."""
-    translated = _catalog(language).gettext(text)
-    return translated.format(**values) if values else translated
+    return translator(language)(text, **values)
 
 
 def email_targets(

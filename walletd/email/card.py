@@ -5,13 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
 from html import escape
-from importlib import resources
 
-from babel.support import NullTranslations, Translations
 from sqlalchemy.orm import Session
 
+from walletd.email.catalog import catalog
 from walletd.email.message import EmailContent, one_line
 from walletd.email.outbox import is_bouncing, queue_email
 from walletd.errors import N_, ConflictError
@@ -49,12 +47,6 @@ class CardLinks:
     google_save_url: str | None = None
 
 
-@lru_cache(maxsize=4)
-def _catalog(language: str) -> NullTranslations:
-    folder = "zh_Hant" if language == "zh-Hant" else "en"
-    return Translations.load(str(resources.files("walletd") / "translations"), [folder], "messages")
-
-
 def language_of(member: Member, program: Program) -> str:
     """The member's language, else the program's default, else English."""
     language = member.language or program.default_language or "en"
@@ -65,7 +57,7 @@ def card_email(
     *, member_name: str, program_name: str, brand_name: str, links: CardLinks, language: str
 ) -> EmailContent:
     """The card e-mail in `language` (en or zh-Hant), with the QR code as an inline image."""
-    translations = _catalog(language)
+    translations = catalog(language)
 
     def _(text: str, **values: str) -> str:
         return translations.gettext(text).format(**values)
