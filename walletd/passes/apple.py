@@ -1,4 +1,4 @@
-"""Apple Wallet passes for cards: signing once per (serial, tag) and serving from a cache."""
+"""Apple Wallet passes for cards: the signer, and the cache of signed packages by (serial, tag)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
-from walletd.observability.metrics import PASS_CACHE, PASSES_SIGNED
+from walletd.observability.metrics import PASSES_SIGNED
 from walletd.passes.pkpass import build_pkpass, load_template
 from walletd.passes.signing import ManifestSigner
 from walletd.passes.view import CardView
@@ -71,15 +71,4 @@ class ApplePasses:
             view, signer=self.signer, template=template, web_service_url=self.web_service_url
         )
         PASSES_SIGNED.inc()
-        return data
-
-    def package(self, view: CardView, tag: int) -> bytes:
-        """The signed package of a card at a given update tag, from this process's cache."""
-        key = (view.serial_number, tag)
-        cached = self.cache.get(key)
-        PASS_CACHE.labels(result="miss" if cached is None else "hit").inc()
-        if cached is not None:
-            return cached
-        data = self.sign(view, tag)
-        self.cache.put(key, data)
         return data
