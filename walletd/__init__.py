@@ -139,6 +139,10 @@ def create_app(
     from walletd.web import unsubscribe
 
     app.register_blueprint(unsubscribe.bp)
+    # [fastpath] the Apple web service's hot reads, below Flask (inside ProxyFix, like the app)
+    from walletd.fastpath import apple as apple_fastpath
+
+    apple_fastpath.install(app, svc)
     # After every blueprint: limits are put on the registered blueprints, and ProxyFix wraps
     # the finished WSGI app.
     from walletd.web import limits

@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Integer, String, cast, insert, literal, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    String,
+    bindparam,
+    cast,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
+from walletd.db import UTCDateTime
 from walletd.models import ApnsRefusal, Card, Registration
 
 # Refusal reasons are APNs's short words ("Unregistered", "BadDeviceToken"); longer text is cut.
@@ -18,6 +34,9 @@ def record_synced(
     session: Session, registration_ids: Sequence[int], *, tag: int, now: datetime
 ) -> None:
     """The devices of these registrations were handed every change below `tag` at `now`."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(synced_statement(), {"ids": list(registration_ids), "tag": tag, "now": now})
+        return
     session.execute(
         update(Registration)
         .where(
@@ -25,6 +44,27 @@ def record_synced(
             or_(Registration.synced_tag.is_(None), Registration.synced_tag < tag),
         )
         .values(synced_tag=tag, synced_at=now)
+        .execution_options(synchronize_session=False)
+    )
+
+
+@functools.cache
+def synced_statement() -> Any:
+    """record_synced on Postgres with parameters `ids` (one array), `tag` and `now`.
+
+    One statement text whatever the number of ids (an IN list is a new text per length);
+    walletd/fastpath/apple.py runs its compiled text.
+    """
+    return (
+        update(Registration)
+        .where(
+            Registration.id == func.any(bindparam("ids", type_=ARRAY(BigInteger))),
+            or_(
+                Registration.synced_tag.is_(None),
+                Registration.synced_tag < bindparam("tag", type_=BigInteger),
+            ),
+        )
+        .values(synced_tag=bindparam("tag"), synced_at=bindparam("now", type_=UTCDateTime()))
         .execution_options(synchronize_session=False)
     )
 

@@ -11,7 +11,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import CursorResult, delete, exists, func, select, text, update
+from sqlalchemy import (
+    BigInteger,
+    CursorResult,
+    String,
+    bindparam,
+    delete,
+    exists,
+    func,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -335,6 +346,44 @@ def parse_tag(value: str | None) -> int | None:
     return tag if tag <= MAX_TAG else None
 
 
+@functools.cache
+def updated_serials_query(*, postgres: bool, since: bool) -> Any:
+    """The statement behind updated_serials, with parameters `library_id`, `pass_type_id` and,
+    when `since`, `since`; built once (walletd/fastpath runs its compiled text too).
+
+    On Postgres one row even when nothing matched (the aggregates are NULL): the poll tag, the
+    serials, and the registrations whose device is handed a version it lacks. On SQLite one row
+    per registration: serial, registration id, the card's tag, the registration's synced tag.
+    """
+    if postgres:
+        tag: Any = text("pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+        behind_now = (Card.update_tag < tag) & (
+            func.coalesce(Registration.synced_tag, 0) <= Card.update_tag
+        )
+        columns: tuple[Any, ...] = (
+            tag,
+            postgresql.array_agg(  # type: ignore[no-untyped-call]
+                postgresql.aggregate_order_by(Card.serial_number, Card.serial_number)
+            ),
+            func.array_agg(Registration.id).filter(behind_now),
+        )
+    else:
+        columns = (Card.serial_number, Registration.id, Card.update_tag, Registration.synced_tag)
+    query = (
+        select(*columns)
+        .select_from(Card)
+        .join(Registration, Registration.card_id == Card.id)
+        .join(Device, Device.id == Registration.device_id)
+        .where(
+            Device.library_id == bindparam("library_id", type_=String),
+            Registration.pass_type_id == bindparam("pass_type_id", type_=String),
+        )
+    )
+    if since:
+        query = query.where(Card.update_tag >= bindparam("since", type_=BigInteger))
+    return query if postgres else query.order_by(Card.serial_number)
+
+
 def updated_serials(
     session: Session,
     *,
@@ -354,41 +403,22 @@ def updated_serials(
     if since is not None and not 0 <= since <= MAX_TAG:
         since = None  # not a tag we handed out: answer as to a device without one
     postgres = session.get_bind().dialect.name == "postgresql"
+    params: dict[str, Any] = {"library_id": library_id, "pass_type_id": pass_type_id}
+    if since is not None:
+        params["since"] = since
     # [delivery] The device downloads what it is handed now: record, once per version, that it
     # got its card's current version. Only committed versions (tag below the poll tag) count.
     if postgres:
-        # One statement and one row even when nothing matched (the aggregates are NULL): the
-        # tag, the serials, and the registrations whose device is handed a version it lacks.
-        tag: Any = text("pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
-        behind_now = (Card.update_tag < tag) & (
-            func.coalesce(Registration.synced_tag, 0) <= Card.update_tag
-        )
-        columns: tuple[Any, ...] = (
-            tag,
-            postgresql.array_agg(  # type: ignore[no-untyped-call]
-                postgresql.aggregate_order_by(Card.serial_number, Card.serial_number)
-            ),
-            func.array_agg(Registration.id).filter(behind_now),
-        )
-    else:
-        # SQLite runs one writer at a time: read the tag first, then the serials.
-        first_tag = current_poll_tag(session)
-        columns = (Card.serial_number, Registration.id, Card.update_tag, Registration.synced_tag)
-    query = (
-        select(*columns)
-        .select_from(Card)
-        .join(Registration, Registration.card_id == Card.id)
-        .join(Device, Device.id == Registration.device_id)
-        .where(Device.library_id == library_id, Registration.pass_type_id == pass_type_id)
-    )
-    if since is not None:
-        query = query.where(Card.update_tag >= since)
-    if postgres:
-        tag_value, serials, behind = session.execute(query).one()
+        tag_value, serials, behind = session.execute(
+            updated_serials_query(postgres=True, since=since is not None), params
+        ).one()
         if behind and now is not None:
             record_synced(session, sorted(behind), tag=int(tag_value), now=now)
         return UpdatedSerials(serials=list(serials or []), last_updated=str(tag_value))
-    rows = session.execute(query.order_by(Card.serial_number)).all()
+    # SQLite runs one writer at a time: read the tag first, then the serials.
+    first_tag = current_poll_tag(session)
+    query = updated_serials_query(postgres=False, since=since is not None)
+    rows = session.execute(query, params).all()
     behind = [
         r.id for r in rows if r.update_tag < first_tag and not (r.synced_tag or 0) > r.update_tag
     ]

@@ -261,7 +261,10 @@ def test_an_unchanged_pass_is_signed_once_however_often_it_is_fetched(
     misses, hits = cache.misses, cache.hits
     first = phone.latest(issued)
     second = phone.latest(issued)
-    assert (cache.misses - misses, cache.hits - hits) == (1, 1)
+    # Signed once; the second fetch is this process's memory, or on Postgres the stored bytes
+    # read by walletd/fastpath/apple.py (no memory lookup there).
+    assert cache.misses - misses == 1
+    assert cache.hits - hits == (0 if services_of(app).db.is_postgres else 1)
     assert first.data == second.data
     purchase(client, brand, issued)
     assert phone.latest(issued).data != first.data

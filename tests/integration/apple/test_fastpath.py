@@ -1,0 +1,183 @@
+"""The fast path (walletd/fastpath/apple.py) answers exactly as the Flask views it stands in for.
+
+Every request is sent twice, once with the fast path on and once with it off, and the two
+answers must be equal: status, body and headers (but the request id). The device-conversation
+and never-miss tests run through the fast path on Postgres too; these pin what it takes over.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from prometheus_client import REGISTRY
+from sqlalchemy import delete, update
+from werkzeug.test import TestResponse
+
+from tests.factories import BrandKeys, services_of
+from tests.integration.apple.conftest import IssuedPass, WalletDevice, purchase
+from walletd.fastpath.apple import ApplePaths
+from walletd.models import Member, PassPackage, Registration
+
+Request = Callable[[], TestResponse]
+
+
+def _fast(app: Flask) -> ApplePaths:
+    fast = app.extensions["walletd_fastpath"]
+    assert isinstance(fast, ApplePaths)
+    return fast
+
+
+def _answer(response: TestResponse) -> tuple[int, bytes, dict[str, str]]:
+    headers = {k: v for k, v in response.headers.items() if k not in ("X-Request-Id", "Date")}
+    body = response.get_data()
+    if response.mimetype == "application/json" and b"lastUpdated" in body:
+        # The poll tag is the cluster's oldest running transaction: it moves between two calls.
+        listed = json.loads(body)
+        assert listed["lastUpdated"].isdigit()
+        body = json.dumps({**listed, "lastUpdated": "<tag>"}).encode()
+        headers.pop("Content-Length")
+    return response.status_code, body, headers
+
+
+def _served(route: str, status: str) -> float:
+    sample = REGISTRY.get_sample_value(
+        "walletd_request_duration_seconds_count",
+        {"route": route, "method": "GET", "status": status},
+    )
+    return sample or 0.0
+
+
+def _stored_hits() -> float:
+    return REGISTRY.get_sample_value("walletd_pass_cache_total", {"result": "stored"}) or 0.0
+
+
+def _both(app: Flask, request: Request) -> tuple[int, bytes, dict[str, str]]:
+    """The fast path's answer, checked equal to the Flask app's."""
+    fast = _fast(app)
+    fast.enabled = False
+    try:
+        slow = _answer(request())
+    finally:
+        fast.enabled = True
+    quick = request()
+    assert quick.headers.get("X-Request-Id")
+    status, body, headers = _answer(quick)
+    assert (status, body) == slow[:2]
+    assert sorted(headers.items()) == sorted(slow[2].items())
+    return slow
+
+
+@pytest.fixture
+def postgres_only(app: Flask) -> None:
+    if not services_of(app).db.is_postgres:
+        pytest.skip("the fast path runs on Postgres only (SQLite requests go to Flask)")
+    assert _fast(app).enabled
+
+
+@pytest.mark.usefixtures("postgres_only")
+def test_304_full_pass_and_list_answer_as_the_app_does(
+    app: Flask, client: FlaskClient, brand: BrandKeys, phone: WalletDevice, issued: IssuedPass
+) -> None:
+    assert phone.register(issued).status_code == 201
+    first = phone.latest(issued)  # signs and stores the pass (the app's path)
+    assert first.status_code == 200
+    modified = first.headers["Last-Modified"]
+    route = "/passes/v1/passes/<token:pass_type_id>/<token:serial>"
+    before = _served(route, "3xx")
+    status, body, _ = _both(app, lambda: phone.latest(issued, if_modified_since=modified))
+    assert (status, body) == (304, b"")
+    assert _served(route, "3xx") == before + 2  # both answers are counted under the same route
+    stored = _stored_hits()
+    status, body, headers = _both(app, lambda: phone.latest(issued))
+    assert status == 200 and body == first.data
+    # The app served it from its memory, the fast path from the store.
+    assert _stored_hits() == stored + 1
+    assert headers["Content-Type"] == "application/vnd.apple.pkpass"
+    status, body, _ = _both(app, lambda: phone.updates(issued))
+    assert status == 200 and issued.serial in body.decode()
+    tag = first.headers["Last-Modified"]
+    assert tag
+    listed = phone.updates(issued).get_json()
+    status, body, _ = _both(app, lambda: phone.updates(issued, since=listed["lastUpdated"]))
+    assert status == 204
+    purchase(client, brand, issued)
+    status, body, _ = _both(app, lambda: phone.updates(issued, since=listed["lastUpdated"]))
+    assert status == 200 and issued.serial in body.decode()
+    # The changed pass is not signed yet: the app signs it, the fast path then serves it.
+    changed = phone.latest(issued, if_modified_since=modified)
+    assert changed.status_code == 200 and changed.data != first.data
+    assert _both(app, lambda: phone.latest(issued, if_modified_since=modified))[1] == changed.data
+
+
+@pytest.mark.usefixtures("postgres_only")
+def test_refusals_and_odd_requests_get_the_apps_answer(
+    app: Flask, client: FlaskClient, phone: WalletDevice, issued: IssuedPass
+) -> None:
+    assert phone.register(issued).status_code == 201
+    modified = phone.latest(issued).headers["Last-Modified"]
+    url = phone.url(issued, f"passes/{issued.pass_type_id}/{issued.serial}")
+    other_ptid = phone.url(issued, f"passes/pass.other.type/{issued.serial}")
+    unknown = phone.url(issued, f"passes/{issued.pass_type_id}/NOSUCHSERIAL")
+    auth = WalletDevice.auth(issued)
+    cases: list[Request] = [
+        lambda: client.get(url),  # no token
+        lambda: client.get(url, headers={"Authorization": "ApplePass wrong"}),
+        lambda: client.get(url, headers={"Authorization": f"Bearer {issued.auth_token}"}),
+        lambda: client.get(other_ptid, headers=auth),
+        lambda: client.get(unknown, headers=auth),
+        lambda: client.get(url, headers={**auth, "If-Modified-Since": "yesterday"}),
+        lambda: client.get(url, headers={**auth, "If-Modified-Since": modified + "x"}),
+        lambda: client.get(
+            url, headers={**auth, "If-Modified-Since": "Fri, 31 Dec 9999 23:59:59 GMT"}
+        ),
+        lambda: client.head(url, headers=auth),
+        lambda: phone.updates(issued, since="abc"),
+        lambda: phone.updates(issued, since="99999999999999999999"),
+        lambda: phone.updates(issued, since="9223372036854775808"),
+        lambda: phone.updates(issued, pass_type_id="pass.other.type"),
+        lambda: client.get(phone.url(issued, "devices/unknown-device/registrations/x.y")),
+        lambda: client.get(
+            phone.url(issued, f"devices/{phone.library_id}/registrations/{issued.pass_type_id}")
+            + "?passesUpdatedSince=1&extra=2"
+        ),
+        lambda: client.get(phone.url(issued, "passes/a/b/c"), headers=auth),
+    ]
+    for case in cases:
+        _both(app, case)
+
+
+@pytest.mark.usefixtures("postgres_only")
+def test_an_erased_members_pass_goes_to_the_app(
+    app: Flask, client: FlaskClient, phone: WalletDevice, issued: IssuedPass
+) -> None:
+    assert phone.register(issued).status_code == 201
+    assert phone.latest(issued).status_code == 200
+    with services_of(app).db.transaction() as session:
+        session.execute(update(Member).values(erased_at=services_of(app).clock()))
+    _both(app, lambda: phone.latest(issued))  # still registered: the app serves it
+    with services_of(app).db.transaction() as session:
+        session.execute(delete(Registration))
+    status, _, _ = _both(app, lambda: phone.latest(issued))
+    assert status == 401
+
+
+@pytest.mark.usefixtures("postgres_only")
+def test_an_unsigned_tag_is_signed_by_the_app_and_then_served_by_the_fast_path(
+    app: Flask, phone: WalletDevice, issued: IssuedPass
+) -> None:
+    with services_of(app).db.transaction() as session:
+        session.execute(delete(PassPackage))
+    fast = _fast(app)
+    first = phone.latest(issued)  # nothing stored: the fast path hands it to the app
+    assert first.status_code == 200
+    fast.enabled = False
+    try:
+        # The app serves it from memory now; the fast path must read the stored bytes.
+        slow = phone.latest(issued)
+    finally:
+        fast.enabled = True
+    assert phone.latest(issued).data == slow.data == first.data

@@ -1,0 +1,243 @@
+"""The Apple web service's hot reads answered below Flask: the 304, the stored pass, the list.
+
+Hand-written WSGI instead of a Flask view, because of a measurement (bench/hotpath_profile.py and
+the peer sitting in BENCHMARKS.md, issue 14): through Flask, its request hooks, the limiter and
+an ORM session a 304 cost ~1.9 ms of CPU, of which the statement is a small part; devices poll
+these routes more than anything else. Here a request is one compiled statement on a pooled
+connection in autocommit (no BEGIN, no ROLLBACK round trip).
+
+Only the common case is answered here: a known card with the right token and, for a full fetch,
+the pass already signed for its current tag (walletd/passes/serving.py); a list whose query
+string is empty or only passesUpdatedSince; Postgres. Anything else (no or a wrong token, an
+unknown serial, an erased member, an enrollment pass, a tag nobody signed yet, HEAD, other query
+strings, SQLite, any error) goes on to the Flask app, which answers it exactly as before, so
+every refusal keeps its one implementation in walletd/web/apple.py. The statements are the
+same Core statements the Flask path runs (serving.stored_pass_query,
+registrations.updated_serials_query, recording.synced_statement), compiled once.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import re
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from prometheus_client import Histogram
+from werkzeug.http import http_date, parse_date
+
+from walletd.delivery.recording import synced_statement
+from walletd.enrollment.service import is_enrollment_serial
+from walletd.observability import metrics
+from walletd.observability.logs import request_id_from
+from walletd.passes.pkpass import PKPASS_MIME
+from walletd.passes.serving import stored_pass_query
+from walletd.push.registrations import updated_serials_query
+from walletd.services import Services
+from walletd.web.endpoint import TOKEN_PATTERN
+from walletd.web.pages.security import CSP
+
+log = logging.getLogger(__name__)
+
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+Answer = tuple[str, list[tuple[str, str]], bytes]
+
+PREFIX = "/passes/v1/"
+_TOKEN = re.compile(TOKEN_PATTERN)
+_SINCE = re.compile(r"passesUpdatedSince=([0-9]{1,19})")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_SECOND = timedelta(seconds=1)
+# What the Flask app adds to an empty (text/html) answer: walletd/web/pages/security.py. On a
+# 304 werkzeug drops the entity headers (Content-Type, Last-Modified: RFC 9110's list).
+_SECURITY_HEADERS = [
+    ("Content-Security-Policy", CSP),
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "same-origin"),
+    ("Permissions-Policy", "camera=(self), microphone=(), geolocation=()"),
+]
+_HTML = ("Content-Type", "text/html; charset=utf-8")
+_MAX_TAG = 2**63 - 1
+
+
+@dataclass(frozen=True)
+class _Statements:
+    stored_pass: str
+    updated: str
+    updated_since: str
+    synced: str
+
+
+class ApplePaths:
+    """WSGI middleware: answers the hot Apple web service reads, hands the rest to `app`."""
+
+    def __init__(self, app: WSGIApp, svc: Services, *, routes: dict[str, str]) -> None:
+        self.app = app
+        self.svc = svc
+        # False: every request goes to the Flask app (tests compare both answers).
+        self.enabled = svc.db.is_postgres
+        self._routes = routes  # "latest"/"updated" -> the Flask rule, the metrics' route label
+        self._statements: _Statements | None = None
+        self._timers: dict[tuple[str, str], Any] = {}
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path: str = environ.get("PATH_INFO", "")
+        if self.enabled and path.startswith(PREFIX) and environ.get("REQUEST_METHOD") == "GET":
+            started = time.perf_counter()
+            try:
+                answer = self._answer(environ, path[len(PREFIX) :].split("/"))
+            except Exception as exc:  # noqa: BLE001 - the Flask app answers (and reports) it
+                log.warning("fast path gave up on %s: %r; the app answers", path, exc)
+                answer = None
+            if answer is not None:
+                status, headers, body = answer
+                headers.append(("X-Request-Id", request_id_from(environ.get("HTTP_X_REQUEST_ID"))))
+                start_response(status, headers)
+                pass_fetch = path.startswith("/passes/v1/passes/")
+                route = self._routes["latest" if pass_fetch else "updated"]
+                self._timer(route, status).observe(time.perf_counter() - started)
+                return [body]
+        return self.app(environ, start_response)
+
+    def _timer(self, route: str, status: str) -> Histogram:
+        key = (route, status)
+        timer = self._timers.get(key)
+        if timer is None:
+            timer = metrics.REQUEST_SECONDS.labels(route, "GET", f"{status[0]}xx")
+            self._timers[key] = timer
+        return timer
+
+    def _answer(self, environ: dict[str, Any], parts: list[str]) -> Answer | None:
+        if not all(_TOKEN.fullmatch(part) for part in parts):
+            return None
+        if len(parts) == 3 and parts[0] == "passes":
+            return self._latest(environ, pass_type_id=parts[1], serial=parts[2])
+        if len(parts) == 4 and parts[0] == "devices" and parts[2] == "registrations":
+            return self._updated(environ, device_id=parts[1], pass_type_id=parts[3])
+        return None
+
+    def _pass_type_id(self) -> str:
+        from walletd.wiring import apple_passes  # the adapter the Flask views share
+
+        passes = self.svc.adapter("apple_passes", lambda: apple_passes(self.svc.settings))
+        return str(passes.pass_type_id)
+
+    def statements(self) -> _Statements:
+        """The statements' text for this engine's dialect, compiled on first use."""
+        if self._statements is None:
+            dialect = self.svc.db.engine.dialect
+
+            def compiled(statement: Any) -> str:
+                return str(statement.compile(dialect=dialect))
+
+            self._statements = _Statements(
+                stored_pass=compiled(stored_pass_query()),
+                updated=compiled(updated_serials_query(postgres=True, since=False)),
+                updated_since=compiled(updated_serials_query(postgres=True, since=True)),
+                synced=compiled(synced_statement()),
+            )
+        return self._statements
+
+    def _run(self, work: Callable[[Any], Answer | None]) -> Answer | None:
+        """`work(cursor)` on a pooled connection in autocommit; the connection goes back after."""
+        pooled = self.svc.db.engine.raw_connection()
+        try:
+            connection = pooled.driver_connection
+            assert connection is not None
+            connection.autocommit = True
+            try:
+                with connection.cursor() as cursor:
+                    return work(cursor)
+            finally:
+                connection.autocommit = False
+        except BaseException:
+            pooled.invalidate()  # a connection in an unknown state is not handed out again
+            raise
+        finally:
+            pooled.close()
+
+    def _latest(self, environ: dict[str, Any], *, pass_type_id: str, serial: str) -> Answer | None:
+        scheme, _, token = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
+        token = token.strip()
+        if scheme != "ApplePass" or not token or is_enrollment_serial(serial):
+            return None
+        if pass_type_id != self._pass_type_id():
+            return None
+        since = parse_date(environ.get("HTTP_IF_MODIFIED_SINCE"))
+        fetch_from = _EPOCH if since is None else since + _ONE_SECOND
+        sql = self.statements().stored_pass
+
+        def work(cursor: Any) -> Answer | None:
+            cursor.execute(sql, {"serial": serial, "fetch_from": fetch_from})
+            row = cursor.fetchone()
+            if row is None:
+                return None
+            _card_id, expected, _tag, updated_at, erased_at, data = row
+            if erased_at is not None:
+                return None
+            if not hmac.compare_digest(expected.encode(), token.encode("utf-8", "replace")):
+                return None
+            modified = updated_at.astimezone(UTC).replace(microsecond=0)
+            headers = [("Last-Modified", http_date(modified)), ("Cache-Control", "no-cache")]
+            if since is not None and modified <= since:
+                return "304 NOT MODIFIED", [*_SECURITY_HEADERS, ("Cache-Control", "no-cache")], b""
+            if data is None:
+                return None  # nobody signed this tag yet: the app signs and stores it
+            metrics.PASS_CACHE.labels(result="stored").inc()
+            body = bytes(data)
+            return (
+                "200 OK",
+                [("Content-Type", PKPASS_MIME), ("Content-Length", str(len(body))), *headers],
+                body,
+            )
+
+        return self._run(work)
+
+    def _updated(
+        self, environ: dict[str, Any], *, device_id: str, pass_type_id: str
+    ) -> Answer | None:
+        query: str = environ.get("QUERY_STRING", "")
+        params: dict[str, Any] = {"library_id": device_id, "pass_type_id": pass_type_id}
+        statements = self.statements()
+        sql = statements.updated
+        if query:
+            match = _SINCE.fullmatch(query)
+            if match is None or int(match.group(1)) > _MAX_TAG:
+                return None
+            params["since"] = int(match.group(1))
+            sql = statements.updated_since
+        now = self.svc.clock()
+
+        def work(cursor: Any) -> Answer:
+            cursor.execute(sql, params)
+            tag, serials, behind = cursor.fetchone()
+            if behind:
+                # [delivery] as registrations.updated_serials: a statement of its own, as the
+                # select ran in its own snapshot (the write is monotonic, so order is free).
+                cursor.execute(statements.synced, {"ids": sorted(behind), "tag": tag, "now": now})
+            if not serials:
+                return "204 NO CONTENT", [_HTML, *_SECURITY_HEADERS], b""
+            body = json.dumps({"serialNumbers": serials, "lastUpdated": str(tag)}).encode()
+            return (
+                "200 OK",
+                [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
+                body,
+            )
+
+        return self._run(work)
+
+
+def install(app: Any, svc: Services) -> ApplePaths:
+    """Put the fast path in front of the Flask app's WSGI callable (before ProxyFix wraps it)."""
+    rules = {rule.endpoint: rule.rule for rule in app.url_map.iter_rules()}
+    routes = {"latest": rules["apple.latest"], "updated": rules["apple.updated"]}
+    fast = ApplePaths(app.wsgi_app, svc, routes=routes)
+    app.wsgi_app = fast
+    app.extensions["walletd_fastpath"] = fast
+    return fast
