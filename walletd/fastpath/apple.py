@@ -67,11 +67,30 @@ _MAX_TAG = 2**63 - 1
 
 
 @dataclass(frozen=True)
+class _Statement:
+    """A statement's text and the values of its own constants (the caller adds the rest)."""
+
+    sql: str
+    constants: dict[str, Any]
+
+    def params(self, **given: Any) -> dict[str, Any]:
+        return {**self.constants, **given}
+
+
+@dataclass(frozen=True)
 class _Statements:
-    stored_pass: str
-    updated: str
-    updated_since: str
-    synced: str
+    stored_pass: _Statement
+    updated: _Statement
+    updated_since: _Statement
+    synced: _Statement
+
+
+def _next_second(since: datetime) -> datetime:
+    """The first time after `since` whose whole second is later (If-Modified-Since's)."""
+    try:
+        return since + _ONE_SECOND
+    except OverflowError:  # the year 9999: no card changed after that
+        return since
 
 
 class ApplePaths:
@@ -94,8 +113,12 @@ class ApplePaths:
                 answer = self._answer(environ, path[len(PREFIX) :].split("/"))
             except Exception as exc:  # noqa: BLE001 - the Flask app answers (and reports) it
                 log.warning("fast path gave up on %s: %r; the app answers", path, exc)
+                metrics.FASTPATH.labels(result="error").inc()
                 answer = None
-            if answer is not None:
+            if answer is None:
+                metrics.FASTPATH.labels(result="app").inc()
+            else:
+                metrics.FASTPATH.labels(result="answered").inc()
                 status, headers, body = answer
                 headers.append(("X-Request-Id", request_id_from(environ.get("HTTP_X_REQUEST_ID"))))
                 start_response(status, headers)
@@ -133,8 +156,10 @@ class ApplePaths:
         if self._statements is None:
             dialect = self.svc.db.engine.dialect
 
-            def compiled(statement: Any) -> str:
-                return str(statement.compile(dialect=dialect))
+            def compiled(statement: Any) -> _Statement:
+                done = statement.compile(dialect=dialect)
+                constants = {k: v for k, v in done.params.items() if v is not None}
+                return _Statement(str(done), constants)
 
             self._statements = _Statements(
                 stored_pass=compiled(stored_pass_query()),
@@ -170,11 +195,11 @@ class ApplePaths:
         if pass_type_id != self._pass_type_id():
             return None
         since = parse_date(environ.get("HTTP_IF_MODIFIED_SINCE"))
-        fetch_from = _EPOCH if since is None else since + _ONE_SECOND
-        sql = self.statements().stored_pass
+        fetch_from = _EPOCH if since is None else _next_second(since)
+        statement = self.statements().stored_pass
 
         def work(cursor: Any) -> Answer | None:
-            cursor.execute(sql, {"serial": serial, "fetch_from": fetch_from})
+            cursor.execute(statement.sql, statement.params(serial=serial, fetch_from=fetch_from))
             row = cursor.fetchone()
             if row is None:
                 return None
@@ -203,24 +228,25 @@ class ApplePaths:
         self, environ: dict[str, Any], *, device_id: str, pass_type_id: str
     ) -> Answer | None:
         query: str = environ.get("QUERY_STRING", "")
-        params: dict[str, Any] = {"library_id": device_id, "pass_type_id": pass_type_id}
         statements = self.statements()
-        sql = statements.updated
+        params: dict[str, Any] = {"library_id": device_id, "pass_type_id": pass_type_id}
+        statement = statements.updated
         if query:
             match = _SINCE.fullmatch(query)
             if match is None or int(match.group(1)) > _MAX_TAG:
                 return None
             params["since"] = int(match.group(1))
-            sql = statements.updated_since
+            statement = statements.updated_since
         now = self.svc.clock()
 
         def work(cursor: Any) -> Answer:
-            cursor.execute(sql, params)
+            cursor.execute(statement.sql, statement.params(**params))
             tag, serials, behind = cursor.fetchone()
             if behind:
                 # [delivery] as registrations.updated_serials: a statement of its own, as the
                 # select ran in its own snapshot (the write is monotonic, so order is free).
-                cursor.execute(statements.synced, {"ids": sorted(behind), "tag": tag, "now": now})
+                synced = statements.synced
+                cursor.execute(synced.sql, synced.params(ids=sorted(behind), tag=tag, now=now))
             if not serials:
                 return "204 NO CONTENT", [_HTML, *_SECURITY_HEADERS], b""
             body = json.dumps({"serialNumbers": serials, "lastUpdated": str(tag)}).encode()

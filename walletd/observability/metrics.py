@@ -52,6 +52,11 @@ UPSTREAM_SECONDS = Histogram(
 )
 PASSES_SIGNED = Counter("walletd_passes_signed_total", "Apple passes signed")
 PASS_CACHE = Counter("walletd_pass_cache_total", "Pass cache lookups", ["result"])
+FASTPATH = Counter(
+    "walletd_fastpath_total",
+    "Apple web service reads by who answered: the fast path, the app, or the app after an error",
+    ["result"],
+)
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 log = logging.getLogger(__name__)

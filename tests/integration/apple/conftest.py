@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 from werkzeug.test import TestResponse
 
@@ -32,6 +33,16 @@ from walletd.worker import build_dispatcher
 
 DEV_PASS_TYPE_ID = "pass.dev.walletd.loyalty"
 DEV_TEAM_ID = "WALLETDDEV"
+
+
+@pytest.fixture(autouse=True)
+def fast_path_never_fails() -> Iterator[None]:
+    """No Apple web service request makes walletd/fastpath/apple.py give up on an error."""
+    errors = REGISTRY.get_sample_value("walletd_fastpath_total", {"result": "error"}) or 0.0
+    yield
+    assert (REGISTRY.get_sample_value("walletd_fastpath_total", {"result": "error"}) or 0.0) == (
+        errors
+    )
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ and never-miss tests run through the fast path on Postgres too; these pin what i
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 from flask import Flask
@@ -55,15 +55,24 @@ def _stored_hits() -> float:
     return REGISTRY.get_sample_value("walletd_pass_cache_total", {"result": "stored"}) or 0.0
 
 
-def _both(app: Flask, request: Request) -> tuple[int, bytes, dict[str, str]]:
-    """The fast path's answer, checked equal to the Flask app's."""
+def _fastpath(result: str) -> float:
+    return REGISTRY.get_sample_value("walletd_fastpath_total", {"result": result}) or 0.0
+
+
+def _both(
+    app: Flask, request: Request, *, answered: bool | None = None
+) -> tuple[int, bytes, dict[str, str]]:
+    """The fast path's answer, checked equal to the app's; `answered`: by the fast path itself."""
     fast = _fast(app)
     fast.enabled = False
     try:
         slow = _answer(request())
     finally:
         fast.enabled = True
+    before = _fastpath("answered")
     quick = request()
+    if answered is not None:
+        assert _fastpath("answered") == before + (1 if answered else 0)
     assert quick.headers.get("X-Request-Id")
     status, body, headers = _answer(quick)
     assert (status, body) == slow[:2]
@@ -72,10 +81,13 @@ def _both(app: Flask, request: Request) -> tuple[int, bytes, dict[str, str]]:
 
 
 @pytest.fixture
-def postgres_only(app: Flask) -> None:
+def postgres_only(app: Flask) -> Iterator[None]:
     if not services_of(app).db.is_postgres:
         pytest.skip("the fast path runs on Postgres only (SQLite requests go to Flask)")
     assert _fast(app).enabled
+    errors = _fastpath("error")
+    yield
+    assert _fastpath("error") == errors  # no request made the fast path give up
 
 
 @pytest.mark.usefixtures("postgres_only")
@@ -88,29 +100,38 @@ def test_304_full_pass_and_list_answer_as_the_app_does(
     modified = first.headers["Last-Modified"]
     route = "/passes/v1/passes/<token:pass_type_id>/<token:serial>"
     before = _served(route, "3xx")
-    status, body, _ = _both(app, lambda: phone.latest(issued, if_modified_since=modified))
+    status, body, _ = _both(
+        app, lambda: phone.latest(issued, if_modified_since=modified), answered=True
+    )
     assert (status, body) == (304, b"")
     assert _served(route, "3xx") == before + 2  # both answers are counted under the same route
     stored = _stored_hits()
-    status, body, headers = _both(app, lambda: phone.latest(issued))
+    status, body, headers = _both(app, lambda: phone.latest(issued), answered=True)
     assert status == 200 and body == first.data
     # The app served it from its memory, the fast path from the store.
     assert _stored_hits() == stored + 1
     assert headers["Content-Type"] == "application/vnd.apple.pkpass"
-    status, body, _ = _both(app, lambda: phone.updates(issued))
+    status, body, _ = _both(app, lambda: phone.updates(issued), answered=True)
     assert status == 200 and issued.serial in body.decode()
     tag = first.headers["Last-Modified"]
     assert tag
     listed = phone.updates(issued).get_json()
-    status, body, _ = _both(app, lambda: phone.updates(issued, since=listed["lastUpdated"]))
+    status, body, _ = _both(
+        app, lambda: phone.updates(issued, since=listed["lastUpdated"]), answered=True
+    )
     assert status == 204
     purchase(client, brand, issued)
-    status, body, _ = _both(app, lambda: phone.updates(issued, since=listed["lastUpdated"]))
+    status, body, _ = _both(
+        app, lambda: phone.updates(issued, since=listed["lastUpdated"]), answered=True
+    )
     assert status == 200 and issued.serial in body.decode()
     # The changed pass is not signed yet: the app signs it, the fast path then serves it.
     changed = phone.latest(issued, if_modified_since=modified)
     assert changed.status_code == 200 and changed.data != first.data
-    assert _both(app, lambda: phone.latest(issued, if_modified_since=modified))[1] == changed.data
+    assert (
+        _both(app, lambda: phone.latest(issued, if_modified_since=modified), answered=True)[1]
+        == changed.data
+    )
 
 
 @pytest.mark.usefixtures("postgres_only")
@@ -148,6 +169,9 @@ def test_refusals_and_odd_requests_get_the_apps_answer(
     ]
     for case in cases:
         _both(app, case)
+    # A token, a serial and a pass type that are right but for one: always the app's answer.
+    for case in cases[:5]:
+        _both(app, case, answered=False)
 
 
 @pytest.mark.usefixtures("postgres_only")
