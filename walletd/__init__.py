@@ -148,6 +148,7 @@ def create_app(
     from walletd.web import limits
 
     limits.init_app(app, settings)
+    apple_fastpath.attach_limits(app)  # [fastpath] registrations count into the same buckets
     cli.init_app(app)
     if settings.worker == "embedded":
         from walletd.worker import start_embedded

@@ -1,4 +1,4 @@
-"""The Apple web service's hot reads answered below Flask: the 304, the stored pass, the list.
+"""The Apple web service's hot requests below Flask: the 304, the stored pass, the list, register.
 
 Hand-written WSGI instead of a Flask view, because of a measurement (bench/hotpath_profile.py and
 the peer sitting in BENCHMARKS.md, issue 14): through Flask, its request hooks, the limiter and
@@ -8,17 +8,21 @@ connection in autocommit (no BEGIN, no ROLLBACK round trip).
 
 Only the common case is answered here: a known card with the right token and, for a full fetch,
 the pass already signed for its current tag (walletd/passes/serving.py); a list whose query
-string is empty or only passesUpdatedSince; Postgres. Anything else (no or a wrong token, an
-unknown serial, an erased member, an enrollment pass, a tag nobody signed yet, HEAD, other query
-strings, SQLite, any error) goes on to the Flask app, which answers it exactly as before, so
-every refusal keeps its one implementation in walletd/web/apple.py. The statements are the
-same Core statements the Flask path runs (serving.stored_pass_query,
-registrations.updated_serials_query, recording.synced_statement), compiled once.
+string is empty or only passesUpdatedSince; a registration with a valid push token, within the
+rate limit, for a brand without webhook endpoints and a card below its device cap; Postgres.
+Anything else (no or a wrong token, an unknown serial, an erased member, an enrollment pass, a
+tag nobody signed yet, HEAD, other query strings, a 429, SQLite, any error) goes on to the Flask
+app, which answers it exactly as before, so every refusal keeps its one implementation in
+walletd/web/apple.py. The statements are the Flask path's Core statements (serving.
+stored_pass_query, registrations.updated_serials_query, register_statements,
+refresh_registration_statement, recording.synced_statement) plus register_holder_query, compiled
+once; a registration is one transaction of three or four statements.
 """
 
 from __future__ import annotations
 
 import hmac
+import io
 import json
 import logging
 import re
@@ -33,12 +37,15 @@ from werkzeug.http import http_date, parse_date
 
 from walletd.delivery.recording import synced_statement
 from walletd.enrollment.service import is_enrollment_serial
+from walletd.errors import ValidationError
 from walletd.observability import metrics
 from walletd.observability.logs import request_id_from
 from walletd.passes.pkpass import PKPASS_MIME
 from walletd.passes.serving import stored_pass_query
+from walletd.push import registrations
 from walletd.push.registrations import updated_serials_query
 from walletd.services import Services
+from walletd.web import limits
 from walletd.web.endpoint import TOKEN_PATTERN
 from walletd.web.pages.security import CSP
 
@@ -63,6 +70,12 @@ _SECURITY_HEADERS = [
     ("Permissions-Policy", "camera=(self), microphone=(), geolocation=()"),
 ]
 _HTML = ("Content-Type", "text/html; charset=utf-8")
+_NO_BODY = ("Content-Length", "0")
+_REGISTRATION_COLUMNS = [
+    "device_id", "card_id", "pass_type_id", "push_token", "created_at", "updated_at",
+]  # fmt: skip
+# A registration body is {"pushToken": "<64 hex digits>"}: anything longer goes to the app.
+MAX_REGISTER_BODY = 1024
 _MAX_TAG = 2**63 - 1
 
 
@@ -83,6 +96,10 @@ class _Statements:
     updated: _Statement
     updated_since: _Statement
     synced: _Statement
+    register_holder: _Statement
+    device: _Statement
+    registration: _Statement
+    refresh: _Statement
 
 
 def _next_second(since: datetime) -> datetime:
@@ -103,14 +120,21 @@ class ApplePaths:
         self.enabled = svc.db.is_postgres
         self._routes = routes  # "latest"/"updated" -> the Flask rule, the metrics' route label
         self._statements: _Statements | None = None
-        self._timers: dict[tuple[str, str], Any] = {}
+        self._timers: dict[tuple[str, str, str], Any] = {}
+        # The app's rate limits (walletd/web/limits.py), set once they exist; None: hand over.
+        self._rate_limits: limits.RateLimits | None = None
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path: str = environ.get("PATH_INFO", "")
-        if self.enabled and path.startswith(PREFIX) and environ.get("REQUEST_METHOD") == "GET":
+        method = environ.get("REQUEST_METHOD")
+        if self.enabled and path.startswith(PREFIX) and method in ("GET", "POST"):
             started = time.perf_counter()
             try:
-                answer = self._answer(environ, path[len(PREFIX) :].split("/"))
+                parts = path[len(PREFIX) :].split("/")
+                if method == "GET":
+                    answer = self._answer(environ, parts)
+                else:
+                    answer = self._register(environ, parts)
             except Exception as exc:  # noqa: BLE001 - the Flask app answers (and reports) it
                 log.warning("fast path gave up on %s: %r; the app answers", path, exc)
                 metrics.FASTPATH.labels(result="error").inc()
@@ -122,17 +146,21 @@ class ApplePaths:
                 status, headers, body = answer
                 headers.append(("X-Request-Id", request_id_from(environ.get("HTTP_X_REQUEST_ID"))))
                 start_response(status, headers)
-                pass_fetch = path.startswith("/passes/v1/passes/")
-                route = self._routes["latest" if pass_fetch else "updated"]
-                self._timer(route, status).observe(time.perf_counter() - started)
+                if method == "POST":
+                    route = self._routes["register"]
+                elif path.startswith("/passes/v1/passes/"):
+                    route = self._routes["latest"]
+                else:
+                    route = self._routes["updated"]
+                self._timer(route, method, status).observe(time.perf_counter() - started)
                 return [body]
         return self.app(environ, start_response)
 
-    def _timer(self, route: str, status: str) -> Histogram:
-        key = (route, status)
+    def _timer(self, route: str, method: str, status: str) -> Histogram:
+        key = (route, method, status)
         timer = self._timers.get(key)
         if timer is None:
-            timer = metrics.REQUEST_SECONDS.labels(route, "GET", f"{status[0]}xx")
+            timer = metrics.REQUEST_SECONDS.labels(route, method, f"{status[0]}xx")
             self._timers[key] = timer
         return timer
 
@@ -156,25 +184,42 @@ class ApplePaths:
         if self._statements is None:
             dialect = self.svc.db.engine.dialect
 
-            def compiled(statement: Any) -> _Statement:
-                done = statement.compile(dialect=dialect)
+            def compiled(statement: Any, columns: list[str] | None = None) -> _Statement:
+                done = statement.compile(dialect=dialect, column_keys=columns)
                 constants = {k: v for k, v in done.params.items() if v is not None}
                 return _Statement(str(done), constants)
+
+            upserts = registrations.register_statements(dialect.name)
 
             self._statements = _Statements(
                 stored_pass=compiled(stored_pass_query()),
                 updated=compiled(updated_serials_query(postgres=True, since=False)),
                 updated_since=compiled(updated_serials_query(postgres=True, since=True)),
                 synced=compiled(synced_statement()),
+                register_holder=compiled(registrations.register_holder_query()),
+                device=compiled(upserts.device, ["library_id", "created_at", "updated_at"]),
+                registration=compiled(upserts.registration, _REGISTRATION_COLUMNS),
+                refresh=compiled(registrations.refresh_registration_statement()),
             )
         return self._statements
 
-    def _run(self, work: Callable[[Any], Answer | None]) -> Answer | None:
-        """`work(cursor)` on a pooled connection in autocommit; the connection goes back after."""
+    def _run(
+        self, work: Callable[[Any], Answer | None], *, transaction: bool = False
+    ) -> Answer | None:
+        """`work(cursor)` on a pooled connection, in autocommit or (`transaction`) in one
+        transaction, committed when `work` answers and rolled back when it hands over."""
         pooled = self.svc.db.engine.raw_connection()
         try:
             connection = pooled.driver_connection
             assert connection is not None
+            if transaction:
+                with connection.cursor() as cursor:
+                    answer = work(cursor)
+                if answer is None:
+                    connection.rollback()
+                else:
+                    connection.commit()
+                return answer
             connection.autocommit = True
             try:
                 with connection.cursor() as cursor:
@@ -258,12 +303,107 @@ class ApplePaths:
 
         return self._run(work)
 
+    def _register(self, environ: dict[str, Any], parts: list[str]) -> Answer | None:
+        """A device registration with two upserts, as registrations.register_device does it,
+        when nothing more is needed: no webhook event, no eviction past the device cap."""
+        if not (
+            len(parts) == 5
+            and parts[0] == "devices"
+            and parts[2] == "registrations"
+            and all(_TOKEN.fullmatch(part) for part in parts)
+        ):
+            return None
+        _, device_id, _, pass_type_id, serial = parts
+        scheme, _, token = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
+        token = token.strip()
+        if scheme != "ApplePass" or not token or is_enrollment_serial(serial):
+            return None
+        if pass_type_id != self._pass_type_id():
+            return None
+        body = _read_body(environ)
+        if body is None:
+            return None
+        try:
+            document = json.loads(body or b"null")
+            push_token = registrations.check_push_token(
+                document.get("pushToken") if isinstance(document, dict) else None
+            )
+        except (ValueError, ValidationError):  # not JSON, or no push token: the app's 400
+            return None
+        statements = self.statements()
+        settings = self.svc.settings
+        rate_limits = self._rate_limits
+        now = self.svc.clock()
+
+        def work(cursor: Any) -> Answer | None:
+            holder = statements.register_holder
+            cursor.execute(holder.sql, holder.params(serial=serial))
+            row = cursor.fetchone()
+            if row is None:
+                return None
+            card_id, expected, _brand, _member, _kind, erased_at, endpoints, registered = row
+            if not hmac.compare_digest(expected.encode(), token.encode("utf-8", "replace")):
+                return None
+            if erased_at is not None or endpoints or registered >= settings.max_devices_per_card:
+                return None  # the app: a refusal, a pass.installed event, or the device cap
+            if rate_limits is None or not limits.allow_apple_register(
+                rate_limits, environ.get("REMOTE_ADDR")
+            ):
+                return None  # the app counts it too and answers 429
+            device = statements.device
+            cursor.execute(
+                device.sql, device.params(library_id=device_id, created_at=now, updated_at=now)
+            )
+            (device_row,) = cursor.fetchone()
+            registration = statements.registration
+            cursor.execute(
+                registration.sql,
+                registration.params(
+                    device_id=device_row, card_id=card_id, pass_type_id=pass_type_id,
+                    push_token=push_token, created_at=now, updated_at=now,
+                ),
+            )  # fmt: skip
+            if cursor.fetchone() is not None:
+                return "201 CREATED", [_HTML, _NO_BODY, *_SECURITY_HEADERS], b""
+            refresh = statements.refresh
+            cursor.execute(
+                refresh.sql,
+                refresh.params(
+                    of_device=device_row, of_card=card_id, new_token=push_token, confirmed_at=now
+                ),
+            )
+            return "200 OK", [_HTML, _NO_BODY, *_SECURITY_HEADERS], b""
+
+        return self._run(work, transaction=True)
+
+
+def _read_body(environ: dict[str, Any]) -> bytes | None:
+    """The request body when its length is declared and small, else None (the app reads it).
+
+    What is read is put back as a fresh stream, so the app can read it again."""
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or "")
+    except ValueError:
+        return None
+    if not 0 <= length <= MAX_REGISTER_BODY:
+        return None
+    body: bytes = environ["wsgi.input"].read(length)
+    environ["wsgi.input"] = io.BytesIO(body)
+    return body
+
 
 def install(app: Any, svc: Services) -> ApplePaths:
     """Put the fast path in front of the Flask app's WSGI callable (before ProxyFix wraps it)."""
     rules = {rule.endpoint: rule.rule for rule in app.url_map.iter_rules()}
-    routes = {"latest": rules["apple.latest"], "updated": rules["apple.updated"]}
+    routes = {name: rules[f"apple.{name}"] for name in ("latest", "updated", "register")}
     fast = ApplePaths(app.wsgi_app, svc, routes=routes)
     app.wsgi_app = fast
     app.extensions["walletd_fastpath"] = fast
     return fast
+
+
+def attach_limits(app: Any) -> None:
+    """Give the fast path the app's rate limits (built after it is installed)."""
+    fast = app.extensions.get("walletd_fastpath")
+    if isinstance(fast, ApplePaths):
+        fast._rate_limits = app.extensions[limits.EXTENSION]

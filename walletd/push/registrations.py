@@ -30,6 +30,7 @@ from walletd.delivery.recording import record_synced
 from walletd.errors import AuthenticationError, ValidationError
 from walletd.loyalty.cards import current_poll_tag
 from walletd.models import Card, Device, DeviceLog, Member, Registration
+from walletd.webhooks import active_endpoints_exist
 from walletd.webhooks import events as webhook_events
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ _PUSH_TOKEN = re.compile(r"[0-9A-Fa-f]{1,200}")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
-def _is_identifier(value: object) -> bool:
+def is_identifier(value: object) -> bool:
     return isinstance(value, str) and _IDENTIFIER.fullmatch(value) is not None
 
 
@@ -108,7 +109,7 @@ def authenticate_holder(
     each other against the per-card device cap).
     """
     row = None
-    if _is_identifier(serial):
+    if is_identifier(serial):
         query = _holder_query(serial)
         if lock:
             query = query.with_for_update(of=Card)
@@ -125,7 +126,7 @@ def authenticate_holder(
 
 def find_holder(session: Session, serial: str) -> PassHolder | None:
     """A card by serial for its signed download link (checked by the caller); None when erased."""
-    if not _is_identifier(serial):
+    if not is_identifier(serial):
         return None
     row = session.execute(_holder_query(serial)).first()
     return None if row is None or row.erased_at is not None else _holder(row, serial)
@@ -145,7 +146,7 @@ def _has_registrations(session: Session, card_id: int) -> bool:
     return bool(session.scalar(select(exists().where(Registration.card_id == card_id))))
 
 
-def _check_push_token(push_token: object) -> str:
+def check_push_token(push_token: object) -> str:
     text = push_token.strip() if isinstance(push_token, str) else ""
     if _PUSH_TOKEN.fullmatch(text) is None:
         raise ValidationError("pushToken must be a hexadecimal device token", field="pushToken")
@@ -171,17 +172,17 @@ def register_device(
     each counts the others for the cap. Upserts keep a registration to four statements after
     authentication (bench/hotpath_profile.py): device, registration, cap, webhook endpoints.
     """
-    token = _check_push_token(push_token)
+    token = check_push_token(push_token)
     if isinstance(card, Card):
         card = _lock_holder(session, card)
     if card.erased:
         # A closed card takes no new devices (the token check alone would let one in).
         raise AuthenticationError("unauthorized")
-    if not _is_identifier(library_id):
+    if not is_identifier(library_id):
         raise ValidationError(
             "deviceLibraryIdentifier is not valid", field="deviceLibraryIdentifier"
         )
-    statements = _register_statements(session.get_bind().dialect.name)
+    statements = register_statements(session.get_bind().dialect.name)
     device_id = session.execute(
         statements.device, {"library_id": library_id, "created_at": now, "updated_at": now}
     ).scalar_one()
@@ -196,10 +197,13 @@ def register_device(
         # A re-registration refreshes this pass's token and marks when it was last confirmed,
         # which decides whether a later 410 from APNs predates it.
         session.execute(
-            update(Registration)
-            .where(Registration.device_id == device_id, Registration.card_id == card.card_id)
-            .values(push_token=token, updated_at=now)
-            .execution_options(synchronize_session=False)
+            refresh_registration_statement(),
+            {
+                "of_device": device_id,
+                "of_card": card.card_id,
+                "new_token": token,
+                "confirmed_at": now,
+            },
         )
         return False
     _evict_beyond_cap(session, card.card_id, max(max_devices, 1))
@@ -226,13 +230,13 @@ def _lock_holder(session: Session, card: Card) -> PassHolder:
 
 
 @dataclass(frozen=True)
-class _RegisterStatements:
+class RegisterStatements:
     device: Any
     registration: Any
 
 
 @functools.cache
-def _register_statements(dialect: str) -> _RegisterStatements:
+def register_statements(dialect: str) -> RegisterStatements:
     """The two upserts of a registration, built once per dialect and run with parameters.
 
     Built with inline values they were compiled again on every request (~0.6 ms each,
@@ -250,7 +254,47 @@ def _register_statements(dialect: str) -> _RegisterStatements:
         .on_conflict_do_nothing(index_elements=[registrations.c.device_id, registrations.c.card_id])
         .returning(registrations.c.id)
     )
-    return _RegisterStatements(device=device, registration=registration)
+    return RegisterStatements(device=device, registration=registration)
+
+
+@functools.cache
+def register_holder_query() -> Any:
+    """authenticate_holder's row for a registration (parameter `serial`), the card locked, and
+    what decides whether register_device has more to do than two upserts: whether the brand has
+    an active webhook endpoint (a pass.installed event) and how many registrations the card has
+    (the cap). Columns: id, auth_token, brand_id, member_id, kind, erased_at, endpoints,
+    registrations. walletd/fastpath/apple.py runs its compiled text.
+    """
+    registered = select(func.count()).where(Registration.card_id == Card.id).scalar_subquery()
+    return (
+        select(
+            Card.id,
+            Card.auth_token,
+            Card.brand_id,
+            Card.member_id,
+            Card.kind,
+            Member.erased_at,
+            active_endpoints_exist(Card.brand_id),
+            registered,
+        )  # fmt: skip
+        .join(Member, Member.id == Card.member_id)
+        .where(Card.serial_number == bindparam("serial", type_=String))
+        .with_for_update(of=Card)
+    )
+
+
+@functools.cache
+def refresh_registration_statement() -> Any:
+    """A re-registration's update (parameters of_device, of_card, new_token, confirmed_at)."""
+    return (
+        update(Registration)
+        .where(
+            Registration.device_id == bindparam("of_device", type_=BigInteger),
+            Registration.card_id == bindparam("of_card", type_=BigInteger),
+        )
+        .values(push_token=bindparam("new_token"), updated_at=bindparam("confirmed_at"))
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _evict_beyond_cap(session: Session, card_id: int, cap: int) -> int:
@@ -301,7 +345,7 @@ def unregister_device(
     session: Session, *, library_id: str, card: PassHolder | Card, now: datetime
 ) -> None:
     """Remove a registration; the device goes too when it was its last one."""
-    if not _is_identifier(library_id):
+    if not is_identifier(library_id):
         return
     if isinstance(card, Card):
         card = _lock_holder(session, card)
@@ -398,7 +442,7 @@ def updated_serials(
     own snapshot: every change it does not see belongs to a transaction at or after the
     snapshot's xmin, so reporting xmin as lastUpdated never skips one, in one round trip.
     """
-    if not (_is_identifier(library_id) and _is_identifier(pass_type_id)):
+    if not (is_identifier(library_id) and is_identifier(pass_type_id)):
         return UpdatedSerials(serials=[], last_updated=str(current_poll_tag(session)))
     if since is not None and not 0 <= since <= MAX_TAG:
         since = None  # not a tag we handed out: answer as to a device without one

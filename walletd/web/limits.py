@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 EXTENSION = "walletd_limits"
+# The shared limit on device registrations (and unregistrations) of the Apple web service.
+APPLE_REGISTER_SCOPE = "apple-register"
 # Pages answer a 429 with HTML; everything else (API, Apple, cashier API) with the JSON envelope.
 PAGE_BLUEPRINTS = frozenset({"customer", "cashier", "dashboard", "pages"})
 # A Redis that hangs must not hang requests: give up quickly and count in memory meanwhile.
@@ -46,14 +48,19 @@ _REDIS_OPTIONS: dict[str, str | int | float] = {
 
 
 def client_address() -> str:
-    """The client as limits count it: its IPv4 address, or the /64 network of an IPv6 one.
+    """The request's client as limits count it (address_key of its remote address)."""
+    return address_key(request.remote_addr)
+
+
+def address_key(remote_addr: str | None) -> str:
+    """A client as limits count it: its IPv4 address, or the /64 network of an IPv6 one.
 
     `remote_addr` is the proxy's address unless WALLETD_TRUSTED_PROXIES lets ProxyFix take the
     client's from X-Forwarded-For. One IPv6 subscriber holds a whole /64, so counting single
     IPv6 addresses would let one client rotate through billions of them.
     """
     try:
-        address = ipaddress.ip_address(request.remote_addr or "")
+        address = ipaddress.ip_address(remote_addr or "")
     except ValueError:
         return "unknown"
     if isinstance(address, ipaddress.IPv6Address):
@@ -133,6 +140,8 @@ class RateLimits:
             enabled=settings.ratelimit_enabled,
         )
         self.limiter.init_app(app)
+        self.enabled = settings.ratelimit_enabled
+        self.apple_register = sorted(parse_many(settings.ratelimit_apple_register))
         # Logins and recovery are counted even when request limits are switched off.
         storage = (
             self.limiter.storage
@@ -302,7 +311,7 @@ def _apply_request_limits(app: Flask, limits: RateLimits, settings: Settings) ->
     if apple is not None:
         limiter.shared_limit(
             settings.ratelimit_apple_register,
-            scope="apple-register",
+            scope=APPLE_REGISTER_SCOPE,
             exempt_when=_path_is("/passes/v1/devices/", methods=("POST", "DELETE")),
         )(apple)
         limiter.shared_limit(
@@ -344,6 +353,21 @@ def _too_many_requests(exc: RateLimitExceeded) -> Response:
             429, "rate_limited", f"too many requests: try again in {wait} seconds"
         )
     return with_retry_after(response, wait)
+
+
+def allow_apple_register(limits: RateLimits, remote_addr: str | None) -> bool:
+    """Count one device registration as the limiter counts the apple blueprint's POSTs; False
+    once past WALLETD_RATELIMIT_APPLE_REGISTER. For walletd/fastpath/apple.py, which answers
+    registrations below Flask: the same keys as Flask-Limiter's shared limit (prefix, client,
+    scope), so both count into one bucket."""
+    if not limits.enabled:
+        return True
+    identifiers = [limits.prefix] if limits.prefix else []
+    identifiers += [address_key(remote_addr), APPLE_REGISTER_SCOPE]
+    strategy = limits.limiter.limiter
+    # Every limit is counted, as Flask-Limiter does, even after one is exceeded.
+    allowed = [strategy.hit(item, *identifiers) for item in limits.apple_register]
+    return all(allowed)
 
 
 def init_app(app: Flask, settings: Settings) -> None:

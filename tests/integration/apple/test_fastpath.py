@@ -9,18 +9,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from prometheus_client import REGISTRY
-from sqlalchemy import delete, update
+from sqlalchemy import delete, func, select, update
 from werkzeug.test import TestResponse
 
-from tests.factories import BrandKeys, services_of
-from tests.integration.apple.conftest import IssuedPass, WalletDevice, purchase
+from tests.factories import BrandKeys, FrozenClock, make_brand, services_of
+from tests.integration.apple.conftest import IssuedPass, WalletDevice, issue_pass, purchase
+from walletd import create_app
+from walletd.config import Settings
 from walletd.fastpath.apple import ApplePaths
-from walletd.models import Member, PassPackage, Registration
+from walletd.models import Device, Member, OutboxMessage, PassPackage, Registration
 
 Request = Callable[[], TestResponse]
 
@@ -205,3 +208,122 @@ def test_an_unsigned_tag_is_signed_by_the_app_and_then_served_by_the_fast_path(
     finally:
         fast.enabled = True
     assert phone.latest(issued).data == slow.data == first.data
+
+
+# --- registrations ------------------------------------------------------------------------------
+
+
+def _register(
+    client: FlaskClient, issued: IssuedPass, device: str, *, body: bytes | None = None, **kw: Any
+) -> TestResponse:
+    phone = WalletDevice(client, device, "ab" * 32)
+    if body is None:
+        return phone.register(issued, **kw)
+    return phone.register(issued, body=body, **kw)
+
+
+def _fast_app(settings: Settings, clock: FrozenClock, **changes: Any) -> Iterator[Flask]:
+    app = create_app(settings.with_changes(**changes), clock=clock)
+    try:
+        yield app
+    finally:
+        services_of(app).close()
+
+
+@pytest.mark.usefixtures("postgres_only")
+def test_a_registration_answers_as_the_app_does_new_and_again(
+    app: Flask, client: FlaskClient, issued: IssuedPass
+) -> None:
+    fast = _fast(app)
+    fast.enabled = False
+    try:
+        slow_new = _answer(_register(client, issued, "device-slow"))
+        slow_again = _answer(_register(client, issued, "device-slow"))
+    finally:
+        fast.enabled = True
+    before = _fastpath("answered")
+    quick_new = _answer(_register(client, issued, "device-fast"))
+    quick_again = _answer(_register(client, issued, "device-fast", token="cd" * 32))
+    assert _fastpath("answered") == before + 2
+    assert quick_new[0] == slow_new[0] == 201
+    assert quick_again[0] == slow_again[0] == 200
+    assert sorted(quick_new[2].items()) == sorted(slow_new[2].items())
+    assert sorted(quick_again[2].items()) == sorted(slow_again[2].items())
+    with services_of(app).db.transaction() as session:
+        rows = session.execute(
+            select(Device.library_id, Registration.push_token, Registration.pass_type_id)
+            .join(Registration, Registration.device_id == Device.id)
+            .order_by(Device.library_id)
+        ).all()
+    assert [tuple(r) for r in rows] == [
+        ("device-fast", "cd" * 32, issued.pass_type_id),
+        ("device-slow", "ab" * 32, issued.pass_type_id),
+    ]
+    # The re-registration refreshed the token: the device answers to its new one.
+    assert WalletDevice(client, "device-fast", "cd" * 32).updates(issued).status_code == 200
+
+
+@pytest.mark.usefixtures("postgres_only")
+def test_registrations_the_fast_path_does_not_take_get_the_apps_answer(
+    app: Flask, client: FlaskClient, issued: IssuedPass
+) -> None:
+    url = WalletDevice(client, "dev-x", "ab" * 32).registration_url(issued)
+    auth = WalletDevice.auth(issued)
+    cases: list[Request] = [
+        lambda: _register(client, issued, "dev-a", headers={}),
+        lambda: _register(client, issued, "dev-b", headers={"Authorization": "ApplePass nope"}),
+        lambda: _register(client, issued, "dev-c", body=b"{not json"),
+        lambda: _register(client, issued, "dev-d", body=b'{"pushToken": "zz"}'),
+        lambda: _register(client, issued, "dev-e", body=b'{"pushToken": 7}'),
+        lambda: _register(client, issued, "dev-f", body=b"[" * 600 + b"]" * 600),
+        lambda: _register(client, issued, "dev-g", body=b'{"pushToken": "' + b"a" * 2000 + b'"}'),
+        lambda: _register(client, issued, "dev-h", pass_type_id="pass.other.type"),
+        lambda: client.post(url + "x", data=b'{"pushToken": "abab"}', headers=auth),
+    ]
+    for case in cases:
+        status, _, _ = _both(app, case, answered=False)
+        assert status in (400, 401, 413, 422), status
+    with services_of(app).db.transaction() as session:
+        assert session.scalar(select(func.count()).select_from(Registration)) == 0
+
+
+@pytest.mark.usefixtures("postgres_only")
+def test_a_brand_with_a_webhook_endpoint_registers_through_the_app_and_gets_its_event(
+    app: Flask, client: FlaskClient, brand: BrandKeys, issued: IssuedPass
+) -> None:
+    created = client.post(
+        "/api/v1/webhooks",
+        json={"url": "https://hooks.example.com/in", "events": ["pass.installed"]},
+        headers=brand.admin,
+    )
+    assert created.status_code == 201, created.get_data(as_text=True)
+    before = _fastpath("answered")
+    assert _register(client, issued, "dev-hooked").status_code == 201
+    assert _fastpath("answered") == before
+    with services_of(app).db.transaction() as session:
+        kinds = session.scalars(select(OutboxMessage.kind)).all()
+    assert "webhook" in kinds
+
+
+@pytest.mark.usefixtures("postgres_only")
+def test_the_device_cap_and_the_rate_limit_are_the_apps(
+    settings: Settings, clock: FrozenClock
+) -> None:
+    for app in _fast_app(
+        settings, clock, max_devices_per_card=2, ratelimit_apple_register="4 per minute"
+    ):
+        client = app.test_client()
+        issued = issue_pass(client, make_brand(app))
+        answered = _fastpath("answered")
+        statuses = [_register(client, issued, f"dev-{i}").status_code for i in range(3)]
+        assert statuses == [201, 201, 201]
+        # Two by the fast path; the third was past the cap: the app evicted the oldest.
+        assert _fastpath("answered") == answered + 2
+        with services_of(app).db.transaction() as session:
+            assert session.scalar(select(func.count()).select_from(Registration)) == 2
+        # One bucket for both paths: three counted above, a wrong token by the app, then 429.
+        wrong = _register(client, issued, "dev-9", headers={"Authorization": "ApplePass no"})
+        assert wrong.status_code == 429 or wrong.status_code == 401
+        limited = _register(client, issued, "dev-10")
+        assert limited.status_code == 429
+        assert limited.get_json()["error"]["code"] == "rate_limited"
