@@ -100,6 +100,8 @@ class _Statements:
     device: _Statement
     registration: _Statement
     refresh: _Statement
+    evict: _Statement
+    drop_devices: _Statement
 
 
 def _next_second(since: datetime) -> datetime:
@@ -190,6 +192,7 @@ class ApplePaths:
                 return _Statement(str(done), constants)
 
             upserts = registrations.register_statements(dialect.name)
+            eviction = registrations.eviction_statements()
 
             self._statements = _Statements(
                 stored_pass=compiled(stored_pass_query()),
@@ -200,6 +203,8 @@ class ApplePaths:
                 device=compiled(upserts.device, ["library_id", "created_at", "updated_at"]),
                 registration=compiled(upserts.registration, _REGISTRATION_COLUMNS),
                 refresh=compiled(registrations.refresh_registration_statement()),
+                evict=compiled(eviction.registrations),
+                drop_devices=compiled(eviction.devices),
             )
         return self._statements
 
@@ -331,7 +336,7 @@ class ApplePaths:
         except (ValueError, ValidationError):  # not JSON, or no push token: the app's 400
             return None
         statements = self.statements()
-        settings = self.svc.settings
+        cap = max(self.svc.settings.max_devices_per_card, 1)
         rate_limits = self._rate_limits
         now = self.svc.clock()
 
@@ -344,8 +349,8 @@ class ApplePaths:
             card_id, expected, _brand, _member, _kind, erased_at, endpoints, registered = row
             if not hmac.compare_digest(expected.encode(), token.encode("utf-8", "replace")):
                 return None
-            if erased_at is not None or endpoints or registered >= settings.max_devices_per_card:
-                return None  # the app: a refusal, a pass.installed event, or the device cap
+            if erased_at is not None or endpoints:
+                return None  # the app: a refusal, or a pass.installed event to queue
             if rate_limits is None or not limits.allow_apple_register(
                 rate_limits, environ.get("REMOTE_ADDR")
             ):
@@ -364,6 +369,8 @@ class ApplePaths:
                 ),
             )  # fmt: skip
             if cursor.fetchone() is not None:
+                if registered >= cap:  # as registrations.register_device: the oldest go
+                    _evict(cursor, statements, card_id, cap)
                 return "201 CREATED", [_HTML, _NO_BODY, *_SECURITY_HEADERS], b""
             refresh = statements.refresh
             cursor.execute(
@@ -375,6 +382,15 @@ class ApplePaths:
             return "200 OK", [_HTML, _NO_BODY, *_SECURITY_HEADERS], b""
 
         return self._run(work, transaction=True)
+
+
+def _evict(cursor: Any, statements: _Statements, card_id: int, cap: int) -> None:
+    cursor.execute(statements.evict.sql, statements.evict.params(of_card=card_id, cap=cap))
+    devices = sorted({row[0] for row in cursor.fetchall()})
+    if devices:
+        drop = statements.drop_devices
+        cursor.execute(drop.sql, drop.params(device_ids=devices))
+        log.info("card %d is at its cap of %d devices: evicted %d", card_id, cap, len(devices))
 
 
 def _read_body(environ: dict[str, Any]) -> bytes | None:

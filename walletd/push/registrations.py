@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     CursorResult,
+    Integer,
     String,
     bindparam,
     delete,
@@ -24,6 +25,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from walletd.delivery.recording import record_synced
@@ -297,8 +299,51 @@ def refresh_registration_statement() -> Any:
     )
 
 
+@dataclass(frozen=True)
+class EvictionStatements:
+    """Postgres: the registrations of a card past its cap, then their devices left with none."""
+
+    registrations: Any  # parameters of_card, cap; returns the evicted registrations' devices
+    devices: Any  # parameter device_ids (an array)
+
+
+@functools.cache
+def eviction_statements() -> EvictionStatements:
+    """The cap's two statements on Postgres, built once (walletd/fastpath/apple.py runs them
+    too): the registrations past the `cap` most recently confirmed go, then their devices
+    that hold no other registration."""
+    past_cap = (
+        select(Registration.id)
+        .where(Registration.card_id == bindparam("of_card", type_=BigInteger))
+        .order_by(Registration.updated_at.desc(), Registration.id.desc())
+        .offset(bindparam("cap", type_=Integer))
+    )
+    registrations = (
+        delete(Registration)
+        .where(Registration.id.in_(past_cap))
+        .returning(Registration.device_id)
+        .execution_options(synchronize_session=False)
+    )
+    devices = (
+        delete(Device)
+        .where(
+            Device.id == func.any(bindparam("device_ids", type_=ARRAY(BigInteger))),
+            ~exists().where(Registration.device_id == Device.id),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return EvictionStatements(registrations=registrations, devices=devices)
+
+
 def _evict_beyond_cap(session: Session, card_id: int, cap: int) -> int:
     """Drop a card's registrations past the `cap` most recently confirmed ones."""
+    if session.get_bind().dialect.name == "postgresql":
+        statements = eviction_statements()
+        devices = session.scalars(statements.registrations, {"of_card": card_id, "cap": cap}).all()
+        if devices:
+            session.execute(statements.devices, {"device_ids": sorted(set(devices))})
+            log.info("card %d is at its cap of %d devices: evicted %d", card_id, cap, len(devices))
+        return len(devices)
     rows = session.execute(
         select(Registration.id, Registration.device_id)
         .where(Registration.card_id == card_id)
