@@ -249,7 +249,10 @@ class ApplePaths:
         statement = self.statements().stored_pass
 
         def work(cursor: Any) -> Answer | None:
-            cursor.execute(statement.sql, statement.params(serial=serial, fetch_from=fetch_from))
+            # Binary results: the pass comes as its bytes, not as hex text twice its size.
+            cursor.execute(
+                statement.sql, statement.params(serial=serial, fetch_from=fetch_from), binary=True
+            )
             row = cursor.fetchone()
             if row is None:
                 return None
