@@ -25,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from sqlalchemy import event
 
 # The bench folder holds a google.py: put the project root first, not this folder.
@@ -80,11 +81,24 @@ def main() -> None:
         statements = [0]
         show = [False]
 
-        @event.listens_for(svc.db.engine, "before_cursor_execute")
-        def count(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
-            statements[0] += 1
-            if show[0]:
-                print("   ", " ".join(statement.split())[:300])
+        # Counted in psycopg's cursor, not by SQLAlchemy's events: walletd/fastpath runs its
+        # statements on the pooled connection's own cursor, below SQLAlchemy.
+        class CountingCursor(psycopg.Cursor[Any]):
+            def execute(self, query: Any, params: Any = None, **kw: Any) -> Any:
+                statements[0] += 1
+                if show[0]:
+                    print("   ", " ".join(str(query).split())[:300])
+                return super().execute(query, params, **kw)
+
+            def executemany(self, query: Any, params_seq: Any, **kw: Any) -> Any:
+                statements[0] += 1
+                return super().executemany(query, params_seq, **kw)
+
+        @event.listens_for(svc.db.engine, "connect")
+        def counting(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.cursor_factory = CountingCursor
+
+        svc.db.engine.dispose()  # every connection from now on counts
 
         def pick(i: int) -> tuple[Any, ...]:
             return cards[i % len(cards)]
