@@ -47,7 +47,7 @@ from walletd.push.registrations import updated_serials_query
 from walletd.services import Services
 from walletd.web import limits
 from walletd.web.endpoint import TOKEN_PATTERN
-from walletd.web.pages.security import CSP
+from walletd.web.pages.security import SECURITY_HEADERS
 
 log = logging.getLogger(__name__)
 
@@ -62,13 +62,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_SECOND = timedelta(seconds=1)
 # What the Flask app adds to an empty (text/html) answer: walletd/web/pages/security.py. On a
 # 304 werkzeug drops the entity headers (Content-Type, Last-Modified: RFC 9110's list).
-_SECURITY_HEADERS = [
-    ("Content-Security-Policy", CSP),
-    ("X-Content-Type-Options", "nosniff"),
-    ("X-Frame-Options", "DENY"),
-    ("Referrer-Policy", "same-origin"),
-    ("Permissions-Policy", "camera=(self), microphone=(), geolocation=()"),
-]
+_SECURITY_HEADERS = list(SECURITY_HEADERS)
 _HTML = ("Content-Type", "text/html; charset=utf-8")
 _NO_BODY = ("Content-Length", "0")
 _REGISTRATION_COLUMNS = [

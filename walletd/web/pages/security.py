@@ -235,16 +235,22 @@ def trust_device(response: WerkzeugResponse, account: str) -> None:
 # --- headers ------------------------------------------------------------------------------------
 
 
+SECURITY_HEADERS: tuple[tuple[str, str], ...] = (
+    ("Content-Security-Policy", CSP),
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    # Card links carry a signature in their query string: never hand it to another site.
+    ("Referrer-Policy", "same-origin"),
+    ("Permissions-Policy", "camera=(self), microphone=(), geolocation=()"),
+)
+
+
 def _security_headers(response: Response) -> Response:
     page = request.blueprint in PAGE_BLUEPRINTS or request.endpoint == "static"
     if not page and response.mimetype != "text/html":
         return response
-    response.headers["Content-Security-Policy"] = CSP
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["X-Frame-Options"] = "DENY"
-    # Card links carry a signature in their query string: never hand it to another site.
-    response.headers["Referrer-Policy"] = "same-origin"
-    response.headers["Permissions-Policy"] = "camera=(self), microphone=(), geolocation=()"
+    for name, value in SECURITY_HEADERS:
+        response.headers[name] = value
     if request.blueprint in PAGE_BLUEPRINTS and "Cache-Control" not in response.headers:
         response.headers["Cache-Control"] = "no-store"
     return response
