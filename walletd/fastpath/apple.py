@@ -114,7 +114,7 @@ class ApplePaths:
         self.svc = svc
         # False: every request goes to the Flask app (tests compare both answers).
         self.enabled = svc.db.is_postgres
-        self._routes = routes  # "latest"/"updated" -> the Flask rule, the metrics' route label
+        self._routes = routes  # latest/updated/register -> the Flask rule (the metrics' label)
         self._statements: _Statements | None = None
         self._timers: dict[tuple[str, str, str], Any] = {}
         # The app's rate limits (walletd/web/limits.py), set once they exist; None: hand over.
