@@ -54,7 +54,7 @@ PASSES_SIGNED = Counter("walletd_passes_signed_total", "Apple passes signed")
 PASS_CACHE = Counter("walletd_pass_cache_total", "Pass cache lookups", ["result"])
 FASTPATH = Counter(
     "walletd_fastpath_total",
-    "Apple web service reads by who answered: the fast path, the app, or the app after an error",
+    "Apple web service requests by who answered: the fast path, the app, or the app after an error",
     ["result"],
 )
 

@@ -8,12 +8,16 @@ and never-miss tests run through the fast path on Postgres too; these pin what i
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from prometheus_client import REGISTRY
 from sqlalchemy import delete, func, select, update
 from werkzeug.test import TestResponse
@@ -331,3 +335,54 @@ def test_past_the_device_cap_the_oldest_go_and_the_rate_limit_is_shared_with_the
         limited = _register(client, issued, "dev-10")
         assert limited.status_code == 429
         assert limited.get_json()["error"]["code"] == "rate_limited"
+
+
+# Header values as a server hands them over: latin-1, no line breaks.
+_TEXT = st.text(st.characters(codec="latin-1", exclude_characters="\r\n"), max_size=40)
+
+
+@pytest.mark.usefixtures("postgres_only")
+@given(
+    authorization=st.one_of(
+        st.none(), _TEXT, st.just("ApplePass "), _TEXT.map("ApplePass ".__add__)
+    ),
+    modified_since=st.one_of(
+        st.none(), _TEXT, st.datetimes().map(lambda d: d.strftime("%a, %d %b %Y %H:%M:%S GMT"))
+    ),
+    since=st.one_of(st.none(), _TEXT, st.integers(-5, 2**64).map(str)),
+    body=st.one_of(
+        st.binary(max_size=80),
+        st.text(max_size=80).map(lambda t: json.dumps({"pushToken": t}).encode()),
+    ),
+)
+@hypothesis_settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_fuzzed_headers_query_strings_and_bodies_get_the_apps_answer(
+    app: Flask,
+    client: FlaskClient,
+    phone: WalletDevice,
+    issued: IssuedPass,
+    authorization: str | None,
+    modified_since: str | None,
+    since: str | None,
+    body: bytes,
+) -> None:
+    headers = {} if authorization is None else {"Authorization": authorization}
+    if modified_since is not None:
+        headers["If-Modified-Since"] = modified_since
+    url = phone.url(issued, f"passes/{issued.pass_type_id}/{issued.serial}")
+    _both(app, lambda: client.get(url, headers=headers))
+    authorized = {**headers, **WalletDevice.auth(issued)}
+    _both(app, lambda: client.get(url, headers=authorized))
+    _both(app, lambda: phone.updates(issued, since=since))
+    # Registrations with a fuzzed body, by the pass's token and by the fuzzed headers; a device
+    # of its own for each answer, so both paths start from the same rows.
+    for sent in (authorized, headers):
+        devices = iter((f"fuzz-{uuid.uuid4().hex}", f"fuzz-{uuid.uuid4().hex}"))
+        _both(
+            app,
+            lambda sent=sent, devices=devices: _register(  # type: ignore[misc]
+                client, issued, next(devices), body=body, headers=sent
+            ),
+        )
