@@ -14,9 +14,10 @@ Anything else (no or a wrong token, an unknown serial, an erased member, an enro
 tag nobody signed yet, HEAD, other query strings, a 429, SQLite, any error) goes on to the Flask
 app, which answers it exactly as before, so every refusal keeps its one implementation in
 walletd/web/apple.py. The statements are the Flask path's Core statements (serving.
-stored_pass_query, registrations.updated_serials_query, register_statements,
-refresh_registration_statement, recording.synced_statement) plus register_holder_query, compiled
-once; a registration is one transaction of three or four statements.
+stored_pass_query, registrations.updated_serials_query, registration_upsert,
+refresh_registration_statement, eviction_statement, recording.synced_statement) plus
+register_holder_query, compiled once; a registration is one transaction of two statements (three
+past the device cap or for a device already registered).
 """
 
 from __future__ import annotations
@@ -65,9 +66,6 @@ _ONE_SECOND = timedelta(seconds=1)
 _SECURITY_HEADERS = list(SECURITY_HEADERS)
 _HTML = ("Content-Type", "text/html; charset=utf-8")
 _NO_BODY = ("Content-Length", "0")
-_REGISTRATION_COLUMNS = [
-    "device_id", "card_id", "pass_type_id", "push_token", "created_at", "updated_at",
-]  # fmt: skip
 # A registration body is {"pushToken": "<64 hex digits>"}: anything longer goes to the app.
 MAX_REGISTER_BODY = 1024
 _MAX_TAG = 2**63 - 1
@@ -91,11 +89,9 @@ class _Statements:
     updated_since: _Statement
     synced: _Statement
     register_holder: _Statement
-    device: _Statement
-    registration: _Statement
+    upsert: _Statement
     refresh: _Statement
     evict: _Statement
-    drop_devices: _Statement
 
 
 def _next_second(since: datetime) -> datetime:
@@ -180,13 +176,10 @@ class ApplePaths:
         if self._statements is None:
             dialect = self.svc.db.engine.dialect
 
-            def compiled(statement: Any, columns: list[str] | None = None) -> _Statement:
-                done = statement.compile(dialect=dialect, column_keys=columns)
+            def compiled(statement: Any) -> _Statement:
+                done = statement.compile(dialect=dialect)
                 constants = {k: v for k, v in done.params.items() if v is not None}
                 return _Statement(str(done), constants)
-
-            upserts = registrations.register_statements(dialect.name)
-            eviction = registrations.eviction_statements()
 
             self._statements = _Statements(
                 stored_pass=compiled(stored_pass_query()),
@@ -194,11 +187,9 @@ class ApplePaths:
                 updated_since=compiled(updated_serials_query(postgres=True, since=True)),
                 synced=compiled(synced_statement()),
                 register_holder=compiled(registrations.register_holder_query()),
-                device=compiled(upserts.device, ["library_id", "created_at", "updated_at"]),
-                registration=compiled(upserts.registration, _REGISTRATION_COLUMNS),
+                upsert=compiled(registrations.registration_upsert()),
                 refresh=compiled(registrations.refresh_registration_statement()),
-                evict=compiled(eviction.registrations),
-                drop_devices=compiled(eviction.devices),
+                evict=compiled(registrations.eviction_statement()),
             )
         return self._statements
 
@@ -352,20 +343,16 @@ class ApplePaths:
                 rate_limits, environ.get("REMOTE_ADDR")
             ):
                 return None  # the app counts it too and answers 429
-            device = statements.device
+            upsert = statements.upsert
             cursor.execute(
-                device.sql, device.params(library_id=device_id, created_at=now, updated_at=now)
-            )
-            (device_row,) = cursor.fetchone()
-            registration = statements.registration
-            cursor.execute(
-                registration.sql,
-                registration.params(
-                    device_id=device_row, card_id=card_id, pass_type_id=pass_type_id,
-                    push_token=push_token, created_at=now, updated_at=now,
+                upsert.sql,
+                upsert.params(
+                    library=device_id, of_card=card_id, pass_type=pass_type_id,
+                    token=push_token, at=now,
                 ),
             )  # fmt: skip
-            if cursor.fetchone() is not None:
+            device_row, created = cursor.fetchone()
+            if created is not None:
                 if registered >= cap:  # as registrations.register_device: the oldest go
                     _evict(cursor, statements, card_id, cap)
                 return "201 CREATED", [_HTML, _NO_BODY, *_SECURITY_HEADERS], b""
@@ -383,11 +370,9 @@ class ApplePaths:
 
 def _evict(cursor: Any, statements: _Statements, card_id: int, cap: int) -> None:
     cursor.execute(statements.evict.sql, statements.evict.params(of_card=card_id, cap=cap))
-    devices = sorted({row[0] for row in cursor.fetchall()})
-    if devices:
-        drop = statements.drop_devices
-        cursor.execute(drop.sql, drop.params(device_ids=devices))
-        log.info("card %d is at its cap of %d devices: evicted %d", card_id, cap, len(devices))
+    evicted, _devices = cursor.fetchone()
+    if evicted:
+        log.info("card %d is at its cap of %d devices: evicted %d", card_id, cap, evicted)
 
 
 def _read_body(environ: dict[str, Any]) -> bytes | None:

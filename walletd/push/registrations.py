@@ -22,12 +22,13 @@ from sqlalchemy import (
     func,
     select,
     text,
+    true,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
+from walletd.db import UTCDateTime
 from walletd.delivery.recording import record_synced
 from walletd.errors import AuthenticationError, ValidationError
 from walletd.loyalty.cards import current_poll_tag
@@ -184,17 +185,27 @@ def register_device(
         raise ValidationError(
             "deviceLibraryIdentifier is not valid", field="deviceLibraryIdentifier"
         )
-    statements = register_statements(session.get_bind().dialect.name)
-    device_id = session.execute(
-        statements.device, {"library_id": library_id, "created_at": now, "updated_at": now}
-    ).scalar_one()
-    created = session.execute(
-        statements.registration,
-        {
-            "device_id": device_id, "card_id": card.card_id, "pass_type_id": pass_type_id,
-            "push_token": token, "created_at": now, "updated_at": now,
-        },
-    ).scalar_one_or_none()  # fmt: skip
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        device_id, created = session.execute(
+            registration_upsert(),
+            {
+                "library": library_id, "of_card": card.card_id, "pass_type": pass_type_id,
+                "token": token, "at": now,
+            },
+        ).one()  # fmt: skip
+    else:
+        statements = register_statements(dialect)
+        device_id = session.execute(
+            statements.device, {"library_id": library_id, "created_at": now, "updated_at": now}
+        ).scalar_one()
+        created = session.execute(
+            statements.registration,
+            {
+                "device_id": device_id, "card_id": card.card_id, "pass_type_id": pass_type_id,
+                "push_token": token, "created_at": now, "updated_at": now,
+            },
+        ).scalar_one_or_none()  # fmt: skip
     if created is None:
         # A re-registration refreshes this pass's token and marks when it was last confirmed,
         # which decides whether a later 410 from APNs predates it.
@@ -260,6 +271,46 @@ def register_statements(dialect: str) -> RegisterStatements:
 
 
 @functools.cache
+def registration_upsert() -> Any:
+    """Postgres: register_statements' two upserts in one statement (parameters library,
+    of_card, pass_type, token, at); one row: the device's id and the new registration's id, or
+    NULL when the device already held one for the card (the caller then refreshes it)."""
+    at = bindparam("at", type_=UTCDateTime())
+    device_insert = postgresql.insert(Device)
+    device = (
+        device_insert.values(
+            library_id=bindparam("library", type_=String), created_at=at, updated_at=at
+        )
+        .on_conflict_do_update(
+            index_elements=[Device.library_id],
+            set_={"updated_at": device_insert.excluded.updated_at},
+        )
+        .returning(Device.id)
+        .cte("device")
+    )
+    registration = (
+        postgresql.insert(Registration)
+        .from_select(
+            ["device_id", "card_id", "pass_type_id", "push_token", "created_at", "updated_at"],
+            select(
+                device.c.id,
+                bindparam("of_card", type_=BigInteger),
+                bindparam("pass_type", type_=String),
+                bindparam("token", type_=String),
+                at,
+                at,
+            ),
+        )
+        .on_conflict_do_nothing(index_elements=[Registration.device_id, Registration.card_id])
+        .returning(Registration.id)
+        .cte("registration")
+    )
+    return select(device.c.id, registration.c.id).select_from(
+        device.outerjoin(registration, true())
+    )
+
+
+@functools.cache
 def register_holder_query() -> Any:
     """authenticate_holder's row for a registration (parameter `serial`), the card locked, and
     what decides whether register_device has more to do than two upserts: whether the brand has
@@ -299,51 +350,50 @@ def refresh_registration_statement() -> Any:
     )
 
 
-@dataclass(frozen=True)
-class EvictionStatements:
-    """Postgres: the registrations of a card past its cap, then their devices left with none."""
-
-    registrations: Any  # parameters of_card, cap; returns the evicted registrations' devices
-    devices: Any  # parameter device_ids (an array)
-
-
 @functools.cache
-def eviction_statements() -> EvictionStatements:
-    """The cap's two statements on Postgres, built once (walletd/fastpath/apple.py runs them
-    too): the registrations past the `cap` most recently confirmed go, then their devices
-    that hold no other registration."""
+def eviction_statement() -> Any:
+    """Postgres: the cap in one statement (parameters of_card, cap), built once
+    (walletd/fastpath/apple.py runs it too): the card's registrations past the `cap` most
+    recently confirmed go, then their devices that hold no other registration. One row: how
+    many registrations and how many devices went."""
     past_cap = (
         select(Registration.id)
         .where(Registration.card_id == bindparam("of_card", type_=BigInteger))
         .order_by(Registration.updated_at.desc(), Registration.id.desc())
         .offset(bindparam("cap", type_=Integer))
     )
-    registrations = (
+    gone = (
         delete(Registration)
         .where(Registration.id.in_(past_cap))
-        .returning(Registration.device_id)
-        .execution_options(synchronize_session=False)
+        .returning(Registration.id, Registration.device_id)
+        .cte("gone")
     )
-    devices = (
+    # The statement's parts see the rows as they were before it: skip the registrations it
+    # deletes when asking whether a device holds another one.
+    dropped = (
         delete(Device)
         .where(
-            Device.id == func.any(bindparam("device_ids", type_=ARRAY(BigInteger))),
-            ~exists().where(Registration.device_id == Device.id),
+            Device.id.in_(select(gone.c.device_id)),
+            ~exists().where(
+                Registration.device_id == Device.id, Registration.id.not_in(select(gone.c.id))
+            ),
         )
-        .execution_options(synchronize_session=False)
+        .returning(Device.id)
+        .cte("dropped")
     )
-    return EvictionStatements(registrations=registrations, devices=devices)
+    return select(
+        select(func.count()).select_from(gone).scalar_subquery(),
+        select(func.count()).select_from(dropped).scalar_subquery(),
+    )
 
 
 def _evict_beyond_cap(session: Session, card_id: int, cap: int) -> int:
     """Drop a card's registrations past the `cap` most recently confirmed ones."""
     if session.get_bind().dialect.name == "postgresql":
-        statements = eviction_statements()
-        devices = session.scalars(statements.registrations, {"of_card": card_id, "cap": cap}).all()
-        if devices:
-            session.execute(statements.devices, {"device_ids": sorted(set(devices))})
-            log.info("card %d is at its cap of %d devices: evicted %d", card_id, cap, len(devices))
-        return len(devices)
+        evicted, _ = session.execute(eviction_statement(), {"of_card": card_id, "cap": cap}).one()
+        if evicted:
+            log.info("card %d is at its cap of %d devices: evicted %d", card_id, cap, evicted)
+        return int(evicted)
     rows = session.execute(
         select(Registration.id, Registration.device_id)
         .where(Registration.card_id == card_id)

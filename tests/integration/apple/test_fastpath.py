@@ -386,3 +386,26 @@ def test_fuzzed_headers_query_strings_and_bodies_get_the_apps_answer(
                 client, issued, next(devices), body=body, headers=sent
             ),
         )
+
+
+@pytest.mark.usefixtures("postgres_only")
+def test_an_evicted_device_that_holds_another_card_stays(
+    settings: Settings, clock: FrozenClock
+) -> None:
+    for app in _fast_app(settings, clock, max_devices_per_card=1):
+        client = app.test_client()
+        brand = make_brand(app)
+        first, second = issue_pass(client, brand), issue_pass(client, brand, name="Grace")
+        assert _register(client, first, "shared-phone").status_code == 201
+        assert _register(client, second, "shared-phone").status_code == 201
+        clock.advance(seconds=1)
+        assert _register(client, first, "new-phone").status_code == 201
+        with services_of(app).db.transaction() as session:
+            rows = session.execute(
+                select(Device.library_id, Registration.card_id)
+                .join(Registration, Registration.device_id == Device.id)
+                .order_by(Device.library_id)
+            ).all()
+            devices = session.scalars(select(Device.library_id).order_by(Device.library_id)).all()
+        assert len(rows) == 2  # new-phone on the first card, shared-phone on the second
+        assert devices == ["new-phone", "shared-phone"]
