@@ -171,6 +171,14 @@ class ApplePaths:
         passes = self.svc.adapter("apple_passes", lambda: apple_passes(self.svc.settings))
         return str(passes.pass_type_id)
 
+    def _pass_token(self, environ: dict[str, Any], pass_type_id: str, serial: str) -> str | None:
+        """The ApplePass token of a request for one of our passes (not an enrollment pass)."""
+        scheme, _, token = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
+        token = token.strip()
+        if scheme != "ApplePass" or not token or is_enrollment_serial(serial):
+            return None
+        return token if pass_type_id == self._pass_type_id() else None
+
     def statements(self) -> _Statements:
         """The statements' text for this engine's dialect, compiled on first use."""
         if self._statements is None:
@@ -223,11 +231,8 @@ class ApplePaths:
             pooled.close()
 
     def _latest(self, environ: dict[str, Any], *, pass_type_id: str, serial: str) -> Answer | None:
-        scheme, _, token = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
-        token = token.strip()
-        if scheme != "ApplePass" or not token or is_enrollment_serial(serial):
-            return None
-        if pass_type_id != self._pass_type_id():
+        token = self._pass_token(environ, pass_type_id, serial)
+        if token is None:
             return None
         since = parse_date(environ.get("HTTP_IF_MODIFIED_SINCE"))
         fetch_from = _EPOCH if since is None else _next_second(since)
@@ -307,11 +312,8 @@ class ApplePaths:
         ):
             return None
         _, device_id, _, pass_type_id, serial = parts
-        scheme, _, token = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
-        token = token.strip()
-        if scheme != "ApplePass" or not token or is_enrollment_serial(serial):
-            return None
-        if pass_type_id != self._pass_type_id():
+        token = self._pass_token(environ, pass_type_id, serial)
+        if token is None:
             return None
         body = _read_body(environ)
         if body is None:

@@ -76,14 +76,15 @@ class PassHolder:
     erased: bool
 
 
+def _holder_columns() -> tuple[Any, ...]:
+    """What every authentication of a pass reads of its card."""
+    return (Card.id, Card.auth_token, Card.brand_id, Card.member_id, Card.kind)
+
+
 def _holder_query(serial: str) -> Any:
     return (
         select(
-            Card.id,
-            Card.auth_token,
-            Card.brand_id,
-            Card.member_id,
-            Card.kind,
+            *_holder_columns(),
             Card.update_tag,
             Card.updated_at,
             Member.erased_at,
@@ -321,11 +322,7 @@ def register_holder_query() -> Any:
     registered = select(func.count()).where(Registration.card_id == Card.id).scalar_subquery()
     return (
         select(
-            Card.id,
-            Card.auth_token,
-            Card.brand_id,
-            Card.member_id,
-            Card.kind,
+            *_holder_columns(),
             Member.erased_at,
             active_endpoints_exist(Card.brand_id),
             registered,
