@@ -34,7 +34,7 @@ sys.path[0] = str(Path(__file__).resolve().parents[1])
 from sqlalchemy import text  # noqa: E402
 
 from bench.campaign import cpu_seconds, peak_rss_mb  # noqa: E402
-from bench.common import DEFAULT_PG, ROOT, SECRET, machine, private_database  # noqa: E402
+from bench.common import DEFAULT_PG, ROOT, SECRET, machine, private_database, worker_env  # noqa: E402
 from walletd import create_app  # noqa: E402
 from walletd.config import Settings  # noqa: E402
 from walletd.db import Database  # noqa: E402
@@ -92,16 +92,7 @@ def post(url: str, workdir: Path, key: str, data: bytes) -> tuple[dict[str, Any]
 
 def run_job(url: str, job_id: int, workdir: Path) -> dict[str, Any]:
     """Start one worker and wait until the job is done."""
-    certs = write_dev_certs(workdir / "certs")
-    env = {
-        **os.environ,
-        "WALLETD_DATABASE_URL": url,
-        "WALLETD_SECRET_KEY": SECRET,
-        "WALLETD_INSTANCE_PATH": str(workdir / "instance"),
-        "WALLETD_APPLE_CERT": str(certs.cert_path),
-        "WALLETD_APPLE_KEY": str(certs.key_path),
-        "WALLETD_APPLE_WWDR": str(certs.wwdr_path),
-    }
+    env = worker_env(url, workdir)
     db = Database(url)
     log = (workdir / "worker.log").open("wb")
     started = time.perf_counter()

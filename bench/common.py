@@ -54,6 +54,24 @@ def private_database(url: str = DEFAULT_PG) -> Iterator[str]:
         admin.dispose()
 
 
+def worker_env(url: str, workdir: Path, **extra: str) -> dict[str, str]:
+    """The environment of a `walletd worker` a benchmark starts: its database, dev certificates
+    written under `workdir`, an instance folder there, plus `extra` variables."""
+    from walletd.passes.certs import write_dev_certs
+
+    certs = write_dev_certs(workdir / "certs")
+    return {
+        **os.environ,
+        "WALLETD_DATABASE_URL": url,
+        "WALLETD_SECRET_KEY": SECRET,
+        "WALLETD_INSTANCE_PATH": str(workdir / "instance"),
+        "WALLETD_APPLE_CERT": str(certs.cert_path),
+        "WALLETD_APPLE_KEY": str(certs.key_path),
+        "WALLETD_APPLE_WWDR": str(certs.wwdr_path),
+        **extra,
+    }
+
+
 def free_port() -> int:
     """A free TCP port on loopback."""
     with socket.socket() as sock:

@@ -34,12 +34,11 @@ sys.path[0] = str(Path(__file__).resolve().parents[1])
 from sqlalchemy import text  # noqa: E402
 
 from bench.campaign import cpu_seconds, peak_rss_mb  # noqa: E402
-from bench.common import DEFAULT_PG, ROOT, SECRET, machine, private_database  # noqa: E402
+from bench.common import DEFAULT_PG, ROOT, machine, private_database, worker_env  # noqa: E402
 from tests.fakes.smtp_server import running_relay  # noqa: E402
 from walletd.db import Database  # noqa: E402
 from walletd.email import EmailContent, Recipient, queue_emails  # noqa: E402
 from walletd.loyalty.brands import create_brand  # noqa: E402
-from walletd.passes.certs import write_dev_certs  # noqa: E402
 from walletd.schema import upgrade  # noqa: E402
 
 CHUNK = 1000
@@ -89,21 +88,15 @@ def run(messages: int, rate: float) -> dict[str, Any]:
         with db.transaction() as session:
             brand_id = create_brand(session, "Acme Coffee", now=datetime.now(UTC)).brand_id
         queue_seconds = queue(url, brand_id, messages)
-        certs = write_dev_certs(workdir / "certs")
         with running_relay() as relay:
             relay.relay.count_only = True
-            env = {
-                **os.environ,
-                "WALLETD_DATABASE_URL": url,
-                "WALLETD_SECRET_KEY": SECRET,
-                "WALLETD_INSTANCE_PATH": str(workdir / "instance"),
-                "WALLETD_APPLE_CERT": str(certs.cert_path),
-                "WALLETD_APPLE_KEY": str(certs.key_path),
-                "WALLETD_APPLE_WWDR": str(certs.wwdr_path),
-                "WALLETD_SMTP_URL": relay.url + "?starttls=never",
-                "WALLETD_EMAIL_FROM": "Acme Coffee <hello@acme.bench>",
-                "WALLETD_SMTP_RATE": str(rate),
-            }
+            env = worker_env(
+                url,
+                workdir,
+                WALLETD_SMTP_URL=relay.url + "?starttls=never",
+                WALLETD_EMAIL_FROM="Acme Coffee <hello@acme.bench>",
+                WALLETD_SMTP_RATE=str(rate),
+            )
             log = (workdir / "worker.log").open("wb")
             started = time.perf_counter()
             worker = subprocess.Popen(

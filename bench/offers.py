@@ -33,13 +33,12 @@ sys.path[0] = str(Path(__file__).resolve().parents[1])
 from sqlalchemy import text  # noqa: E402
 
 from bench.campaign import cpu_seconds, peak_rss_mb  # noqa: E402
-from bench.common import DEFAULT_PG, ROOT, SECRET, machine, private_database  # noqa: E402
+from bench.common import DEFAULT_PG, ROOT, SECRET, machine, private_database, worker_env  # noqa: E402
 from walletd.db import Database  # noqa: E402
 from walletd.loyalty.brands import create_brand  # noqa: E402
 from walletd.loyalty.context import Context  # noqa: E402
 from walletd.models import Offer  # noqa: E402
 from walletd.offers.issues import create_issue  # noqa: E402
-from walletd.passes.certs import write_dev_certs  # noqa: E402
 from walletd.schema import upgrade  # noqa: E402
 
 
@@ -84,16 +83,7 @@ def run_issue(
     ctx = Context(now=datetime.now(UTC), secret_key=SECRET)
     with db.transaction() as session:
         issue_id = create_issue(session, brand_id, offer_id, {"preset": "all"}, ctx).id
-    certs = write_dev_certs(workdir / "certs")
-    env = {
-        **os.environ,
-        "WALLETD_DATABASE_URL": url,
-        "WALLETD_SECRET_KEY": SECRET,
-        "WALLETD_INSTANCE_PATH": str(workdir / "instance"),
-        "WALLETD_APPLE_CERT": str(certs.cert_path),
-        "WALLETD_APPLE_KEY": str(certs.key_path),
-        "WALLETD_APPLE_WWDR": str(certs.wwdr_path),
-    }
+    env = worker_env(url, workdir)
     log = (workdir / "worker.log").open("wb")
     started = time.perf_counter()
     worker = subprocess.Popen(
