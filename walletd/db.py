@@ -171,6 +171,22 @@ class Database:
         with self.sessions() as session, session.begin():
             yield session
 
+    @contextmanager
+    def reads(self) -> Iterator[Session]:
+        """A session whose statements each commit by themselves on Postgres (autocommit).
+
+        For a request's reads before its unit of work, and single-statement writes: it spares
+        the BEGIN and COMMIT round trips of a transaction (bench/hotpath_profile.py counts
+        them). SQLite keeps `transaction()`, whose BEGIN IMMEDIATE orders its writers.
+        """
+        if not self.is_postgres:
+            with self.transaction() as session:
+                yield session
+            return
+        connection = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        with connection, Session(bind=connection, expire_on_commit=False) as session:
+            yield session
+
     def dispose(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()

@@ -570,3 +570,50 @@ def test_reversal_never_takes_the_balance_below_zero(client: FlaskClient, brand:
     assert spent.get_json()["balance"] == 10
     body = _reverse(client, brand.admin, scan_id).get_json()
     assert (body["points_reversed"], body["balance"]) == (10, 0)
+
+
+def _statements_of(app: Flask, work: Any) -> list[str]:
+    """The SQL statements `work()` sends, as SQLAlchemy hands them to the driver."""
+    from sqlalchemy import event
+
+    sent: list[str] = []
+    engine = services_of(app).db.engine
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        sent.append(" ".join(statement.split()))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        work()
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    return sent
+
+
+def test_a_plain_scan_reads_promotions_and_reminders_only_when_there_are_some(
+    app: Flask, client: FlaskClient, brand: BrandKeys
+) -> None:
+    """The scan's locked read says whether the program has an active promotion and whether the
+    member holds a live reminder; without them their own queries are not sent, with them they
+    are and still apply."""
+    barcode = enroll(client, brand)["card"]["barcode"]
+
+    def reads(statements: list[str]) -> tuple[bool, bool]:
+        selects = [s for s in statements if s.startswith("SELECT")]
+        return (
+            any("FROM promotions" in s and "EXISTS" not in s for s in selects),
+            any("FROM card_messages" in s and "EXISTS" not in s for s in selects),
+        )
+
+    plain = _statements_of(app, lambda: scan(client, brand, barcode, "10", "plain-1"))
+    assert reads(plain) == (False, False)
+    created = client.post(
+        "/api/v1/promotions", json={"name": "Member day", "multiplier": "2"}, headers=brand.admin
+    )
+    assert created.status_code == 201, created.get_data(as_text=True)
+    answers: list[Any] = []
+    promoted = _statements_of(
+        app, lambda: answers.append(scan(client, brand, barcode, "10", "plain-2"))
+    )
+    assert reads(promoted) == (True, False)
+    assert [p["name"] for p in answers[0].get_json()["promotions"]] == ["Member day"]

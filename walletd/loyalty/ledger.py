@@ -29,7 +29,18 @@ from walletd.loyalty.cards import cards_of_member, touch_cards
 from walletd.loyalty.context import Context
 from walletd.loyalty.money import format_minor, parse_amount
 from walletd.loyalty.rules import TierRule, add_months, points_for_purchase, tier_for
-from walletd.models import Card, Coupon, LedgerEntry, Member, Offer, Program, Reward, Tier
+from walletd.messages.store import live_reminders_exist, note_no_reminders
+from walletd.models import (
+    Card,
+    Coupon,
+    LedgerEntry,
+    Member,
+    Offer,
+    Program,
+    Promotion,
+    Reward,
+    Tier,
+)
 from walletd.observability.metrics import REDEMPTIONS, SCANS, counted, redemption_kind
 from walletd.offers.promotions import active_promotions, combined_multiplier
 from walletd.offers.stamps import add_stamp
@@ -341,16 +352,31 @@ def _locked_card(
     return row[0], row[1]
 
 
+@dataclass(frozen=True)
+class _ScanRead:
+    """What a scan's one locked read learns."""
+
+    card: Card
+    member: Member
+    program: Program
+    tiers: list[TierRule]
+    discounts: dict[int, Decimal]
+    used: bool  # the Idempotency-Key was used already
+    promotions: bool  # the program has an active promotion
+
+
 def _locked_card_and_rules(
     session: Session, brand_id: int, barcode: object, secret_keys: tuple[str, ...], key: str
-) -> tuple[Card, Member, Program, list[TierRule], dict[int, Decimal], bool]:
+) -> _ScanRead:
     """_locked_card and _program_rules in one statement, the scan's first and only read of them.
 
-    Also learns whether the brand has webhook endpoints, so a scan's events cost no query when
-    it has none (most brands), and whether the Idempotency-Key was used already (the last
-    item). That check reads the statement's snapshot: a twin committed while this one waited
-    for the member's lock is not seen, so this scan's INSERT hits the unique key and
-    run_in_transaction runs it again, which then replays the twin's answer.
+    Also learns, so that a scan of the common case costs no query for them: whether the brand
+    has webhook endpoints (a scan's events), whether the member holds a live reminder
+    (touch_cards re-checks them), whether the program has an active promotion, and whether
+    the Idempotency-Key was used already. That check reads the statement's snapshot: a twin
+    committed while this one waited for the member's lock is not seen, so this scan's INSERT
+    hits the unique key and run_in_transaction runs it again, which then replays the twin's
+    answer.
     """
     if not isinstance(barcode, str) or not barcode.strip():
         raise ValidationError("barcode is required and must be a string", field="barcode")
@@ -361,8 +387,22 @@ def _locked_card_and_rules(
         .where(LedgerEntry.brand_id == brand_id, LedgerEntry.idempotency_key == key)
         .exists()
     )
+    promotions = (
+        select(Promotion.id)
+        .where(Promotion.program_id == Program.id, Promotion.active.is_(True))
+        .exists()
+    )
     rows = session.execute(
-        select(Card, Member, Program, Tier, active_endpoints_exist(Card.brand_id), used)
+        select(
+            Card,
+            Member,
+            Program,
+            Tier,
+            active_endpoints_exist(Card.brand_id),
+            live_reminders_exist(Member.id),
+            promotions,
+            used,
+        )  # fmt: skip
         .join(Member, Member.id == Card.member_id)
         .join(Program, Program.id == Member.program_id)
         .outerjoin(Tier, Tier.program_id == Program.id)
@@ -372,12 +412,18 @@ def _locked_card_and_rules(
     ).all()
     if not rows:
         raise UnknownCardError("this barcode is not a card of this program")
-    card, member, program, _, hooks, replay = rows[0]
+    card, member, program, _, hooks, reminders, promoted, replay = rows[0]
     if not hooks:
         note_no_endpoints(session, brand_id)
-    tiers = [TierRule(t.id, t.name, t.threshold, t.multiplier) for *_, t, _, _ in rows if t]
-    discounts = {t.id: Decimal(t.member_discount_percent or 0) for *_, t, _, _ in rows if t}
-    return card, member, program, tiers, discounts, bool(replay)
+    if not reminders:
+        note_no_reminders(session, member.id)
+    tier_rows = [row[3] for row in rows if row[3] is not None]
+    return _ScanRead(
+        card, member, program,
+        tiers=[TierRule(t.id, t.name, t.threshold, t.multiplier) for t in tier_rows],
+        discounts={t.id: Decimal(t.member_discount_percent or 0) for t in tier_rows},
+        used=bool(replay), promotions=bool(promoted),
+    )  # fmt: skip
 
 
 def _program_rules(
@@ -436,9 +482,10 @@ def credit_scan(
     if location_id is not None:
         location = _integer(location_id, "location_id", "location_id must be an integer")
     # Locking first makes a concurrent twin with the same key wait, then find our entry.
-    card, member, program, tiers, discounts, used = _locked_card_and_rules(
-        session, actor.brand_id, barcode, ctx.secret_keys, key
-    )
+    read = _locked_card_and_rules(session, actor.brand_id, barcode, ctx.secret_keys, key)
+    card, member, program, tiers, discounts = (
+        read.card, read.member, read.program, read.tiers, read.discounts
+    )  # fmt: skip
     if currency is not None and currency.upper() != program.currency:
         raise ValidationError(
             f"this program counts in {program.currency}, not {currency}", field="currency"
@@ -460,7 +507,7 @@ def credit_scan(
     if barcodes:
         meaning["coupons"] = barcodes  # only then: older scans keep their fingerprints
     fingerprint = request_fingerprint("scan", meaning)
-    replay = _replay(session, actor.brand_id, key, fingerprint) if used else None
+    replay = _replay(session, actor.brand_id, key, fingerprint) if read.used else None
     if replay is not None:
         return replay
     if location is None:
@@ -472,8 +519,10 @@ def credit_scan(
             else key_location(session, actor.api_key_id)
         )
     tier_multiplier = next((t.multiplier for t in tiers if t.id == member.tier_id), Decimal(1))
-    promotions = active_promotions(
-        session, program, _tier_name(tiers, member.tier_id), location, ctx.now
+    promotions = (
+        active_promotions(session, program, _tier_name(tiers, member.tier_id), location, ctx.now)
+        if read.promotions
+        else []
     )[:MAX_PROMOTIONS_PER_SCAN]
     multiplier = combined_multiplier(tier_multiplier, [p.multiplier for p in promotions])
     points = points_for_purchase(

@@ -175,6 +175,40 @@ def queue_google_messages(session: Session, cards: Sequence[Card], now: datetime
     )
 
 
+# A live automatic reminder: one that can stop being true (reward_near, points_expiring).
+_LIVE_REMINDER = (
+    CardMessage.withdrawn_at.is_(None),
+    or_(CardMessage.reward_points.is_not(None), CardMessage.expiring_until.is_not(None)),
+)
+_NO_REMINDERS_INFO = "walletd.messages.no_reminders"
+
+
+def live_reminders_exist(member_id: Any) -> Any:
+    """An SQL EXISTS for a member's live automatic reminders, to put beside a query a request
+    makes anyway (the scan's locked read), so that most balance changes skip untrue_reminders'
+    query: most members hold no reminder."""
+    mine = CardMessage.member_id == member_id
+    return select(CardMessage.id).where(mine, *_LIVE_REMINDER).exists()
+
+
+def _known_without_reminders(session: Session) -> set[int]:
+    """Members read in the session's current transaction as holding no live reminder."""
+    transaction = session.get_transaction()
+    held = session.info.get(_NO_REMINDERS_INFO)
+    if held is None or held[0] is not transaction:
+        held = (transaction, set())
+        session.info[_NO_REMINDERS_INFO] = held
+    known: set[int] = held[1]
+    return known
+
+
+def note_no_reminders(session: Session, member_id: int) -> None:
+    """Record, for this transaction, that the member holds no live reminder (read with the
+    member's row lock by the caller). Only the worker's automations create reminders, in their
+    own transactions."""
+    _known_without_reminders(session).add(member_id)
+
+
 def untrue_reminders(
     session: Session, member_ids: Iterable[int], now: datetime
 ) -> list[CardMessage]:
@@ -183,18 +217,12 @@ def untrue_reminders(
     reward_near: the balance reached the reward. points_expiring: no points that expire by the
     reminder's horizon are left (they expired or were spent).
     """
-    ids = sorted(set(member_ids))
+    ids = sorted(set(member_ids) - _known_without_reminders(session))
     if not ids:
         return []
     reminders = list(
         session.scalars(
-            select(CardMessage).where(
-                CardMessage.member_id.in_(ids),
-                CardMessage.withdrawn_at.is_(None),
-                or_(
-                    CardMessage.reward_points.is_not(None), CardMessage.expiring_until.is_not(None)
-                ),
-            )
+            select(CardMessage).where(CardMessage.member_id.in_(ids), *_LIVE_REMINDER)
         ).all()
     )
     if not reminders:
