@@ -87,7 +87,7 @@ def serve_command(server: str, *, port: int, workers: int, threads: int) -> list
         return [
             sys.executable, "-m", "granian", "--interface", "wsgi", "--host", "127.0.0.1",
             "--port", str(port), "--workers", str(workers), "--blocking-threads", str(threads),
-            "--no-ws", "wsgi:app",
+            "--no-ws", "--workers-kill-timeout", "5", "wsgi:app",
         ]  # fmt: skip
     raise ValueError(f"unknown server {server!r}")
 

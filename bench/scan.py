@@ -103,7 +103,7 @@ def main() -> None:
     servers = args.server
     configs = [(args.workers, args.threads)]
     if args.sweep:
-        configs = [(2, 1), (4, 1), (2, 4), (4, 4), (4, 8), (8, 2)]
+        configs = [(2, 1), (2, 2), (2, 4), (4, 1), (4, 4), (8, 2)]
     print(f"machine: {machine()}")
     print(f"command: python bench/scan.py {' '.join(sys.argv[1:])}")
     with private_database(os.environ.get("BENCH_DATABASE_URL", DEFAULT_PG)) as url:

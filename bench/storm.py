@@ -146,7 +146,14 @@ def main() -> None:
     parser.add_argument(
         "--server", nargs="+", default=["gunicorn"], choices=["gunicorn", "granian"]
     )
+    parser.add_argument(
+        "--modes", nargs="+", default=["on_demand", "presigned"], choices=["on_demand", "presigned"]
+    )
+    parser.add_argument("--sweep", action="store_true", help="several process models in a row")
     args = parser.parse_args()
+    configs = [(args.workers, args.threads)]
+    if args.sweep:
+        configs = [(2, 1), (2, 2), (4, 1), (4, 2), (4, 4), (6, 1)]
     print(f"machine: {machine()}")
     print(f"command: python bench/storm.py {' '.join(sys.argv[1:])}")
     rsa_rate = raw_rsa_rate()
@@ -165,27 +172,31 @@ def main() -> None:
         }  # fmt: skip
         for server in args.server:
             env = {**cert_env, "WALLETD_SECRET_KEY": SECRET}
-            for mode in ("on_demand", "presigned"):
+            for mode in args.modes:
                 change_all(url)
                 presign = None
                 if mode == "presigned":
                     signed, took = presign_all(url, {**env, "WALLETD_DATABASE_URL": url})
                     presign = {"signed": signed, "seconds": round(took, 1),
                                "per_s": round(signed / took)}  # fmt: skip
-                with gunicorn(url, workers=args.workers, threads=args.threads, server=server,
-                              env=env) as base:  # fmt: skip
-                    result = wrk(base, connections=args.connections, seconds=args.seconds,
-                                 script=script)  # fmt: skip
-                fetched = result["requests"]
-                print(json.dumps({
-                    "server": server, "mode": mode, "served_per_s": round(result["rps"]),
-                    "p50_ms": result["p50_ms"], "p99_ms": result["p99_ms"],
-                    "non_2xx": result["non_2xx"], "requests": fetched,
-                    "distinct_cards": len(serials), "worker_presign": presign,
-                    "ratio_to_raw_rsa_one_core": round(result["rps"] / rsa_rate, 2),
-                }))  # fmt: skip
-                if fetched > len(serials):
-                    print("  (more requests than cards: later fetches were of stored passes)")
+                for workers, threads in configs:
+                    with gunicorn(url, workers=workers, threads=threads, server=server,
+                                  env=env) as base:  # fmt: skip
+                        # Warm processes (imports, pooled connections), not passes.
+                        wrk(f"{base}/healthz", connections=args.connections, seconds=2)
+                        result = wrk(base, connections=args.connections, seconds=args.seconds,
+                                     script=script)  # fmt: skip
+                    fetched = result["requests"]
+                    print(json.dumps({
+                        "server": server, "workers": workers, "threads": threads, "mode": mode,
+                        "served_per_s": round(result["rps"]),
+                        "p50_ms": result["p50_ms"], "p99_ms": result["p99_ms"],
+                        "non_2xx": result["non_2xx"], "requests": fetched,
+                        "distinct_cards": len(serials), "worker_presign": presign,
+                        "ratio_to_raw_rsa_one_core": round(result["rps"] / rsa_rate, 2),
+                    }))  # fmt: skip
+                    if fetched > len(serials):
+                        print("  (more requests than cards: later fetches were of stored passes)")
 
 
 if __name__ == "__main__":

@@ -21,10 +21,12 @@ def granian_argv(environ: Mapping[str, str]) -> list[str]:
     host, _, port = bind.rpartition(":")
     workers = environ.get("WEB_CONCURRENCY") or str(multiprocessing.cpu_count() * 2)
     threads = environ.get("GUNICORN_THREADS") or "4"
+    kill_after = environ.get("GRANIAN_WORKERS_KILL_TIMEOUT") or "30"
     for name, value in (
         ("WEB_CONCURRENCY", workers),
         ("GUNICORN_THREADS", threads),
         ("port", port),
+        ("GRANIAN_WORKERS_KILL_TIMEOUT", kill_after),
     ):
         if not (value.isascii() and value.isdigit() and int(value) > 0):
             raise ValueError(f"{name} must be a positive whole number, not {value!r}")
@@ -36,6 +38,11 @@ def granian_argv(environ: Mapping[str, str]) -> list[str]:
         "--http", "1", "--no-ws", "--respawn-failed-workers",
         # Like gunicorn.conf.py's max_requests: a worker is replaced after this many requests.
         "--workers-lifetime", environ.get("GRANIAN_WORKERS_LIFETIME", "86400"),
+        # A worker that has not stopped this many seconds after SIGTERM is killed. Without it a
+        # granian worker was seen to hang on shutdown for good (2.8.9, 2 workers x 2 threads,
+        # after a scan load: its Python threads idle, its Rust runtime spinning), and the
+        # parent with it, until something sent SIGKILL (granian issue #875 reports the same).
+        "--workers-kill-timeout", kill_after,
         "walletd.wsgi:app",
     ]  # fmt: skip
 

@@ -22,6 +22,12 @@ def test_granian_gets_the_bind_workers_and_threads_of_the_gunicorn_variables() -
     assert argv[-1] == "walletd.wsgi:app"
 
 
+def test_a_worker_that_will_not_stop_is_killed_after_30_seconds_or_as_set() -> None:
+    assert _option(granian_argv({}), "--workers-kill-timeout") == "30"
+    argv = granian_argv({"GRANIAN_WORKERS_KILL_TIMEOUT": "5"})
+    assert _option(argv, "--workers-kill-timeout") == "5"
+
+
 def test_port_alone_binds_every_interface() -> None:
     argv = granian_argv({"PORT": "8123"})
     assert (_option(argv, "--host"), _option(argv, "--port")) == ("0.0.0.0", "8123")
@@ -29,7 +35,13 @@ def test_port_alone_binds_every_interface() -> None:
 
 @pytest.mark.parametrize(
     "environ",
-    [{"WEB_CONCURRENCY": "0"}, {"GUNICORN_THREADS": "four"}, {"PORT": "８０"}, {"PORT": "-1"}],
+    [
+        {"WEB_CONCURRENCY": "0"},
+        {"GUNICORN_THREADS": "four"},
+        {"PORT": "８０"},
+        {"PORT": "-1"},
+        {"GRANIAN_WORKERS_KILL_TIMEOUT": "30s"},
+    ],
 )
 def test_nonsense_settings_are_refused_with_the_name(environ: dict[str, str]) -> None:
     with pytest.raises(ValueError, match="must be a positive whole number"):
