@@ -316,6 +316,35 @@ def test_a_plain_scan_pays_one_query_for_promotions_and_none_for_offers(
     assert entry["entries"][0]["reason"] is None
 
 
+def test_a_plain_scan_reads_promotions_and_reminders_only_when_there_are_some(
+    app: Flask, client: FlaskClient, brand: BrandKeys
+) -> None:
+    """The scan's locked read says whether the program has an active promotion and whether the
+    member holds a live reminder; without them their own queries are not sent, with them they
+    are and still apply."""
+    barcode = enroll(client, brand)["card"]["barcode"]
+
+    def reads(statements: list[str]) -> tuple[bool, bool]:
+        selects = [" ".join(s.split()) for s in statements if s.lstrip().startswith("SELECT")]
+        return (
+            any("FROM promotions" in s and "EXISTS" not in s for s in selects),
+            any("FROM card_messages" in s and "EXISTS" not in s for s in selects),
+        )
+
+    plain = _statements(app, lambda: scan(client, brand, barcode, "10", "plain-1"))
+    assert reads(plain) == (False, False)
+    created = client.post(
+        "/api/v1/promotions", json={"name": "Member day", "multiplier": "2"}, headers=brand.admin
+    )
+    assert created.status_code == 201, created.get_data(as_text=True)
+    answers: list[Any] = []
+    promoted = _statements(
+        app, lambda: answers.append(scan(client, brand, barcode, "10", "plain-2"))
+    )
+    assert reads(promoted) == (True, False)
+    assert [p["name"] for p in answers[0].get_json()["promotions"]] == ["Member day"]
+
+
 @settings(GENERATED, max_examples=200)
 @given(
     discount=st.decimals(min_value=0, max_value=100, places=4),
