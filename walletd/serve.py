@@ -14,13 +14,25 @@ import os
 import sys
 from collections.abc import Mapping
 
+# One worker per core with two threads each: on 2 cores this served the Apple web service's
+# requests 1.4-1.8 times, scans 1.1-1.2 times and stored passes 1.1 times faster than two
+# workers per core with four threads (BENCHMARKS.md, issue 14, third sitting), with a much
+# shorter tail (p99); more processes than cores only contend for them. A database across a
+# network leaves threads waiting longer: raise GUNICORN_THREADS there.
+DEFAULT_THREADS = "2"
+
+
+def process_model(environ: Mapping[str, str]) -> tuple[str, str]:
+    """(workers, threads per worker) from WEB_CONCURRENCY and GUNICORN_THREADS, or the defaults."""
+    workers = environ.get("WEB_CONCURRENCY") or str(multiprocessing.cpu_count())
+    return workers, environ.get("GUNICORN_THREADS") or DEFAULT_THREADS
+
 
 def granian_argv(environ: Mapping[str, str]) -> list[str]:
     """The granian command line for these environment variables."""
     bind = environ.get("GUNICORN_BIND") or f"0.0.0.0:{environ.get('PORT', '8000')}"
     host, _, port = bind.rpartition(":")
-    workers = environ.get("WEB_CONCURRENCY") or str(multiprocessing.cpu_count() * 2)
-    threads = environ.get("GUNICORN_THREADS") or "4"
+    workers, threads = process_model(environ)
     kill_after = environ.get("GRANIAN_WORKERS_KILL_TIMEOUT") or "30"
     for name, value in (
         ("WEB_CONCURRENCY", workers),
@@ -53,6 +65,8 @@ def serve(environ: Mapping[str, str] | None = None) -> None:
     # The worker runs in its own process (`walletd worker`), never inside the web server.
     env.setdefault("WALLETD_WORKER", "off")
     argv = granian_argv(env)
+    # The app sizes its connection pool by GUNICORN_THREADS (walletd.db.default_pool_size).
+    env["WEB_CONCURRENCY"], env["GUNICORN_THREADS"] = process_model(env)
     directory = env.get("PROMETHEUS_MULTIPROC_DIR")
     if directory:
         # As gunicorn.conf.py's on_starting does: a restart starts counting from zero.

@@ -28,6 +28,12 @@ def test_a_worker_that_will_not_stop_is_killed_after_30_seconds_or_as_set() -> N
     assert _option(argv, "--workers-kill-timeout") == "5"
 
 
+def test_by_default_one_worker_per_core_with_two_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("multiprocessing.cpu_count", lambda: 3)
+    argv = granian_argv({})
+    assert (_option(argv, "--workers"), _option(argv, "--blocking-threads")) == ("3", "2")
+
+
 def test_port_alone_binds_every_interface() -> None:
     argv = granian_argv({"PORT": "8123"})
     assert (_option(argv, "--host"), _option(argv, "--port")) == ("0.0.0.0", "8123")
