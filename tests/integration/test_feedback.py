@@ -265,9 +265,9 @@ def _back_fields(app: Flask, member_id: int) -> dict[str, Any]:
     with svc.db.transaction() as session:
         card = session.scalars(select(Card).where(Card.member_id == member_id)).one()
         ctx = svc.context()
-        view = feedback.with_feedback_link(
-            session, card_view(session, card, now=ctx.now), card, ctx
-        )
+        view = feedback.with_feedback_links(
+            session, {card.id: card_view(session, card, now=ctx.now)}, [card], ctx
+        )[card.id]
         document = render_pass_json(
             view,
             pass_type_id="pass.example.walletd",

@@ -7,6 +7,7 @@ an unhappy customer back; the reports group answers by location and over time.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -108,22 +109,30 @@ def latest_visits(session: Session, member_ids: list[int]) -> dict[int, int]:
     return {int(member_id): int(scan_id) for member_id, scan_id in rows}
 
 
-def unrated_visit(session: Session, member_id: int, now: datetime) -> LedgerEntry | None:
-    """The member's latest visit of the last LINK_DAYS days when it is not rated yet."""
-    scan = session.scalar(
-        select(LedgerEntry)
+def unrated_visits(
+    session: Session, member_ids: Sequence[int], now: datetime
+) -> dict[int, tuple[int, datetime]]:
+    """Each member's latest visit of the last LINK_DAYS days (scan id, when) while it is not
+    rated yet, for the members that have one: one query for all of them."""
+    if not member_ids:
+        return {}
+    latest = (
+        select(LedgerEntry.member_id, func.max(LedgerEntry.id).label("scan_id"))
         .where(
-            LedgerEntry.member_id == member_id,
+            LedgerEntry.member_id.in_(sorted(set(member_ids))),
             LedgerEntry.kind == "earn",
             LedgerEntry.created_at > now - timedelta(days=LINK_DAYS),
         )
-        .order_by(LedgerEntry.id.desc())
-        .limit(1)
+        .group_by(LedgerEntry.member_id)
+        .subquery()
     )
-    if scan is None:
-        return None
-    rated = session.scalar(select(Feedback.id).where(Feedback.scan_id == scan.id))
-    return None if rated is not None else scan
+    rows = session.execute(
+        select(latest.c.member_id, LedgerEntry.id, LedgerEntry.created_at)
+        .join(LedgerEntry, LedgerEntry.id == latest.c.scan_id)
+        .outerjoin(Feedback, Feedback.scan_id == LedgerEntry.id)
+        .where(Feedback.id.is_(None))
+    ).all()
+    return {int(member_id): (int(scan_id), at) for member_id, scan_id, at in rows}
 
 
 def check_rating(value: object) -> int:
@@ -362,13 +371,19 @@ def feedback_report(
     }
 
 
-def with_feedback_link(session: Session, view: CardView, card: Card, ctx: Context) -> CardView:
-    """The loyalty card's view with a link rating the member's latest visit while it is unrated
-    (within LINK_DAYS); the link expires LINK_DAYS after the visit, so the pass stays the same."""
-    if card.kind != "loyalty" or view.voided:
-        return view
-    scan = unrated_visit(session, card.member_id, ctx.now)
-    if scan is None:
-        return view
-    expires = link_expiry(scan.created_at)
-    return replace(view, feedback_url=visit_url(ctx, scan.id, expires))
+def with_feedback_links(
+    session: Session, views: Mapping[int, CardView], cards: Sequence[Card], ctx: Context
+) -> dict[int, CardView]:
+    """The cards' views (by card id) with, on each loyalty card, a link rating the member's
+    latest visit while it is unrated (within LINK_DAYS); the link expires LINK_DAYS after the
+    visit, so the pass stays the same."""
+    rating = [c for c in cards if c.kind == "loyalty" and not views[c.id].voided]
+    visits = unrated_visits(session, [c.member_id for c in rating], ctx.now)
+    linked = dict(views)
+    for card in rating:
+        visit = visits.get(card.member_id)
+        if visit is not None:
+            scan_id, at = visit
+            url = visit_url(ctx, scan_id, link_expiry(at))
+            linked[card.id] = replace(views[card.id], feedback_url=url)
+    return linked

@@ -22,7 +22,7 @@ from walletd.loyalty.context import Context
 from walletd.models import Card, Member, PassPackage, Registration
 from walletd.observability.metrics import PASS_CACHE
 from walletd.passes.apple import ApplePasses
-from walletd.passes.cards import card_view
+from walletd.passes.cards import card_views
 from walletd.passes.view import CardView
 from walletd.push.registrations import PassHolder
 
@@ -31,12 +31,23 @@ def render_card_view(
     session: Session, card: Card, ctx: Context, *, base_url: str, secret_key: str
 ) -> CardView:
     """Everything the pass of a card shows now, with its feedback and manage-messages links."""
+    views = render_card_views(session, [card], ctx, base_url=base_url, secret_key=secret_key)
+    return views[card.id]
+
+
+def render_card_views(
+    session: Session, cards: Sequence[Card], ctx: Context, *, base_url: str, secret_key: str
+) -> dict[int, CardView]:
+    """render_card_view of many cards by card id, with a fixed number of queries for the lot."""
     # Imported here: both modules import the pass builders this module sits beside.
-    from walletd.feedback import with_feedback_link
+    from walletd.feedback import with_feedback_links
     from walletd.privacy.consent import with_manage_link
 
-    view = with_feedback_link(session, card_view(session, card, now=ctx.now), card, ctx)
-    return with_manage_link(view, card, base_url=base_url, secret_key=secret_key)
+    views = with_feedback_links(session, card_views(session, cards, now=ctx.now), cards, ctx)
+    return {
+        card.id: with_manage_link(views[card.id], card, base_url=base_url, secret_key=secret_key)
+        for card in cards
+    }
 
 
 def store_package(session: Session, card_id: int, tag: int, data: bytes, now: datetime) -> None:
@@ -160,8 +171,8 @@ def presign_passes(
         .where((PassPackage.card_id.is_(None)) | (PassPackage.update_tag < Card.update_tag))
         .order_by(Card.id)
     ).all()
+    views = render_card_views(session, cards, ctx, base_url=base_url, secret_key=secret_key)
     for card in cards:
-        view = render_card_view(session, card, ctx, base_url=base_url, secret_key=secret_key)
         tag = int(card.update_tag)
-        store_package(session, card.id, tag, passes.sign(view, tag), ctx.now)
+        store_package(session, card.id, tag, passes.sign(views[card.id], tag), ctx.now)
     return len(cards)

@@ -47,7 +47,7 @@ from sqlalchemy.orm import Session
 from walletd.db import Database
 from walletd.loyalty import discovery  # [google-signup]
 from walletd.models import Brand, Card, Coupon, Offer, Program
-from walletd.passes.cards import card_view
+from walletd.passes.cards import card_views
 from walletd.passes.google import (
     DEFAULT_LABELS,
     LoyaltyLabels,
@@ -360,12 +360,10 @@ class GoogleChannel:
                 if card.kind == "loyalty"
             ]
             coupon_cards = card_ids - {card.id for card in found} - linked
+            plain = card_views(session, found)
             views = {
                 card.id: with_manage_link(
-                    card_view(session, card),
-                    card,
-                    base_url=self.base_url,
-                    secret_key=self.secret_key,
+                    plain[card.id], card, base_url=self.base_url, secret_key=self.secret_key
                 )
                 for card in found
             }
