@@ -17,9 +17,17 @@ from walletd.models import Coupon
 pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page
+    from playwright.sync_api import Browser, Locator, Page
 
 PASSWORD = "staff password 123"
+
+
+def _shows(locator: Locator, text: str) -> None:
+    """The live preview shows `text`, waiting for its script: the page's deferred script may
+    run after the test has filled the form (it then draws from the filled values)."""
+    from playwright.sync_api import expect
+
+    expect(locator).to_have_text(text)
 
 
 def _brand(stack: Stack, name: str) -> tuple[BrandKeys, str, str, str]:
@@ -89,14 +97,12 @@ def test_build_issue_see_on_the_card_redeem_at_the_till_and_report(
     page.get_by_label("Offer name").fill("Welcome treat")
     page.get_by_label("Kind").select_option("amount_off")
     page.get_by_label("Value (percent, USD or points)").fill("5")
-    assert preview.inner_text() == "USD 5 off"  # the preview follows the form
-    assert page.locator(".preview-pane [data-bind=offer_name]").inner_text() == "Welcome treat"
+    _shows(preview, "USD 5 off")  # the preview follows the form
+    _shows(page.locator(".preview-pane [data-bind=offer_name]"), "Welcome treat")
     page.get_by_label("Silver").fill("7")
     page.get_by_label("Minimum spend (USD)").fill("20")
     page.get_by_label("Terms").fill("One coupon per visit.")
-    assert page.locator(".preview-pane [data-bind=back-terms]").inner_text() == (
-        "One coupon per visit."
-    )
+    _shows(page.locator(".preview-pane [data-bind=back-terms]"), "One coupon per visit.")
     screenshot(page, "dashboard-offer-new")
     page.get_by_role("button", name="Save offer").click()
     page.get_by_text("Offer saved.").wait_for()
@@ -163,7 +169,7 @@ def test_the_builder_in_traditional_chinese_and_a_scanned_coupon_redeemed_direct
     page.get_by_label("優惠名稱").fill("珍珠奶茶買一送一")
     page.get_by_label("類型").select_option("free_item")
     page.locator("#f-item").fill("珍珠奶茶")
-    assert page.locator(".preview-pane [data-bind=headline]").inner_text() == "珍珠奶茶"
+    _shows(page.locator(".preview-pane [data-bind=headline]"), "珍珠奶茶")
     screenshot(page, "dashboard-offer-new-zh-hant")
     page.get_by_role("button", name="儲存優惠").click()
     page.get_by_text("優惠已儲存。").wait_for()
@@ -199,7 +205,7 @@ def test_a_promotion_built_with_its_card_preview_in_english_and_traditional_chin
     shown = page.locator(".preview-pane [data-bind=promotion]")
     assert shown.inner_text() == "Member day"
     page.locator("#f-name").fill("Double points Tuesday")
-    assert shown.inner_text() == "Double points Tuesday"  # follows the form as it is typed
+    _shows(shown, "Double points Tuesday")  # follows the form as it is typed
     page.locator("#f-multiplier").fill("2")
     page.locator("#f-weekday-2").check()
     screenshot(page, "dashboard-promotion-new")
@@ -210,6 +216,6 @@ def test_a_promotion_built_with_its_card_preview_in_english_and_traditional_chin
     page.wait_for_url("**/dashboard/promotions")
     assert page.locator(".preview-pane [data-bind=promotion]").inner_text() == "會員日"
     page.locator("#f-name").fill("週二會員日")
-    assert page.locator(".preview-pane [data-bind=promotion]").inner_text() == "週二會員日"
+    _shows(page.locator(".preview-pane [data-bind=promotion]"), "週二會員日")
     screenshot(page, "dashboard-promotion-new-zh-hant")
     assert problems.errors == []
