@@ -1,6 +1,6 @@
-"""Checkout scans per second under gunicorn on Postgres, beside the bare health endpoint.
+"""Checkout scans (or redemptions) per second on Postgres, beside the bare health endpoint.
 
-Usage: python bench/scan.py [--seconds 10] [--connections 16] [--sweep]
+Usage: python bench/scan.py [--seconds 10] [--connections 16] [--sweep] [--kind redemption]
 Needs Postgres on 127.0.0.1:5432 (or BENCH_DATABASE_URL) and wrk.
 """
 
@@ -34,14 +34,22 @@ end
 request = function()
   counter = counter + 1
   local barcode = barcodes[math.random(#barcodes)]
-  local body = '{"barcode": "' .. barcode .. '", "amount": "12.50"}'
-  return wrk.format("POST", "/api/v1/scans", {
+  local body = '{"barcode": "' .. barcode .. '", %(payload)s}'
+  return wrk.format("POST", "%(path)s", {
     ["Content-Type"] = "application/json",
     ["Authorization"] = "Bearer %(key)s",
     ["Idempotency-Key"] = "%(run)s-" .. tid .. "-" .. counter,
   }, body)
 end
 """
+
+
+# What each request does: a checkout scan of 12.50, or a redemption of one point (every member
+# starts with the welcome points, far more than one run takes from any of them).
+KINDS = {
+    "scan": ("/api/v1/scans", '"amount": "12.50"'),
+    "redemption": ("/api/v1/redemptions", '"points": 1'),
+}
 
 
 def seed(url: str, members: int) -> tuple[str, list[str]]:
@@ -66,13 +74,17 @@ def run_config(
     with gunicorn(url, workers=workers, threads=threads, server=args.server) as base:
         wrk(f"{base}/healthz", connections=args.connections, seconds=2)  # warm-up
         bare = wrk(f"{base}/healthz", connections=args.connections, seconds=args.seconds)
+        path, payload = KINDS[args.kind]
         script = SCAN_SCRIPT % {
             "barcodes": ", ".join(f'"{b}"' for b in barcodes),
             "key": key,
             "run": os.urandom(4).hex(),
+            "path": path,
+            "payload": payload,
         }
         scans = wrk(f"{base}/", connections=args.connections, seconds=args.seconds, script=script)
     return {
+        "kind": args.kind,
         "server": args.server,
         "workers": workers,
         "threads": threads,
@@ -96,6 +108,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--sweep", action="store_true", help="try several process models")
+    parser.add_argument("--kind", choices=sorted(KINDS), default="scan")
     parser.add_argument(
         "--server", nargs="+", default=["gunicorn"], choices=["gunicorn", "granian"]
     )
