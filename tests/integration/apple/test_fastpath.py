@@ -8,6 +8,7 @@ and never-miss tests run through the fast path on Postgres too; these pin what i
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -27,7 +28,7 @@ from tests.integration.apple.conftest import IssuedPass, WalletDevice, issue_pas
 from walletd import create_app
 from walletd.config import Settings
 from walletd.fastpath.apple import ApplePaths
-from walletd.models import Device, Member, OutboxMessage, PassPackage, Registration
+from walletd.models import Card, Device, Member, OutboxMessage, PassPackage, Registration
 from walletd.web.limits import rate_limits
 
 Request = Callable[[], TestResponse]
@@ -65,6 +66,22 @@ def _stored_hits() -> float:
 
 def _fastpath(result: str) -> float:
     return REGISTRY.get_sample_value("walletd_fastpath_total", {"result": result}) or 0.0
+
+
+def _settled_poll(app: Flask, phone: WalletDevice, issued: IssuedPass) -> dict[str, Any]:
+    """A poll whose lastUpdated is past the card's last change. The poll tag is the oldest
+    transaction running anywhere in the cluster (another test worker's, say): while one older
+    than the change runs, the device is told about the card again (never miss), so a poll with
+    that tag is not yet the "nothing changed since" this test needs. Such transactions end."""
+    with services_of(app).db.transaction() as session:
+        changed = session.scalar(select(Card.update_tag).where(Card.serial_number == issued.serial))
+    assert changed is not None
+    deadline = time.monotonic() + 30
+    while True:
+        listed: dict[str, Any] = phone.updates(issued).get_json()
+        if int(listed["lastUpdated"]) > changed or time.monotonic() > deadline:
+            return listed
+        time.sleep(0.05)
 
 
 def _both(
@@ -123,7 +140,7 @@ def test_304_full_pass_and_list_answer_as_the_app_does(
     assert status == 200 and issued.serial in body.decode()
     tag = first.headers["Last-Modified"]
     assert tag
-    listed = phone.updates(issued).get_json()
+    listed = _settled_poll(app, phone, issued)
     status, body, _ = _both(
         app, lambda: phone.updates(issued, since=listed["lastUpdated"]), answered=True
     )
