@@ -16,6 +16,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from walletd.db import transaction_memo
 from walletd.models import Card, CardMessage, LedgerEntry, Member
 from walletd.push.outbox import GOOGLE_OBJECT, enqueue
 
@@ -193,13 +194,7 @@ def live_reminders_exist(member_id: Any) -> Any:
 
 def _known_without_reminders(session: Session) -> set[int]:
     """Members read in the session's current transaction as holding no live reminder."""
-    transaction = session.get_transaction()
-    held = session.info.get(_NO_REMINDERS_INFO)
-    if held is None or held[0] is not transaction:
-        held = (transaction, set())
-        session.info[_NO_REMINDERS_INFO] = held
-    known: set[int] = held[1]
-    return known
+    return transaction_memo(session, _NO_REMINDERS_INFO, set)
 
 
 def note_no_reminders(session: Session, member_id: int) -> None:

@@ -41,7 +41,8 @@ def card_view(session: Session, card: Card, *, now: datetime | None = None) -> C
 def card_views(
     session: Session, cards: Sequence[Card], *, now: datetime | None = None
 ) -> dict[int, CardView]:
-    """card_view of many cards by card id, with a fixed number of queries for the lot.
+    """card_view of many cards by card id: a fixed number of queries for the loyalty cards,
+    plus one per coupon card (its coupon and offer).
 
     The members with their programs and brands, their tiers, messages and coupons are read
     once for all the cards; the stores and the running promotion once per program (and tier).

@@ -17,6 +17,7 @@ from typing import Any, Literal, get_args
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from walletd.db import transaction_memo
 from walletd.models import WebhookDelivery, WebhookEndpoint
 from walletd.push.outbox import enqueue
 
@@ -74,13 +75,7 @@ _ENDPOINTS_INFO = "walletd.webhooks.endpoints"
 
 def _known_endpoints(session: Session) -> dict[int, list[tuple[int, Any]]]:
     """Brands' active endpoints already read in the session's current transaction."""
-    transaction = session.get_transaction()
-    held = session.info.get(_ENDPOINTS_INFO)
-    if held is None or held[0] is not transaction:
-        held = (transaction, {})
-        session.info[_ENDPOINTS_INFO] = held
-    known: dict[int, list[tuple[int, Any]]] = held[1]
-    return known
+    return transaction_memo(session, _ENDPOINTS_INFO, dict)
 
 
 def note_no_endpoints(session: Session, brand_id: int) -> None:
