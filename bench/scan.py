@@ -1,18 +1,31 @@
 """Checkout scans (or redemptions) per second on Postgres, beside the bare health endpoint.
 
 Usage: python bench/scan.py [--seconds 10] [--connections 16] [--sweep] [--kind redemption]
-Needs Postgres on 127.0.0.1:5432 (or BENCH_DATABASE_URL) and wrk.
+                            [--ceiling]
+Needs Postgres on 127.0.0.1:5432 (or BENCH_DATABASE_URL) and wrk; --ceiling needs pgbench.
+
+--ceiling also runs the scan's own statements (bench/scan_transaction.sql) with pgbench on the
+same database, as they are and with the four writes folded into one statement: what the
+database alone can do for a scan on this machine, with a client that costs next to nothing.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
+import re
+import shutil
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
+from sqlalchemy import make_url, text
+
 sys.path[0] = str(Path(__file__).resolve().parents[1])  # not bench/: its google.py shadows google
+
 
 from bench.common import DEFAULT_PG, SECRET, gunicorn, machine, private_database, wrk  # noqa: E402
 from walletd.db import Database, utcnow  # noqa: E402
@@ -50,6 +63,9 @@ KINDS = {
     "scan": ("/api/v1/scans", '"amount": "12.50"'),
     "redemption": ("/api/v1/redemptions", '"points": 1'),
 }
+
+
+TRANSACTION = Path(__file__).with_name("scan_transaction.sql")
 
 
 def seed(url: str, members: int) -> tuple[str, list[str]]:
@@ -99,6 +115,59 @@ def run_config(
     }
 
 
+def folded(script: str) -> str:
+    """The scan's statements with its four writes folded into one (data-modifying CTEs): how
+    much the database's ceiling moves if a scan made one round trip for them."""
+    lines = script.splitlines()
+    writes = [n for n, line in enumerate(lines) if line.startswith(("INSERT", "UPDATE"))]
+    parts = [lines[n].rstrip(";") for n in writes]
+    ctes = ", ".join(
+        f"w{i} AS ({part}{'' if 'RETURNING' in part else ' RETURNING 1'})"
+        for i, part in enumerate(parts)
+    )
+    counts = ", ".join(f"(SELECT count(*) FROM w{i})" for i in range(len(parts)))
+    return "\n".join(
+        [*lines[: writes[0]], f"WITH {ctes} SELECT {counts};", *lines[writes[-1] + 1 :]]
+    )
+
+
+def database_ceiling(url: str, key: str, clients: int, seconds: int) -> dict[str, float]:
+    """Scans per second that pgbench gets from the database with the scan's own statements."""
+    if shutil.which("pgbench") is None:
+        raise SystemExit("--ceiling needs pgbench (Debian: postgresql-client)")
+    db = Database(url)
+    with db.transaction() as session:
+        row = session.execute(text("SELECT min(id), max(id), min(brand_id) FROM cards")).one()
+        api_key = session.scalar(
+            text("SELECT id FROM api_keys WHERE key_hash = :h"),
+            {"h": hashlib.sha256(key.encode()).hexdigest()},
+        )
+    db.dispose()
+    target = make_url(url)
+    script = TRANSACTION.read_text()
+    found = {}
+    for name, body in (("as_sent", script), ("folded", folded(script))):
+        with tempfile.NamedTemporaryFile("w", suffix=".sql") as handle:
+            handle.write(body)
+            handle.flush()
+            output = subprocess.run(
+                ["pgbench", "-n", "-M", "prepared", "-c", str(clients), "-j", "2",
+                 "-T", str(seconds), "-h", target.host or "127.0.0.1",
+                 "-p", str(target.port or 5432), "-U", target.username or "postgres",
+                 "-D", f"keyhash={hashlib.sha256(key.encode()).hexdigest()}",
+                 "-D", f"first_card={row[0]}", "-D", f"last_card={row[1]}",
+                 "-D", f"brand={row[2]}", "-D", f"api_key={api_key}",
+                 "-f", handle.name, target.database or ""],
+                check=True, capture_output=True, text=True,
+            ).stdout  # fmt: skip
+        if "failed transactions: 0 " not in output:
+            raise SystemExit(f"pgbench reported failures:\n{output}")
+        tps = re.search(r"^tps = ([0-9.]+)", output, re.M)
+        assert tps is not None, output
+        found[name] = float(tps.group(1))
+    return found
+
+
 def main() -> None:
     """Seed, serve, measure, print."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -109,6 +178,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--sweep", action="store_true", help="try several process models")
     parser.add_argument("--kind", choices=sorted(KINDS), default="scan")
+    parser.add_argument(
+        "--ceiling", action="store_true", help="also the database's own rate for the scan"
+    )
     parser.add_argument(
         "--server", nargs="+", default=["gunicorn"], choices=["gunicorn", "granian"]
     )
@@ -125,6 +197,15 @@ def main() -> None:
             args.server = server
             for workers, threads in configs:
                 result = run_config(url, key, barcodes, workers=workers, threads=threads, args=args)
+                if args.ceiling and args.kind == "scan":
+                    # As many clients as the server runs transactions at once, and as wrk's.
+                    for clients in sorted({workers * threads, args.connections}):
+                        ceiling = database_ceiling(url, key, clients, args.seconds)
+                        for name, tps in ceiling.items():
+                            result[f"db_{name}_c{clients}_tps"] = round(tps, 1)
+                            scan_rps = result["scan_rps"]
+                            assert isinstance(scan_rps, float)
+                            result[f"scan_of_db_{name}_c{clients}"] = round(scan_rps / tps, 3)
                 print(json.dumps(result))
 
 
