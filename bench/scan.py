@@ -14,14 +14,20 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import multiprocessing
 import os
+import random
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
+from typing import Any
 
+import psycopg
 from sqlalchemy import make_url, text
 
 sys.path[0] = str(Path(__file__).resolve().parents[1])  # not bench/: its google.py shadows google
@@ -131,18 +137,83 @@ def folded(script: str) -> str:
     )
 
 
-def database_ceiling(url: str, key: str, clients: int, seconds: int) -> dict[str, float]:
-    """Scans per second that pgbench gets from the database with the scan's own statements."""
-    if shutil.which("pgbench") is None:
-        raise SystemExit("--ceiling needs pgbench (Debian: postgresql-client)")
+def _variables(url: str, key: str) -> dict[str, Any]:
+    """The script's fixed variables, read from the seeded database."""
+    keyhash = hashlib.sha256(key.encode()).hexdigest()
     db = Database(url)
     with db.transaction() as session:
         row = session.execute(text("SELECT min(id), max(id), min(brand_id) FROM cards")).one()
         api_key = session.scalar(
-            text("SELECT id FROM api_keys WHERE key_hash = :h"),
-            {"h": hashlib.sha256(key.encode()).hexdigest()},
+            text("SELECT id FROM api_keys WHERE key_hash = :h"), {"h": keyhash}
         )
     db.dispose()
+    return {"keyhash": keyhash, "first_card": row[0], "last_card": row[1], "brand": row[2],
+            "api_key": api_key}  # fmt: skip
+
+
+def _python_client(dsn: str, fixed: dict[str, Any], seconds: float, done: list[int]) -> None:
+    """One connection running the script's statements for `seconds` (psycopg prepares them after
+    five uses, as it does under walletd); appends the number of scans to `done`."""
+    statements = []
+    for line in TRANSACTION.read_text().splitlines():
+        if line and not line.startswith(("--", "\\set")):
+            sql = re.sub(r"(?<!:):([a-z_]+)", r"%(\1)s", line.removesuffix("\\aset").strip())
+            sql = sql.rstrip(";")
+            statements.append((sql, re.findall(r"%\((\w+)\)s", sql), line.endswith("\\aset")))
+    count = 0
+    with psycopg.connect(dsn, autocommit=True) as connection, connection.cursor() as cursor:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            values = dict(fixed)
+            values["cid"] = random.randint(fixed["first_card"], fixed["last_card"])
+            values["ik"] = random.randint(1, 10**12)
+            for sql, names, keep in statements:
+                cursor.execute(sql, {name: values[name] for name in names} if names else None)
+                if keep:  # pgbench's \aset: the last row's columns become variables
+                    rows = cursor.fetchall()
+                    assert cursor.description is not None
+                    values.update(zip([c.name for c in cursor.description], rows[-1], strict=True))
+            count += 1
+    done.append(count)
+
+
+def _python_process(
+    dsn: str, fixed: dict[str, Any], seconds: float, threads: int, out: Any
+) -> None:
+    done: list[int] = []
+    running = [
+        threading.Thread(target=_python_client, args=(dsn, fixed, seconds, done))
+        for _ in range(threads)
+    ]
+    for thread in running:
+        thread.start()
+    for thread in running:
+        thread.join()
+    out.put(sum(done))
+
+
+def python_ceiling(url: str, key: str, processes: int, threads: int, seconds: int) -> float:
+    """Scans per second from Python with bare psycopg, `processes` x `threads` connections."""
+    fixed = _variables(url, key)
+    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    out: Any = multiprocessing.Queue()
+    running = [
+        multiprocessing.Process(target=_python_process, args=(dsn, fixed, seconds, threads, out))
+        for _ in range(processes)
+    ]
+    for process in running:
+        process.start()
+    total = sum(out.get() for _ in running)
+    for process in running:
+        process.join()
+    return float(total / seconds)
+
+
+def database_ceiling(url: str, key: str, clients: int, seconds: int) -> dict[str, float]:
+    """Scans per second that pgbench gets from the database with the scan's own statements."""
+    if shutil.which("pgbench") is None:
+        raise SystemExit("--ceiling needs pgbench (Debian: postgresql-client)")
+    fixed = _variables(url, key)
     target = make_url(url)
     script = TRANSACTION.read_text()
     found = {}
@@ -154,9 +225,7 @@ def database_ceiling(url: str, key: str, clients: int, seconds: int) -> dict[str
                 ["pgbench", "-n", "-M", "prepared", "-c", str(clients), "-j", "2",
                  "-T", str(seconds), "-h", target.host or "127.0.0.1",
                  "-p", str(target.port or 5432), "-U", target.username or "postgres",
-                 "-D", f"keyhash={hashlib.sha256(key.encode()).hexdigest()}",
-                 "-D", f"first_card={row[0]}", "-D", f"last_card={row[1]}",
-                 "-D", f"brand={row[2]}", "-D", f"api_key={api_key}",
+                 *(arg for name, value in fixed.items() for arg in ("-D", f"{name}={value}")),
                  "-f", handle.name, target.database or ""],
                 check=True, capture_output=True, text=True,
             ).stdout  # fmt: skip
@@ -206,6 +275,11 @@ def main() -> None:
                             scan_rps = result["scan_rps"]
                             assert isinstance(scan_rps, float)
                             result[f"scan_of_db_{name}_c{clients}"] = round(scan_rps / tps, 3)
+                    raw = python_ceiling(url, key, workers, threads, args.seconds)
+                    bare_rps = result["bare_rps"]
+                    assert isinstance(bare_rps, float)
+                    result["python_psycopg_rps"] = round(raw, 1)
+                    result["python_psycopg_of_bare"] = round(raw / bare_rps, 3)
                 print(json.dumps(result))
 
 
