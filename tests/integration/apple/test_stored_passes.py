@@ -9,11 +9,13 @@ from sqlalchemy import select
 
 from tests.factories import BrandKeys, services_of
 from tests.fakes.apns_server import ApnsFakeServer
-from tests.integration.apple.conftest import IssuedPass, WalletDevice, purchase
+from tests.integration.apple.conftest import IssuedPass, WalletDevice, issue_pass, purchase
 from walletd import create_app
 from walletd.config import Settings
 from walletd.models import Card, PassPackage
+from walletd.passes import serving
 from walletd.push.dispatcher import Dispatcher
+from walletd.wiring import apple_passes
 
 
 def _signed() -> float:
@@ -82,3 +84,37 @@ def test_a_stored_pass_of_an_older_tag_is_never_served(
     assert new.data != old
     stored = _stored(app, issued.serial)
     assert stored is not None and stored[0] == stored[1]
+
+
+def test_presigning_a_batch_stores_each_card_at_its_own_tag_and_never_an_older_one(
+    app: Flask, client: FlaskClient, brand: BrandKeys
+) -> None:
+    svc = services_of(app)
+    cards = [issue_pass(client, brand, name=f"Member {i}") for i in range(3)]
+    for changed in cards[:2]:
+        purchase(client, brand, changed)
+    with svc.db.transaction() as session:
+        rows = session.execute(select(Card.serial_number, Card.id)).all()
+    ids = {serial: card_id for serial, card_id in rows}
+    assert all(_stored(app, c.serial) is not None for c in cards)  # each download stored one
+    passes = apple_passes(svc.settings)
+    before = _signed()
+    with svc.db.transaction() as session:
+        signed = serving.presign_passes(
+            session, [ids[c.serial] for c in cards], svc.context(), passes=passes,
+            base_url=svc.settings.base_url, secret_key=svc.settings.secret_key,
+        )  # fmt: skip
+    assert signed == 2  # the third card's stored pass is current: not signed again
+    assert _signed() == before + 2
+    for card in cards:
+        stored = _stored(app, card.serial)
+        assert stored is not None and stored[0] == stored[1]
+    # A late writer holding an older version (another process, before the scan) changes nothing.
+    newest = {c.serial: _stored(app, c.serial) for c in cards}
+    with svc.db.transaction() as session:
+        serving.store_packages(
+            session, [(ids[c.serial], 1, b"old bytes") for c in cards], svc.context().now
+        )
+        kept = session.scalars(select(PassPackage.data).where(PassPackage.update_tag == 1)).all()
+    assert kept == []
+    assert {c.serial: _stored(app, c.serial) for c in cards} == newest
