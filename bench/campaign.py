@@ -2,6 +2,7 @@
 
 Usage: python bench/campaign.py [--members 100000] [--segment-members 1000000]
                                 [--ceiling-requests 50000] [--workers 1] [--skip-segments]
+                                [--fetch 16]
 
 Measures, in one run on one machine:
   1. the ceiling: requests/s a bare HTTP/2 client (raw h2 over several TLS connections, many
@@ -10,6 +11,9 @@ Measures, in one run on one machine:
      `flask --app walletd worker`: pushes/s (from the fake's counters), time to finish and the
      worker's peak RSS (VmHWM), and the ratio of its push rate to the ceiling;
   3. segment counts over --segment-members members on Postgres.
+With --fetch N, each device fetches its new pass from a web server (granian, walletd serve's
+process model) as its push arrives, N at a time: the time until every device holds its new pass,
+end to end. The devices are a Python process on the same cores (phones cost the server nothing).
 Needs Postgres on 127.0.0.1:5432 (or BENCH_DATABASE_URL).
 """
 
@@ -17,16 +21,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
+import hashlib
+import http.client
 import json
+import multiprocessing
 import os
+import queue
 import signal
 import ssl
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -41,7 +51,14 @@ import h2.events  # noqa: E402
 import httpx  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
-from bench.common import DEFAULT_PG, ROOT, SECRET, machine, private_database  # noqa: E402
+from bench.common import (  # noqa: E402
+    DEFAULT_PG,
+    ROOT,
+    SECRET,
+    gunicorn,
+    machine,
+    private_database,
+)
 from walletd.campaigns.segments import count_segment, parse_segment  # noqa: E402
 from walletd.campaigns.service import create_campaign  # noqa: E402
 from walletd.db import Database  # noqa: E402
@@ -64,14 +81,16 @@ class Fake:
 
 
 @contextmanager
-def apns_fake(workdir: Path, certs: DevCertPaths) -> Iterator[Fake]:
-    """`python -m tests.fakes.apns_server`, demanding the pass certificate like APNs does."""
+def apns_fake(workdir: Path, certs: DevCertPaths, record: int = 0) -> Iterator[Fake]:
+    """`python -m tests.fakes.apns_server`, demanding the pass certificate like APNs does;
+    keeping the last `record` requests (for /_fake/tokens) when asked."""
     bundle = workdir / "client-ca.pem"
     bundle.write_bytes(certs.ca_path.read_bytes() + certs.wwdr_path.read_bytes())
     ca_out = workdir / "apns-ca.pem"
     process = subprocess.Popen(
         [sys.executable, "-m", "tests.fakes.apns_server", "--port", "0", "--ca-out", str(ca_out),
-         "--require-client-ca", str(bundle), "--until-stdin-closes"],
+         "--require-client-ca", str(bundle), "--until-stdin-closes",
+         "--max-recorded", str(record)],
         cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     assert process.stdout is not None and process.stdin is not None
@@ -97,6 +116,104 @@ def fake_stats(fake: Fake, certs: DevCertPaths) -> dict[str, Any]:
     with httpx.Client(http1=False, http2=True, verify=client_context(fake, certs)) as http:
         data: dict[str, Any] = http.get(f"{fake.url}/_fake/stats").json()
     return data
+
+
+# --- the devices: each fetches its new pass when its push arrives ------------------------------
+
+
+def _device_fetches(
+    web: str, fake: Fake, certs: DevCertPaths, members: int, connections: int, out: Any
+) -> None:
+    """In its own process: poll the fake for pushed tokens and, on `connections` keep-alive
+    connections, fetch each token's pass as Wallet does after a push (the seeded token, serial and
+    authentication token all derive from the member id). Puts (finish times, latencies in ms,
+    statuses) on `out` when every device holds its pass or after 15 minutes."""
+    ptid = certs.pass_type_id
+    work: queue.Queue[str | None] = queue.Queue()
+    done_at: list[float] = []
+    latencies: list[float] = []
+    statuses: collections.Counter[int] = collections.Counter()
+    lock = threading.Lock()
+    deadline = time.monotonic() + 900
+
+    def poll() -> None:
+        after, seen = -1, 0  # from now: not the ceiling's pushes before the campaign
+        with httpx.Client(http1=False, http2=True, verify=client_context(fake, certs)) as http:
+            while seen < members and time.monotonic() < deadline:
+                data = http.get(f"{fake.url}/_fake/tokens?after={after}").json()
+                after = data["next"]
+                for token in data["tokens"]:
+                    work.put(token)
+                seen += len(data["tokens"])
+                if not data["tokens"]:
+                    time.sleep(0.05)
+        for _ in range(connections):
+            work.put(None)
+
+    def device() -> None:
+        host, port = web.removeprefix("http://").split(":")
+        connection = http.client.HTTPConnection(host, int(port), timeout=60)
+        while (token := work.get()) is not None:
+            member = int(token, 16)
+            auth = hashlib.md5(str(member).encode()).hexdigest()  # noqa: S324 - the seed's
+            began = time.perf_counter()
+            connection.request("GET", f"/passes/v1/passes/{ptid}/S{member}",
+                               headers={"Authorization": f"ApplePass {auth}"})  # fmt: skip
+            response = connection.getresponse()
+            response.read()
+            ended = time.perf_counter()
+            with lock:
+                latencies.append((ended - began) * 1000)
+                statuses[response.status] += 1
+                done_at.append(time.time())
+
+    threads = [threading.Thread(target=poll)] + [
+        threading.Thread(target=device) for _ in range(connections)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    out.put((done_at, latencies, dict(statuses)))
+
+
+@contextmanager
+def devices(
+    url: str, fake: Fake, certs: DevCertPaths, members: int, connections: int
+) -> Iterator[Callable[[], dict[str, Any]]]:
+    """A web server (granian, one worker per core, two threads: walletd serve's default) and
+    the devices fetching from it; yields a function that waits for them and sums them up."""
+    cert_env = {
+        "WALLETD_APPLE_CERT": str(certs.cert_path),
+        "WALLETD_APPLE_KEY": str(certs.key_path),
+        "WALLETD_APPLE_WWDR": str(certs.wwdr_path),
+    }
+    cores = os.cpu_count() or 2
+    with gunicorn(url, workers=cores, threads=2, server="granian", env=cert_env) as web:
+        out: Any = multiprocessing.Queue()
+        process = multiprocessing.Process(
+            target=_device_fetches, args=(web, fake, certs, members, connections, out)
+        )
+        process.start()
+
+        def finish() -> dict[str, Any]:
+            done_at, latencies, statuses = out.get(timeout=960)
+            process.join()
+            latencies.sort()
+            return {
+                "fetches": len(latencies),
+                "statuses": statuses,
+                "last_fetch_at": max(done_at) if done_at else None,
+                "fetch_p50_ms": round(latencies[len(latencies) // 2], 1) if latencies else None,
+                "fetch_p99_ms": round(latencies[int(len(latencies) * 0.99)], 1)
+                if latencies else None,
+            }  # fmt: skip
+
+        try:
+            yield finish
+        finally:
+            if process.is_alive():
+                process.terminate()
 
 
 # --- the ceiling: a bare h2 client --------------------------------------------------------------
@@ -285,9 +402,23 @@ def run_campaign(
     members: int,
     workdir: Path,
     workers: int = 1,
+    fetch_connections: int = 0,
 ) -> dict[str, Any]:
     """Create a campaign to everyone, start the workers (the first with the scheduler, the rest
-    `--no-scheduler` delivery workers, as README suggests), wait until every push is answered."""
+    `--no-scheduler` delivery workers, as README suggests), wait until every push is answered.
+
+    With `fetch_connections`, devices fetch their passes from a web server as pushes arrive, and
+    the figures say when the last device held its new pass."""
+    if fetch_connections:
+        with devices(url, fake, certs, members, fetch_connections) as finish:
+            result = run_campaign(url, brand_id, fake, certs, members, workdir, workers)
+            fetched = finish()
+        last = fetched.pop("last_fetch_at")
+        result["devices"] = {
+            **fetched,
+            "all_devices_updated_s": round(last - result.pop("started_at"), 1) if last else None,
+        }
+        return result
     db = Database(url)
     ctx = Context(now=datetime.now(UTC), secret_key=SECRET)
     with db.transaction() as session:
@@ -311,7 +442,7 @@ def run_campaign(
         "WALLETD_APPLE_WWDR": str(certs.wwdr_path),
     }
     log = (workdir / "worker.log").open("wb")
-    started = time.perf_counter()
+    started, started_at = time.perf_counter(), time.time()
     command = [sys.executable, "-m", "flask", "--app", "walletd", "worker"]
     processes = [
         subprocess.Popen(
@@ -378,6 +509,7 @@ def run_campaign(
     return {
         "members": members,
         "workers": workers,
+        "started_at": started_at,
         "time_to_finish_s": round(finished - started, 1),
         "time_to_first_push_s": round(first_push - started, 1),
         "pushes": samples[-1][1],
@@ -446,6 +578,14 @@ def main() -> None:
         help="bare-client shapes to try, CONNECTIONSxSTREAMS, comma-separated; the best counts",
     )
     parser.add_argument("--workers", type=int, default=1, help="worker processes for the campaign")
+    parser.add_argument(
+        "--fetch",
+        type=int,
+        default=0,
+        metavar="CONNECTIONS",
+        help="devices fetch their passes from a web server as pushes arrive, on this many "
+        "connections; reports when the last device held its new pass",
+    )
     parser.add_argument("--skip-campaign", action="store_true")
     parser.add_argument("--skip-segments", action="store_true")
     args = parser.parse_args()
@@ -464,7 +604,9 @@ def main() -> None:
                 print(json.dumps({"seeded_members": args.members,
                                   "seconds": round(time.perf_counter() - started, 1)}),
                       flush=True)  # fmt: skip
-                with apns_fake(workdir, certs) as fake:
+                with apns_fake(
+                    workdir, certs, record=args.members * 2 if args.fetch else 0
+                ) as fake:
                     shapes = [tuple(int(x) for x in s.split("x")) for s in args.ceiling.split(",")]
                     bare_h2_rate(fake, certs, certs.pass_type_id, requests=2000, connections=2,
                                  streams=100)  # warm-up  # fmt: skip
@@ -478,8 +620,10 @@ def main() -> None:
                         print(json.dumps({"bare_h2": result}), flush=True)
                     ceiling = max(c["rps"] for c in ceilings)
                     campaign = run_campaign(
-                        url, brand_id, fake, certs, args.members, workdir, args.workers
-                    )
+                        url, brand_id, fake, certs, args.members, workdir, args.workers,
+                        fetch_connections=args.fetch,
+                    )  # fmt: skip
+                    campaign.pop("started_at", None)
                     campaign["ceiling_rps"] = ceiling
                     campaign["ratio_to_ceiling"] = round(campaign["pushes_per_s"] / ceiling, 3)
                     print(json.dumps({"campaign": campaign}), flush=True)

@@ -5,7 +5,9 @@ Run standalone for benchmarks (serves until SIGINT/SIGTERM, keeps only counters 
     python -m tests.fakes.apns_server --port 8443 --ca-out /tmp/apns-ca.pem [--until-stdin-closes]
 
 It prints one JSON line (url, port, ca_file) when ready, and its counters on exit (stderr, and
-`--stats-out FILE`). `GET /_fake/stats` on the same port answers the counters as JSON meanwhile.
+`--stats-out FILE`). `GET /_fake/stats` on the same port answers the counters as JSON meanwhile;
+with `--max-recorded N`, `GET /_fake/tokens?after=K` answers the tokens pushed since the K-th
+recorded request (bench/campaign.py --fetch: its devices fetch their passes as pushes arrive).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import base64
 import collections
 import contextlib
 import ipaddress
+import itertools
 import json
 import shutil
 import signal
@@ -265,6 +268,7 @@ class ApnsFakeServer:
         self._lock = threading.Lock()
         self._records: collections.deque[RecordedRequest] = collections.deque(maxlen=max_recorded)
         self._record = max_recorded != 0
+        self._recorded_total = 0  # requests ever recorded: /_fake/tokens counts in these
         self._default = _Answer(200)
         self._overrides: dict[str, _Answer] = {}
         self._jwts_seen: dict[str, None] = {}
@@ -470,6 +474,18 @@ class ApnsFakeServer:
                 "errors": len(self._errors),
             }
 
+    def _tokens_after(self, path: str) -> bytes:
+        """The tokens pushed (answered 200) after the K-th request ever recorded, for a benchmark's
+        devices that fetch their passes as pushes arrive; `after=-1` starts from now."""
+        after = int(path.rsplit("=", 1)[1])
+        with self._lock:
+            first = self._recorded_total - len(self._records)  # the oldest one still kept
+            start = self._recorded_total if after < 0 else max(after, first)
+            # At most 500 records an answer: the body stays inside one h2 flow-control window.
+            recorded = list(itertools.islice(self._records, start - first, start - first + 500))
+        tokens = [r.token for r in recorded if r.status == 200 and r.token]
+        return json.dumps({"tokens": tokens, "next": start + len(recorded)}).encode()
+
     # -- called from the server thread --
 
     def _on_loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
@@ -516,6 +532,8 @@ class ApnsFakeServer:
 
         if method == "GET" and path == "/_fake/stats":
             return 200, [("content-type", "application/json")], json.dumps(self.stats()).encode(), 0
+        if method == "GET" and path.startswith("/_fake/tokens?after="):
+            return 200, [("content-type", "application/json")], self._tokens_after(path), 0
 
         token: str | None = None
         if path.startswith("/3/device/"):
@@ -539,6 +557,7 @@ class ApnsFakeServer:
             self._request_count += 1
             self._status_counts[answer.status] += 1
             if self._record:
+                self._recorded_total += 1
                 self._records.append(
                     RecordedRequest(
                         method=method,
@@ -770,15 +789,20 @@ class _Connection(asyncio.Protocol):
 
     def _send_unsent(self) -> None:
         # Flow control: send what the windows allow; the rest waits for WINDOW_UPDATE.
+        # A body longer than one frame goes out frame by frame while the window lasts.
         for stream_id, data in list(self._unsent.items()):
+            rest = data
             try:
-                window = min(
-                    self._h2.local_flow_control_window(stream_id),
-                    self._h2.max_outbound_frame_size,
-                )
-                chunk, rest = data[:window], data[window:]
-                if chunk or not rest:
-                    self._h2.send_data(stream_id, chunk, end_stream=not rest)
+                while True:
+                    window = min(
+                        self._h2.local_flow_control_window(stream_id),
+                        self._h2.max_outbound_frame_size,
+                    )
+                    chunk, rest = rest[:window], rest[window:]
+                    if chunk or not rest:
+                        self._h2.send_data(stream_id, chunk, end_stream=not rest)
+                    if not rest or not chunk:
+                        break
             except h2.exceptions.ProtocolError:
                 self._forget(stream_id)
                 continue
