@@ -23,7 +23,14 @@ from tests.integration.campaigns.conftest import (
 from walletd.campaigns import service
 from walletd.config import Settings
 from walletd.jobs import campaign_step
-from walletd.models import Campaign, CampaignRecipient, Card, MessageLog, OutboxMessage
+from walletd.models import (
+    Campaign,
+    CampaignRecipient,
+    Card,
+    MessageLog,
+    OutboxMessage,
+    PassPackage,
+)
 from walletd.push.dispatcher import Dispatcher
 from walletd.worker import build_channels
 
@@ -447,3 +454,35 @@ def test_a_worker_killed_mid_send_is_replaced_after_its_lease(
     _assert_everyone_once(shop, campaign["id"], members)
     shop.deliver()
     assert pushed(apns) == sorted(members.values())
+
+
+def test_a_campaigns_passes_are_signed_before_their_pushes_go_out(
+    client: FlaskClient, brand: BrandKeys, shop: Shop, apns: ApnsFakeServer
+) -> None:
+    members = audience(shop, 3)
+    create_campaign(client, brand)
+    assert shop.fan_out() == 1
+    assert stored_tags(shop, members) == {}  # changed by the fan-out, not signed yet
+    assert shop.deliver() == 3
+    assert pushed(apns) == sorted(members.values())
+    # Each card's pass is stored at the tag the push announced: the fetches read stored bytes.
+    with shop.svc.db.transaction() as session:
+        current = dict(
+            session.execute(
+                select(Card.member_id, Card.update_tag).where(Card.member_id.in_(members))
+            )
+            .tuples()
+            .all()
+        )
+    assert stored_tags(shop, members) == {m: int(tag) for m, tag in current.items()}
+
+
+def stored_tags(shop: Shop, members: dict[int, str]) -> dict[int, int]:
+    """member id -> the tag of the pass stored for their card, where it is the card's current."""
+    with shop.svc.db.transaction() as session:
+        rows = session.execute(
+            select(Card.member_id, PassPackage.update_tag)
+            .join(PassPackage, PassPackage.card_id == Card.id)
+            .where(Card.member_id.in_(members), PassPackage.update_tag == Card.update_tag)
+        ).tuples()
+        return {int(m): int(tag) for m, tag in rows}
