@@ -1,12 +1,16 @@
-"""Checkout scans (or redemptions) per second on Postgres, beside the bare health endpoint.
+"""Checkout scans (or redemptions, or coupons redeemed) per second on Postgres, beside the bare
+health endpoint.
 
-Usage: python bench/scan.py [--seconds 10] [--connections 16] [--sweep] [--kind redemption]
+Usage: python bench/scan.py [--seconds 10] [--connections 16] [--sweep]
+                            [--kind scan|redemption|coupon]
                             [--ceiling]
 Needs Postgres on 127.0.0.1:5432 (or BENCH_DATABASE_URL) and wrk; --ceiling needs pgbench.
 
---ceiling also runs the scan's own statements (bench/scan_transaction.sql) with pgbench on the
-same database, as they are and with the four writes folded into one statement: what the
-database alone can do for a scan on this machine, with a client that costs next to nothing.
+--ceiling also runs the scan's own statements (bench/scan_transaction.sql) on the same database
+without walletd: with pgbench, as they are and with the four writes folded into one (what the
+database alone can do for a scan on this machine, with a client that costs next to nothing),
+and from Python with bare psycopg in as many processes and threads as the server (what any
+Python scan making these round trips can reach before HTTP, Flask, the ORM and the rules).
 """
 
 from __future__ import annotations
@@ -28,7 +32,8 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from sqlalchemy import make_url, text
+from sqlalchemy import make_url, select, text
+from sqlalchemy.orm import Session
 
 sys.path[0] = str(Path(__file__).resolve().parents[1])  # not bench/: its google.py shadows google
 
@@ -38,6 +43,9 @@ from walletd.db import Database, utcnow  # noqa: E402
 from walletd.loyalty.brands import create_brand  # noqa: E402
 from walletd.loyalty.context import Context  # noqa: E402
 from walletd.loyalty.members import Enrollment, enroll_member  # noqa: E402
+from walletd.models import Member  # noqa: E402
+from walletd.offers.catalog import OfferInput, create_offer  # noqa: E402
+from walletd.offers.coupons import issue_coupon  # noqa: E402
 from walletd.schema import upgrade  # noqa: E402
 
 SCAN_SCRIPT = """
@@ -52,7 +60,7 @@ setup = function(thread)
 end
 request = function()
   counter = counter + 1
-  local barcode = barcodes[math.random(#barcodes)]
+  local barcode = %(pick)s
   local body = '{"barcode": "' .. barcode .. '", %(payload)s}'
   return wrk.format("POST", "%(path)s", {
     ["Content-Type"] = "application/json",
@@ -63,19 +71,25 @@ end
 """
 
 
-# What each request does: a checkout scan of 12.50, or a redemption of one point (every member
-# starts with the welcome points, far more than one run takes from any of them).
+# What each request does: a checkout scan of 12.50, a redemption of one point (every member
+# starts with the welcome points, far more than one run takes from any of them), or a coupon
+# (10 % off) redeemed at the till with a purchase of 12.50, each coupon once.
 KINDS = {
     "scan": ("/api/v1/scans", '"amount": "12.50"'),
     "redemption": ("/api/v1/redemptions", '"points": 1'),
+    "coupon": ("/api/v1/coupons/redemptions", '"amount": "12.50"'),
 }
+# A card at random, or for coupons the next unused one: wrk's two threads take turns (tid 1, 2).
+RANDOM_CARD = "barcodes[math.random(#barcodes)]"
+NEXT_COUPON = "barcodes[((counter - 1) * 2 + tid - 1) % #barcodes + 1]"
 
 
 TRANSACTION = Path(__file__).with_name("scan_transaction.sql")
 
 
-def seed(url: str, members: int) -> tuple[str, list[str]]:
-    """A brand with members; returns the cashier key and the barcodes."""
+def seed(url: str, members: int, coupons: int = 0) -> tuple[str, list[str]]:
+    """A brand with members; returns the cashier key and the cards' barcodes, or with `coupons`
+    the barcodes of that many coupons of a 10 %-off offer, spread over the members."""
     upgrade(url)
     db = Database(url)
     ctx = Context(now=utcnow(), secret_key=SECRET)
@@ -85,8 +99,30 @@ def seed(url: str, members: int) -> tuple[str, list[str]]:
         for i in range(members):
             _, card = enroll_member(session, creds.brand_id, Enrollment(name=f"Member {i}"), ctx)
             barcodes.append(card.barcode)
+        if coupons:
+            barcodes = issue_coupons(session, creds.brand_id, creds.program_id, coupons, ctx)
     db.dispose()
     return creds.cashier_key, barcodes
+
+
+def issue_coupons(
+    session: Session, brand_id: int, program_id: int, count: int, ctx: Context
+) -> list[str]:
+    """`count` coupons of a new 10 %-off offer, round robin over the brand's members."""
+    offer = create_offer(
+        session, brand_id,
+        OfferInput(program_id=program_id, name="Ten off", kind="percent_off", value="10"), ctx,
+    )  # fmt: skip
+    members = session.scalars(select(Member).where(Member.brand_id == brand_id)).all()
+    barcodes = []
+    for i in range(count):
+        coupon = issue_coupon(
+            session, offer, members[i % len(members)], source="manual", occasion=f"bench:{i}",
+            ctx=ctx,
+        )  # fmt: skip
+        assert coupon is not None
+        barcodes.append(coupon.barcode)
+    return barcodes
 
 
 def run_config(
@@ -103,6 +139,7 @@ def run_config(
             "run": os.urandom(4).hex(),
             "path": path,
             "payload": payload,
+            "pick": NEXT_COUPON if args.kind == "coupon" else RANDOM_CARD,
         }
         scans = wrk(f"{base}/", connections=args.connections, seconds=args.seconds, script=script)
     return {
@@ -117,6 +154,7 @@ def run_config(
         "scan_p50_ms": scans["p50_ms"],
         "scan_p99_ms": scans["p99_ms"],
         "scan_non_2xx": scans["non_2xx"],
+        "scan_requests": scans["requests"],
         "ratio": round(scans["rps"] / bare["rps"], 3),
     }
 
@@ -261,11 +299,16 @@ def main() -> None:
     print(f"machine: {machine()}")
     print(f"command: python bench/scan.py {' '.join(sys.argv[1:])}")
     with private_database(os.environ.get("BENCH_DATABASE_URL", DEFAULT_PG)) as url:
-        key, barcodes = seed(url, args.members)
+        # Coupons are redeemed once each: enough for 600 a second, a fresh slice per run.
+        runs = len(servers) * len(configs)
+        coupons = args.seconds * 600 * runs if args.kind == "coupon" else 0
+        key, barcodes = seed(url, args.members, coupons)
         for server in servers:
             args.server = server
             for workers, threads in configs:
                 result = run_config(url, key, barcodes, workers=workers, threads=threads, args=args)
+                if args.kind == "coupon":
+                    barcodes = barcodes[int(str(result["scan_requests"])) :]
                 if args.ceiling and args.kind == "scan":
                     # As many clients as the server runs transactions at once, and as wrk's.
                     for clients in sorted({workers * threads, args.connections}):
