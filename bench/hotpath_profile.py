@@ -32,9 +32,11 @@ from sqlalchemy import event
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from bench.common import SECRET, private_database  # noqa: E402
+from bench.scan import issue_coupons  # noqa: E402
 from walletd import create_app  # noqa: E402
 from walletd.config import Settings  # noqa: E402
 from walletd.loyalty.brands import create_brand  # noqa: E402
+from walletd.loyalty.members import Enrollment, enroll_member  # noqa: E402
 from walletd.passes.certs import write_dev_certs  # noqa: E402
 from walletd.schema import upgrade  # noqa: E402
 
@@ -135,12 +137,31 @@ def main() -> None:
                 "/api/v1/scans", json={"barcode": barcode, "amount": "12.50"}, headers=headers
             ).status_code
 
+        # Coupons redeemed at the till, each once, issued before the clock starts; in a brand of
+        # their own, so the cards above keep the versions their devices hold.
+        with svc.db.transaction() as session:
+            shop = create_brand(session, "Coupons", now=svc.clock())
+            enroll_member(session, shop.brand_id, Enrollment(name="Holder"), svc.context())
+            coupons = issue_coupons(
+                session, shop.brand_id, shop.program_id, 20 + args.requests + 1, svc.context()
+            )
+        till = {"Authorization": f"Bearer {shop.cashier_key}"}
+
+        def coupon(i: int) -> int:
+            headers = {**till, "Idempotency-Key": secrets.token_hex(12)}
+            return client.post(
+                "/api/v1/coupons/redemptions",
+                json={"barcode": coupons.pop(), "amount": "12.50"},
+                headers=headers,
+            ).status_code
+
         def healthz(i: int) -> int:
             return client.get("/healthz").status_code
 
         scenarios: dict[str, tuple[Callable[[int], int], int]] = {
             "healthz": (healthz, 200), "list": (list_, 200), "not_modified": (not_modified, 304),
             "full": (full, 200), "register": (register, 201), "scan": (scan, 201),
+            "coupon": (coupon, 201),
         }  # fmt: skip
         for name, (call, expect) in scenarios.items():
             for i in range(20):
