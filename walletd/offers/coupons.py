@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import false, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from walletd.errors import (
     BelowMinSpendError,
@@ -46,6 +47,7 @@ from walletd.offers.codes import (
     new_coupon_code,
 )
 from walletd.offers.wallets import coupon_changed
+from walletd.webhooks import active_endpoints_exist, note_no_endpoints
 from walletd.webhooks import events as webhook_events
 
 
@@ -222,9 +224,20 @@ def _is_code(text: str) -> bool:
 
 
 def _locked_coupon(
-    session: Session, brand_id: int, barcode: object, ctx: Context, member_id: int | None = None
-) -> Coupon:
-    """The brand's coupon a barcode (or typed code) names, holding its row lock."""
+    session: Session,
+    brand_id: int,
+    barcode: object,
+    ctx: Context,
+    member_id: int | None = None,
+    key: str | None = None,
+) -> _LockedCoupon:
+    """The brand's coupon a barcode (or typed code) names, holding its row lock, read in one
+    statement with its offer and its program's currency; with `key`, also whether a coupon of
+    the brand was redeemed with that Idempotency-Key (as of the statement's snapshot).
+
+    It also learns whether the brand has webhook endpoints, so that a redemption's event costs
+    no query of its own when it has none (most brands).
+    """
     text = _normalised(barcode)
     if _is_code(text):
         match = Coupon.code == text
@@ -232,13 +245,35 @@ def _locked_coupon(
         match = Coupon.barcode == text
     else:
         raise UnknownCouponError("this barcode is not a coupon of this brand")
-    query = select(Coupon).where(match, Coupon.brand_id == brand_id)
+    used: Any = false()
+    if key is not None:
+        other = aliased(Coupon)
+        used = select(other.id).where(other.brand_id == brand_id, other.redeem_key == key).exists()
+    query = (
+        select(Coupon, Offer, Program.currency, used, active_endpoints_exist(Coupon.brand_id))
+        .join(Offer, Offer.id == Coupon.offer_id)
+        .join(Program, Program.id == Offer.program_id)
+        .where(match, Coupon.brand_id == brand_id)
+    )
     if member_id is not None:
         query = query.where(Coupon.member_id == member_id)
-    coupon = session.scalar(query.with_for_update().execution_options(populate_existing=True))
-    if coupon is None:
+    row = session.execute(
+        query.with_for_update(of=Coupon).execution_options(populate_existing=True)
+    ).first()
+    if row is None:
         raise UnknownCouponError("this barcode is not a coupon of this brand")
-    return coupon
+    coupon, offer, currency, key_used, hooks = row
+    if not hooks:
+        note_no_endpoints(session, brand_id)
+    return _LockedCoupon(coupon, offer, str(currency), bool(key_used))
+
+
+@dataclass(frozen=True)
+class _LockedCoupon:
+    coupon: Coupon
+    offer: Offer
+    currency: str
+    key_used: bool  # a coupon of the brand was redeemed with the key given (snapshot)
 
 
 def _check_redeemable(
@@ -318,13 +353,18 @@ def redeem_coupon(
 ) -> Outcome:
     """Redeem a coupon exactly once per Idempotency-Key; the body says what the till takes off."""
     key = _check_key(idempotency_key)
-    coupon = _locked_coupon(session, actor.brand_id, barcode, ctx)
-    offer, currency = _offer_and_currency(session, coupon)
+    locked = _locked_coupon(session, actor.brand_id, barcode, ctx, key=key)
+    coupon, offer, currency = locked.coupon, locked.offer, locked.currency
     amount_minor = None if amount is None else parse_amount(amount, currency)
     fingerprint = request_fingerprint("coupon", {"coupon": coupon.id, "amount": amount_minor})
-    used = session.scalar(
-        select(Coupon).where(Coupon.brand_id == actor.brand_id, Coupon.redeem_key == key)
-    )
+    # The locked read's snapshot shows keys used before it began; a twin of this request that
+    # committed while this one waited for the coupon's lock shows in the coupon row itself
+    # (re-read under the lock). Either way the key's coupon is looked up now, as it stands.
+    used = None
+    if locked.key_used or coupon.redeem_key == key:
+        used = session.scalar(
+            select(Coupon).where(Coupon.brand_id == actor.brand_id, Coupon.redeem_key == key)
+        )
     if used is not None:
         if used.id != coupon.id or used.redeem_fingerprint != fingerprint:
             raise IdempotencyConflictError(
@@ -359,11 +399,11 @@ def redeem_coupons_in_scan(
     seen: set[str] = set()
     bodies: list[dict[str, Any]] = []
     for barcode in barcodes:
-        coupon = _locked_coupon(session, actor.brand_id, barcode, ctx, member_id=member.id)
+        locked = _locked_coupon(session, actor.brand_id, barcode, ctx, member_id=member.id)
+        coupon, offer, currency = locked.coupon, locked.offer, locked.currency
         if coupon.barcode in seen:
             raise ValidationError("a coupon is listed twice", field="coupons")
         seen.add(coupon.barcode)
-        offer, currency = _offer_and_currency(session, coupon)
         _check_redeemable(coupon, offer, amount_minor, currency, ctx.now)
         coupon.redeemed_scan_id = scan_entry_id
         _apply(session, actor, coupon, offer, amount_minor, currency, ctx, member=member)

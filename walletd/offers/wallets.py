@@ -13,15 +13,8 @@ from walletd.push.google_sync import queue_google_coupon
 
 def coupon_changed(session: Session, coupon: Coupon, ctx: Context) -> None:
     """Touch the coupon's own pass and the member's loyalty card (whose back lists coupons)."""
-    cards = list(
-        session.scalars(
-            select(Card).where(Card.member_id == coupon.member_id, Card.kind == "loyalty")
-        ).all()
-    )
-    if coupon.card_id is not None:
-        own = session.get(Card, coupon.card_id)
-        if own is not None:
-            cards.append(own)
-    touch_cards(session, cards, ctx)
+    loyalty = (Card.member_id == coupon.member_id) & (Card.kind == "loyalty")
+    mine = loyalty if coupon.card_id is None else loyalty | (Card.id == coupon.card_id)
+    touch_cards(session, list(session.scalars(select(Card).where(mine)).all()), ctx)
     # Google: the coupon's offer object, and its link into the member's loyalty object.
     queue_google_coupon(session, coupon, ctx)

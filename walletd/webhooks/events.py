@@ -196,21 +196,19 @@ def coupon_issued(session: Session, member: Member, coupon: Coupon, *, now: date
 
 def coupon_redeemed(session: Session, coupon: Coupon, currency: str, *, now: datetime) -> None:
     """A coupon was used at a till, alone or with a scan."""
-    member = session.get_one(Member, coupon.member_id)
-    emit_event(
-        session,
-        member.brand_id,
-        "coupon.redeemed",
-        {
+
+    def data() -> dict[str, Any]:  # the member is read only when someone listens
+        member = session.get_one(Member, coupon.member_id)
+        return {
             **_coupon_ref(member, coupon),
             "scan_id": coupon.redeemed_scan_id,
             "discount": _amount(coupon.discount_minor, currency),
             "purchase": _amount(coupon.purchase_minor, currency),
             "currency": currency,
             "points_awarded": coupon.points_awarded,
-        },
-        now=now,
-    )
+        }
+
+    emit_event(session, coupon.brand_id, "coupon.redeemed", data, now=now)
 
 
 def pass_changed(
