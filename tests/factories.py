@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import event
 
 from walletd.loyalty.brands import BrandCredentials, create_brand
 from walletd.services import Services
@@ -91,3 +93,19 @@ def raw_post(client: FlaskClient, path: str, data: bytes | str, headers: dict[st
 def dumps(value: Any) -> str:
     """JSON text of a value."""
     return json.dumps(value)
+
+
+def sql_statements(app: Flask, action: Callable[[], object]) -> list[str]:
+    """The SQL statements the app's engine sends while `action` runs."""
+    seen: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(statement)
+
+    engine = services_of(app).db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        action()
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    return seen

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from tests.factories import BrandKeys, FrozenClock, enroll, services_of
+from tests.factories import BrandKeys, FrozenClock, enroll, services_of, sql_statements
 from walletd.errors import (
     CouponExpiredError,
     CouponRedeemedError,
@@ -239,3 +239,36 @@ def test_offer_values_are_accepted_only_within_their_kinds_bounds(
         assert checked > 0 and checked == checked.quantize(Decimal("0.01"))
     else:
         assert 1 <= checked <= 10_000_000 and checked == checked.to_integral_value()
+
+
+def test_a_redemption_reads_the_member_and_the_webhooks_only_for_a_listener(
+    app: Flask, client: FlaskClient, brand: BrandKeys
+) -> None:
+    """The locked read says whether the brand has webhook endpoints: without one, redeeming a
+    coupon sends no query for endpoints nor for the member (test_webhooks.py checks the event
+    when someone listens); the coupon's key is looked up only when it was used."""
+    member = enroll(client, brand)
+    offer_id = _offer(app, brand)
+    coupon = _issue(app, offer_id, member["id"])
+    assert coupon is not None
+
+    def redeem() -> None:
+        response = client.post(
+            "/api/v1/coupons/redemptions",
+            json={"barcode": coupon.barcode, "amount": "20.00"},
+            headers={**brand.cashier, "Idempotency-Key": "till-1"},
+        )
+        assert response.status_code in (200, 201), response.get_data(as_text=True)
+
+    def reads(statements: list[str]) -> dict[str, bool]:
+        selects = [" ".join(s.split()) for s in statements if s.lstrip().startswith("SELECT")]
+        own = [s for s in selects if "EXISTS" not in s]  # not the locked read's own answers
+        return {
+            "endpoints": any("FROM webhook_endpoints" in s for s in own),
+            "member": any(s.startswith("SELECT members.") for s in own),
+            "key": any("coupons.redeem_key =" in s for s in own),
+        }
+
+    assert reads(sql_statements(app, redeem)) == {"endpoints": False, "member": False, "key": False}
+    # The replay: the key was used, so its coupon is looked up, and the first answer comes back.
+    assert reads(sql_statements(app, redeem))["key"] is True

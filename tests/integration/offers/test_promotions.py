@@ -12,9 +12,17 @@ from flask import Flask
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import event, select
+from sqlalchemy import select
 
-from tests.factories import BrandKeys, FrozenClock, enroll, make_brand, scan, services_of
+from tests.factories import (
+    BrandKeys,
+    FrozenClock,
+    enroll,
+    make_brand,
+    scan,
+    services_of,
+    sql_statements,
+)
 from walletd.loyalty.ledger import MAX_PROMOTIONS_PER_SCAN, ScanExtras
 from walletd.models import Location, Program, Tier
 
@@ -288,28 +296,12 @@ def test_promotion_days_are_counted_in_the_program_time_zone(
     assert len(_scan(client, brand, member["card"]["barcode"], "1.00")["promotions"]) == 1
 
 
-def _statements(app: Flask, action: Any) -> list[str]:
-    """The SQL statements an action sends."""
-    seen: list[str] = []
-
-    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        seen.append(statement)
-
-    engine = services_of(app).db.engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        action()
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
-    return seen
-
-
 def test_a_plain_scan_pays_one_query_for_promotions_and_none_for_offers(
     client: FlaskClient, app: Flask, brand: BrandKeys
 ) -> None:
     member = enroll(client, brand)
     barcode = member["card"]["barcode"]
-    statements = _statements(app, lambda: _scan(client, brand, barcode, "3.00"))
+    statements = sql_statements(app, lambda: _scan(client, brand, barcode, "3.00"))
     touching = [s for s in statements if "promotions" in s or "coupons" in s or "offers" in s]
     assert len(touching) == 1 and "FROM promotions" in touching[0], touching
     entry = client.get(f"/api/v1/members/{member['id']}/ledger", headers=brand.admin).get_json()
@@ -331,14 +323,14 @@ def test_a_plain_scan_reads_promotions_and_reminders_only_when_there_are_some(
             any("FROM card_messages" in s and "EXISTS" not in s for s in selects),
         )
 
-    plain = _statements(app, lambda: scan(client, brand, barcode, "10", "plain-1"))
+    plain = sql_statements(app, lambda: scan(client, brand, barcode, "10", "plain-1"))
     assert reads(plain) == (False, False)
     created = client.post(
         "/api/v1/promotions", json={"name": "Member day", "multiplier": "2"}, headers=brand.admin
     )
     assert created.status_code == 201, created.get_data(as_text=True)
     answers: list[Any] = []
-    promoted = _statements(
+    promoted = sql_statements(
         app, lambda: answers.append(scan(client, brand, barcode, "10", "plain-2"))
     )
     assert reads(promoted) == (True, False)
