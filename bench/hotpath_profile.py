@@ -137,6 +137,13 @@ def main() -> None:
                 "/api/v1/scans", json={"barcode": barcode, "amount": "12.50"}, headers=headers
             ).status_code
 
+        def redemption(i: int) -> int:  # one point: each member holds the welcome points
+            *_, barcode, _ = pick(i)
+            headers = {**cashier, "Idempotency-Key": secrets.token_hex(12)}
+            return client.post(
+                "/api/v1/redemptions", json={"barcode": barcode, "points": 1}, headers=headers
+            ).status_code
+
         # Coupons redeemed at the till, each once, issued before the clock starts; in a brand of
         # their own, so the cards above keep the versions their devices hold.
         with svc.db.transaction() as session:
@@ -161,7 +168,7 @@ def main() -> None:
         scenarios: dict[str, tuple[Callable[[int], int], int]] = {
             "healthz": (healthz, 200), "list": (list_, 200), "not_modified": (not_modified, 304),
             "full": (full, 200), "register": (register, 201), "scan": (scan, 201),
-            "coupon": (coupon, 201),
+            "redemption": (redemption, 201), "coupon": (coupon, 201),
         }  # fmt: skip
         for name, (call, expect) in scenarios.items():
             for i in range(20):

@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
+import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
@@ -55,24 +56,42 @@ def test_parallel_scans_of_one_card_all_count(
         assert stored.visits == PARALLEL
 
 
-def test_parallel_replays_of_one_key_credit_once(
-    live_server: LiveServer, brand: BrandKeys, app: Flask
+@pytest.mark.parametrize(
+    ("path", "change", "kind", "delta"),
+    [
+        ("/api/v1/scans", {"amount": "10.00"}, "earn", 10),
+        ("/api/v1/redemptions", {"points": 5}, "redeem", -5),
+    ],
+    ids=["scan", "redemption"],
+)
+def test_parallel_replays_of_one_key_count_once(
+    live_server: LiveServer,
+    brand: BrandKeys,
+    app: Flask,
+    path: str,
+    change: dict[str, Any],
+    kind: str,
+    delta: int,
 ) -> None:
     member = _enroll(live_server, brand)
-    barcode = member["card"]["barcode"]
+    body = {"barcode": member["card"]["barcode"], **change}
+
+    def send(_: int) -> httpx.Response:
+        with httpx.Client(timeout=30) as http:
+            headers = {**brand.cashier, "Idempotency-Key": "same-key"}
+            return http.post(f"{live_server.url}{path}", json=body, headers=headers)
+
     with ThreadPoolExecutor(PARALLEL) as pool:
-        responses = list(
-            pool.map(lambda _: _scan(live_server, brand, barcode, "same-key"), range(PARALLEL))
-        )
+        responses = list(pool.map(send, range(PARALLEL)))
     statuses = sorted(r.status_code for r in responses)
-    assert statuses == [200] * (PARALLEL - 1) + [201]
+    assert statuses == [200] * (PARALLEL - 1) + [201], [r.text for r in responses]
     bodies = {r.text for r in responses}
     assert len({str(sorted(r.json().items())) for r in responses}) == 1, bodies
     with services_of(app).db.transaction() as session:
-        earns = session.scalar(
+        entries = session.scalar(
             select(func.count())
             .select_from(LedgerEntry)
-            .where(LedgerEntry.member_id == member["id"], LedgerEntry.kind == "earn")
+            .where(LedgerEntry.member_id == member["id"], LedgerEntry.kind == kind)
         )
-        assert earns == 1
-        assert session.get_one(Member, member["id"]).points == member["points"] + 10
+        assert entries == 1
+        assert session.get_one(Member, member["id"]).points == member["points"] + delta

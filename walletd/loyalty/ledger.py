@@ -333,26 +333,6 @@ def _may_exist(row_id: int) -> bool:
     return 1 <= row_id <= MAX_ID
 
 
-def _locked_card(
-    session: Session, brand_id: int, barcode: object, secret_keys: tuple[str, ...]
-) -> tuple[Card, Member]:
-    """The card a barcode names and its member, holding the member's row lock."""
-    if not isinstance(barcode, str) or not barcode.strip():
-        raise ValidationError("barcode is required and must be a string", field="barcode")
-    if serial_from_barcode(barcode, secret_keys) is None:
-        raise UnknownCardError("this barcode is not a card of this program")
-    row = session.execute(
-        select(Card, Member)
-        .join(Member, Member.id == Card.member_id)
-        .where(Card.barcode == barcode.strip().upper(), Card.brand_id == brand_id)
-        .with_for_update(of=Member)
-        .execution_options(populate_existing=True)
-    ).first()
-    if row is None:
-        raise UnknownCardError("this barcode is not a card of this program")
-    return row[0], row[1]
-
-
 @dataclass(frozen=True)
 class _ScanRead:
     """What a scan's one locked read learns."""
@@ -408,7 +388,8 @@ def _scan_read_statement() -> Any:
 def _locked_card_and_rules(
     session: Session, brand_id: int, barcode: object, secret_keys: tuple[str, ...], key: str
 ) -> _ScanRead:
-    """_locked_card and _program_rules in one statement, the scan's first and only read of them.
+    """The card a barcode names, its member (holding the member's row lock), the program and its
+    tiers, in one statement: a scan's or a redemption's first and only read of them.
 
     Also learns, so that a scan of the common case costs no query for them: whether the brand
     has webhook endpoints (a scan's events), whether the member holds a live reminder
@@ -734,7 +715,12 @@ def redeem(
     key = _check_key(idempotency_key)
     if (points is None) == (reward_id is None):
         raise ValidationError("give exactly one of points or reward_id", field="points")
-    card, member = _locked_card(session, actor.brand_id, barcode, ctx.secret_keys)
+    # The scan's locked read: it also says whether the key was used, whether the member holds
+    # a live reminder and whether the brand has webhook endpoints, so a plain redemption sends
+    # no query for them (a twin that commits while this waits is replayed on the retry its
+    # unique key forces, as for scans).
+    read = _locked_card_and_rules(session, actor.brand_id, barcode, ctx.secret_keys, key)
+    card, member = read.card, read.member
     reward: Reward | None = None
     if reward_id is not None:
         wanted = _integer(reward_id, "reward_id", "reward_id must be an integer")
@@ -753,7 +739,7 @@ def redeem(
     fingerprint = request_fingerprint(
         "redeem", {"card": card.serial_number, "points": points, "reward": reward_id}
     )
-    replay = _replay(session, actor.brand_id, key, fingerprint)
+    replay = _replay(session, actor.brand_id, key, fingerprint) if read.used else None
     if replay is not None:
         return replay
     if member.points < cost:
