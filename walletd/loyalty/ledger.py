@@ -423,20 +423,6 @@ def _locked_card_and_rules(
     )  # fmt: skip
 
 
-def _program_rules(
-    session: Session, program_id: int
-) -> tuple[Program, list[TierRule], dict[int, Decimal]]:
-    """A program, its tiers and their member discounts (percent) in one round trip."""
-    rows = session.execute(
-        select(Program, Tier)
-        .outerjoin(Tier, Tier.program_id == Program.id)
-        .where(Program.id == program_id)
-    ).all()
-    tiers = [TierRule(t.id, t.name, t.threshold, t.multiplier) for _, t in rows if t is not None]
-    discounts = {t.id: Decimal(t.member_discount_percent or 0) for _, t in rows if t is not None}
-    return rows[0][0], tiers, discounts
-
-
 MAX_COUPONS_PER_SCAN = 10
 
 
