@@ -46,6 +46,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--profile", default="")
     parser.add_argument("--show-sql", default="", help="print the statements of one request")
+    parser.add_argument("--only", default="", help="run these scenarios (comma-separated)")
     args = parser.parse_args()
     with private_database() as url, tempfile.TemporaryDirectory() as tmp:
         upgrade(url)
@@ -171,6 +172,8 @@ def main() -> None:
             "redemption": (redemption, 201), "coupon": (coupon, 201),
         }  # fmt: skip
         for name, (call, expect) in scenarios.items():
+            if args.only and name not in args.only.split(","):
+                continue
             for i in range(20):
                 call(i)  # warm up (first pass signs, caches fill)
             if name == args.show_sql:

@@ -39,6 +39,10 @@ def current_poll_tag(session: Session) -> int:
     return int(current or 0) + 1
 
 
+# A scan's card tag, computed inside its UPDATE (one object: statements built from it cache).
+_XACT_TAG = text("pg_current_xact_id()::text::bigint")
+
+
 def touch_cards(
     session: Session, cards: list[Card], ctx: Context, *, campaign_id: int | None = None
 ) -> None:
@@ -49,7 +53,7 @@ def touch_cards(
     # One card (a scan): compute the tag inside its UPDATE, saving a round trip. Many cards (a
     # campaign chunk): read it once, so the UPDATEs share plain values and go out as one batch.
     single = postgres and len(cards) == 1
-    tag: Any = text("pg_current_xact_id()::text::bigint") if single else next_update_tag(session)
+    tag: Any = _XACT_TAG if single else next_update_tag(session)
     now = ctx.now.replace(microsecond=0)
     for card in cards:
         card.update_tag = tag

@@ -28,6 +28,7 @@ from walletd.loyalty.barcodes import serial_from_barcode
 from walletd.loyalty.brands import find_location, key_location
 from walletd.loyalty.cards import cards_of_member, touch_cards
 from walletd.loyalty.context import Context
+from walletd.loyalty.folded import flush_folded
 from walletd.loyalty.money import format_minor, parse_amount
 from walletd.loyalty.rules import TierRule, add_months, points_for_purchase, tier_for
 from walletd.messages.store import live_reminders_exist, note_no_reminders
@@ -567,7 +568,7 @@ def credit_scan(
         coupons=bool(barcodes),
     ).encode()
     touch_cards(session, [card], ctx)
-    session.flush()
+    flush_folded(session, entry)
     # Only here, on the first execution: a replay returned above and emits nothing again.
     webhook_events.scan_credited(session, member, entry, now=ctx.now)
     webhook_events.tier_changed(
@@ -748,7 +749,7 @@ def redeem(
     )
     entry.balance_after = member.points
     touch_cards(session, [card], ctx)
-    session.flush()
+    flush_folded(session, entry)
     webhook_events.redemption_created(session, member, entry, now=ctx.now)
     return Outcome(body=redemption_body(entry))
 
