@@ -25,7 +25,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import psycopg
 from sqlalchemy import event
 
 # The bench folder holds a google.py: put the project root first, not this folder.
@@ -35,6 +34,7 @@ from bench.common import SECRET, private_database  # noqa: E402
 from bench.scan import issue_coupons  # noqa: E402
 from walletd import create_app  # noqa: E402
 from walletd.config import Settings  # noqa: E402
+from walletd.db import LazyDescriptionCursor  # noqa: E402
 from walletd.loyalty.brands import create_brand  # noqa: E402
 from walletd.loyalty.members import Enrollment, enroll_member  # noqa: E402
 from walletd.passes.certs import write_dev_certs  # noqa: E402
@@ -86,7 +86,7 @@ def main() -> None:
 
         # Counted in psycopg's cursor, not by SQLAlchemy's events: walletd/fastpath runs its
         # statements on the pooled connection's own cursor, below SQLAlchemy.
-        class CountingCursor(psycopg.Cursor[Any]):
+        class CountingCursor(LazyDescriptionCursor):
             def execute(self, query: Any, params: Any = None, **kw: Any) -> Any:
                 statements[0] += 1
                 if show[0]:
