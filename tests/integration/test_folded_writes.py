@@ -9,16 +9,18 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import delete, inspect, select, text
+from sqlalchemy import bindparam, delete, inspect, select, text
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from tests.factories import BrandKeys, FrozenClock, services_of, sql_statements
+from walletd.db import UTCDateTime
 from walletd.loyalty.cards import cards_of_member
 from walletd.loyalty.context import Context
 from walletd.loyalty.folded import flush_folded
 from walletd.loyalty.members import Enrollment, enroll_member
-from walletd.models import Card, LedgerEntry, Member
+from walletd.models import Card, LedgerEntry, Member, OutboxMessage
+from walletd.push.outbox import Later
 
 # Columns that differ between two members by construction, not by how they were written.
 IDENTITY = {
@@ -186,3 +188,30 @@ def test_a_row_gone_meanwhile_is_an_error_as_in_the_flush(
         assert not session.scalars(
             select(LedgerEntry).where(LedgerEntry.idempotency_key == f"k{member_id}")
         ).first()
+
+
+def test_a_write_handed_over_goes_with_them(
+    app: Flask, clock: FrozenClock, brand: BrandKeys
+) -> None:
+    """touch_cards(defer_apns=True) hands its push rows' INSERT over: it is sent inside the one
+    statement on Postgres, after the flush elsewhere, and never lost."""
+    member_id = _member(app, clock, brand, "Ada")
+    push = text(
+        "INSERT INTO outbox (kind, dedupe_key, payload, status, attempts, next_attempt_at,"
+        " created_at) VALUES ('apns', :dedupe_key, '{}', 'pending', 0, :now, :now)"
+    ).bindparams(bindparam("now", type_=UTCDateTime()))
+    later = Later(push, {"dedupe_key": "apns:folded-test", "now": clock()})
+
+    def work() -> None:
+        with services_of(app).db.transaction() as session:
+            flush_folded(session, _change(session, member_id, clock), later)
+
+    writes = [
+        s for s in sql_statements(app, work) if s.split()[0].upper() in ("WITH", "INSERT", "UPDATE")
+    ]
+    assert len(writes) == (1 if services_of(app).db.is_postgres else 4)
+    with services_of(app).db.transaction() as session:
+        assert session.scalars(
+            select(OutboxMessage).where(OutboxMessage.dedupe_key == "apns:folded-test")
+        ).one()
+        assert session.get_one(Member, member_id).visits == 1

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from walletd.loyalty.context import Context
 from walletd.messages.store import withdraw_untrue_reminders
 from walletd.models import Card
-from walletd.push.outbox import enqueue_card_pushes
+from walletd.push.outbox import Later, enqueue_card_pushes
 
 
 def next_update_tag(session: Session) -> int:
@@ -44,11 +44,20 @@ _XACT_TAG = text("pg_current_xact_id()::text::bigint")
 
 
 def touch_cards(
-    session: Session, cards: list[Card], ctx: Context, *, campaign_id: int | None = None
-) -> None:
-    """Mark cards changed now and queue the pushes that tell wallets to fetch them."""
+    session: Session,
+    cards: list[Card],
+    ctx: Context,
+    *,
+    campaign_id: int | None = None,
+    defer_apns: bool = False,
+) -> Later | None:
+    """Mark cards changed now and queue the pushes that tell wallets to fetch them.
+
+    With `defer_apns`, the APNs rows' INSERT is returned for the caller to send with its own
+    writes (flush_folded), not sent here.
+    """
     if not cards:
-        return
+        return None
     postgres = session.get_bind().dialect.name == "postgresql"
     # One card (a scan): compute the tag inside its UPDATE, saving a round trip. Many cards (a
     # campaign chunk): read it once, so the UPDATEs share plain values and go out as one batch.
@@ -65,13 +74,14 @@ def touch_cards(
     # Every balance change comes through here: a reminder it made untrue ("13 points to go" at
     # 237 points) leaves the card in the same transaction and the same push.
     withdraw_untrue_reminders(session, cards, ctx.now, google=ctx.google_enabled)
-    enqueue_card_pushes(
+    return enqueue_card_pushes(
         session,
         [c.id for c in cards],
         google=ctx.google_enabled,
         serials={c.id: c.serial_number for c in cards},
         now=ctx.now,
         campaign_id=campaign_id,
+        defer_apns=defer_apns,
     )
 
 

@@ -17,10 +17,12 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from sqlalchemy import Table, bindparam, insert, inspect, select, true, update
+from sqlalchemy import Table, TextClause, bindparam, insert, inspect, select, true, update
 from sqlalchemy.orm import Mapper, Session, make_transient_to_detached
 from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.sql import ClauseElement
+
+from walletd.push.outbox import Later
 
 # One changed row's part of a statement's shape: its table, and per changed column either None
 # (a bound value) or the SQL expression it is set to.
@@ -29,14 +31,16 @@ _Shape = tuple[Table, tuple[tuple[str, ClauseElement | None], ...]]
 _InsertPlan = tuple[Table, str, tuple[tuple[str, str, bool], ...]]
 
 
-def flush_folded(session: Session, new: Any) -> None:
-    """Flush the session; on Postgres, when its changes are one new row (`new`) and changed
-    columns of loaded rows, as one statement."""
-    if not _write_folded(session, new):
+def flush_folded(session: Session, new: Any, later: Later | None = None) -> None:
+    """Flush the session, then send `later`; on Postgres, when the session's changes are one
+    new row (`new`) and changed columns of loaded rows, all of it as one statement."""
+    if not _write_folded(session, new, later):
         session.flush()
+        if later is not None:
+            session.execute(later.statement, later.params)
 
 
-def _write_folded(session: Session, new: Any) -> bool:
+def _write_folded(session: Session, new: Any, later: Later | None) -> bool:
     """INSERT `new` (pending) and UPDATE the changed columns of the session's other objects in
     one statement; afterwards the session holds them as a flush would have left them.
 
@@ -81,7 +85,10 @@ def _write_folded(session: Session, new: Any) -> bool:
         values[f"u{index}_pk"] = state.identity[0]
         shapes.append((target, tuple(shape)))
     with session.no_autoflush:
-        row = session.execute(_statement(table, tuple(shapes)), values).first()
+        if later is not None:
+            values.update(later.params)
+        statement = _statement(table, tuple(shapes), None if later is None else later.statement)
+        row = session.execute(statement, values).first()
     if row is None:
         raise StaleDataError("a changed row was gone when its change was written")
     new_id, *returned = row
@@ -127,7 +134,7 @@ def _column_names(mapper: Mapper[Any]) -> dict[str, str] | None:
 
 
 @functools.lru_cache(maxsize=64)  # shapes are few; expressions must be module constants
-def _statement(new_table: Table, shapes: tuple[_Shape, ...]) -> Any:
+def _statement(new_table: Table, shapes: tuple[_Shape, ...], later: TextClause | None) -> Any:
     """The folded statement of one shape, built once: building and cache-keying a statement
     costs a scan more than compiling it does (SQLAlchemy memoises a statement object's key)."""
     inserted = (
@@ -157,4 +164,7 @@ def _statement(new_table: Table, shapes: tuple[_Shape, ...]) -> Any:
         )
         joined = joined.join(part, true())
         out.extend(part.c[c.name] for c in returned)
-    return select(*out).select_from(joined)
+    statement = select(*out).select_from(joined)
+    if later is not None:  # a write of its own, sent with the rest (its names are not n_/u_)
+        statement = statement.add_cte(later.columns().cte("later"))
+    return statement

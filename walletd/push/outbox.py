@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, bindparam, insert, select, text
+from sqlalchemy import Integer, TextClause, bindparam, insert, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -20,6 +21,14 @@ GOOGLE_MESSAGE = "google_message"
 GOOGLE_CLASS_MESSAGE = "google_class_message"
 # One coupon's offerObject (and its offerClass) plus its link into the member's loyalty object.
 GOOGLE_COUPON = "google_coupon"
+
+
+@dataclass(frozen=True)
+class Later:
+    """A write the caller sends with its own: a statement and its parameters."""
+
+    statement: TextClause
+    params: dict[str, Any]
 
 
 def enqueue(
@@ -117,8 +126,12 @@ def enqueue_card_pushes(
     serials: Mapping[int, str],
     now: datetime,
     campaign_id: int | None = None,
-) -> None:
+    defer_apns: bool = False,
+) -> Later | None:
     """Queue what card_push_rows describes, the APNs rows in one INSERT … SELECT.
+
+    With `defer_apns` that INSERT is returned instead of sent, for the caller to send with its
+    own writes (walletd.loyalty.folded.flush_folded); the caller must send it.
 
     The rows are the same as enqueue(card_push_rows(...)) writes, without reading the tokens
     into Python first: a scan (one card) saves a round trip, a campaign chunk (1,000 cards) a
@@ -127,8 +140,10 @@ def enqueue_card_pushes(
     """
     ids = sorted(set(card_ids))
     if not ids:
-        return
-    session.execute(_CARD_PUSHES, {"ids": ids, "now": now, "campaign_id": campaign_id})
+        return None
+    apns = Later(_CARD_PUSHES, {"ids": ids, "now": now, "campaign_id": campaign_id})
+    if not defer_apns:
+        session.execute(apns.statement, apns.params)
     if google:
         rows: list[dict[str, Any]] = [
             {
@@ -140,6 +155,7 @@ def enqueue_card_pushes(
             for card_id in ids
         ]
         enqueue(session, rows, now=now)
+    return apns if defer_apns else None
 
 
 def google_coupon_row(coupon_id: int) -> dict[str, Any]:
