@@ -49,19 +49,21 @@ def touch_cards(
     ctx: Context,
     *,
     campaign_id: int | None = None,
-    defer_apns: bool = False,
+    fold: bool = False,
 ) -> Later | None:
     """Mark cards changed now and queue the pushes that tell wallets to fetch them.
 
-    With `defer_apns`, the APNs rows' INSERT is returned for the caller to send with its own
-    writes (flush_folded), not sent here.
+    With `fold`, the caller writes the changes with flush_folded, which sends every card's
+    UPDATE as a statement of its own: each computes its tag inside (no round trip to read it),
+    and the APNs rows' INSERT is returned for the caller to send with them, not sent here.
     """
     if not cards:
         return None
     postgres = session.get_bind().dialect.name == "postgresql"
-    # One card (a scan): compute the tag inside its UPDATE, saving a round trip. Many cards (a
-    # campaign chunk): read it once, so the UPDATEs share plain values and go out as one batch.
-    single = postgres and len(cards) == 1
+    # One card (a scan), or folded writes: compute the tag inside each UPDATE, saving a round
+    # trip. Many cards (a campaign chunk): read it once, so the UPDATEs share plain values and
+    # go out as one batch.
+    single = postgres and (len(cards) == 1 or fold)
     tag: Any = _XACT_TAG if single else next_update_tag(session)
     now = ctx.now.replace(microsecond=0)
     for card in cards:
@@ -81,7 +83,7 @@ def touch_cards(
         serials={c.id: c.serial_number for c in cards},
         now=ctx.now,
         campaign_id=campaign_id,
-        defer_apns=defer_apns,
+        defer_apns=fold,
     )
 
 

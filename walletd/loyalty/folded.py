@@ -31,16 +31,16 @@ _Shape = tuple[Table, tuple[tuple[str, ClauseElement | None], ...]]
 _InsertPlan = tuple[Table, str, tuple[tuple[str, str, bool], ...]]
 
 
-def flush_folded(session: Session, new: Any, later: Later | None = None) -> None:
+def flush_folded(session: Session, new: Any | None, later: Later | None = None) -> None:
     """Flush the session, then send `later`; on Postgres, when the session's changes are one
-    new row (`new`) and changed columns of loaded rows, all of it as one statement."""
+    new row (`new`, or none) and changed columns of loaded rows, all of it as one statement."""
     if not _write_folded(session, new, later):
         session.flush()
         if later is not None:
             session.execute(later.statement, later.params)
 
 
-def _write_folded(session: Session, new: Any, later: Later | None) -> bool:
+def _write_folded(session: Session, new: Any | None, later: Later | None) -> bool:
     """INSERT `new` (pending) and UPDATE the changed columns of the session's other objects in
     one statement; afterwards the session holds them as a flush would have left them.
 
@@ -48,18 +48,23 @@ def _write_folded(session: Session, new: Any, later: Later | None) -> bool:
     """
     if session.get_bind().dialect.name != "postgresql" or session.deleted:
         return False
-    new_state = inspect(new)
-    if not new_state.pending or len(session.new) != 1:
-        return False
-    plan = _insert_plan(new_state.mapper)
-    if plan is None:
-        return False
-    table, primary_key, columns = plan
     values: dict[str, Any] = {}
-    for key, bind, defaulted in columns:
-        if key not in new_state.dict and defaulted:
-            return False  # left to a default: the flush knows how to fill it
-        values[bind] = new_state.dict.get(key)
+    table: Table | None = None
+    if new is None:
+        if session.new:
+            return False
+    else:
+        new_state = inspect(new)
+        if not new_state.pending or len(session.new) != 1:
+            return False
+        plan = _insert_plan(new_state.mapper)
+        if plan is None:
+            return False
+        table, primary_key, columns = plan
+        for key, bind, defaulted in columns:
+            if key not in new_state.dict and defaulted:
+                return False  # left to a default: the flush knows how to fill it
+            values[bind] = new_state.dict.get(key)
     # In a fixed order (table, key), so one kind of change always has one statement.
     states = sorted(
         (state for state in map(inspect, session.dirty) if state.committed_state),
@@ -84,6 +89,10 @@ def _write_folded(session: Session, new: Any, later: Later | None) -> bool:
                 values[f"u{index}_{name}"] = value
         values[f"u{index}_pk"] = state.identity[0]
         shapes.append((target, tuple(shape)))
+    if not shapes and table is None:
+        if later is not None:  # nothing of the session's to write
+            session.execute(later.statement, later.params)
+        return True
     with session.no_autoflush:
         if later is not None:
             values.update(later.params)
@@ -92,12 +101,13 @@ def _write_folded(session: Session, new: Any, later: Later | None) -> bool:
     if row is None:
         raise StaleDataError("a changed row was gone when its change was written")
     new_id, *returned = row
-    # The new row becomes persistent as if loaded: the public way for an object whose INSERT
-    # the session did not send.
-    session.expunge(new)
-    setattr(new, primary_key, new_id)
-    make_transient_to_detached(new)
-    session.add(new)
+    if new is not None:
+        # The new row becomes persistent as if loaded: the public way for an object whose
+        # INSERT the session did not send.
+        session.expunge(new)
+        setattr(new, primary_key, new_id)
+        make_transient_to_detached(new)
+        session.add(new)
     taken = iter(returned)
     for state in states:
         for key in sorted(state.committed_state):
@@ -134,18 +144,23 @@ def _column_names(mapper: Mapper[Any]) -> dict[str, str] | None:
 
 
 @functools.lru_cache(maxsize=64)  # shapes are few; expressions must be module constants
-def _statement(new_table: Table, shapes: tuple[_Shape, ...], later: TextClause | None) -> Any:
+def _statement(
+    new_table: Table | None, shapes: tuple[_Shape, ...], later: TextClause | None
+) -> Any:
     """The folded statement of one shape, built once: building and cache-keying a statement
-    costs a scan more than compiling it does (SQLAlchemy memoises a statement object's key)."""
-    inserted = (
-        insert(new_table)
-        .values({c.name: bindparam(f"n_{c.name}", type_=c.type)
-                 for c in new_table.columns if not c.primary_key})
-        .returning(*new_table.primary_key.columns)
-        .cte("n")
-    )  # fmt: skip
-    joined: Any = inserted
-    out = [inserted.c[new_table.primary_key.columns[0].name]]
+    costs a scan more than compiling it does (SQLAlchemy memoises a statement object's key).
+    Its first column is the new row's key (without a new row: the first changed row's)."""
+    joined: Any = None
+    out: list[Any] = []
+    if new_table is not None:
+        joined = (
+            insert(new_table)
+            .values({c.name: bindparam(f"n_{c.name}", type_=c.type)
+                     for c in new_table.columns if not c.primary_key})
+            .returning(*new_table.primary_key.columns)
+            .cte("n")
+        )  # fmt: skip
+        out.append(joined.c[new_table.primary_key.columns[0].name])
     for index, (table, columns) in enumerate(shapes):
         key = table.primary_key.columns[0]
         assignments = {
@@ -162,7 +177,11 @@ def _statement(new_table: Table, shapes: tuple[_Shape, ...], later: TextClause |
             .returning(key, *returned)
             .cte(f"u{index}")
         )
-        joined = joined.join(part, true())
+        if joined is None:
+            joined = part
+            out.append(part.c[key.name])
+        else:
+            joined = joined.join(part, true())
         out.extend(part.c[c.name] for c in returned)
     statement = select(*out).select_from(joined)
     if later is not None:  # a write of its own, sent with the rest (its names are not n_/u_)

@@ -567,7 +567,7 @@ def credit_scan(
         stamps=None if stamp is None else (stamp.count, stamp.of),
         coupons=bool(barcodes),
     ).encode()
-    flush_folded(session, entry, touch_cards(session, [card], ctx, defer_apns=True))
+    flush_folded(session, entry, touch_cards(session, [card], ctx, fold=True))
     # Only here, on the first execution: a replay returned above and emits nothing again.
     webhook_events.scan_credited(session, member, entry, now=ctx.now)
     webhook_events.tier_changed(
@@ -747,7 +747,7 @@ def redeem(
         staff_id=actor.staff_id,
     )
     entry.balance_after = member.points
-    flush_folded(session, entry, touch_cards(session, [card], ctx, defer_apns=True))
+    flush_folded(session, entry, touch_cards(session, [card], ctx, fold=True))
     webhook_events.redemption_created(session, member, entry, now=ctx.now)
     return Outcome(body=redemption_body(entry))
 

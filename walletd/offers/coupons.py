@@ -25,6 +25,7 @@ from walletd.errors import (
 )
 from walletd.loyalty.barcodes import new_auth_token, new_serial
 from walletd.loyalty.context import Context
+from walletd.loyalty.folded import flush_folded
 from walletd.loyalty.ledger import (
     MAX_BALANCE,
     MAX_ID,
@@ -36,6 +37,7 @@ from walletd.loyalty.ledger import (
     request_fingerprint,
 )
 from walletd.loyalty.money import format_minor, minor_unit_exponent, parse_amount
+from walletd.messages.store import live_reminders_exist, note_no_reminders
 from walletd.models import Card, Coupon, Member, Offer, Program, Tier
 from walletd.observability.metrics import REDEMPTIONS, counted, coupon_kind
 from walletd.offers.catalog import offer_value_for
@@ -47,6 +49,7 @@ from walletd.offers.codes import (
     new_coupon_code,
 )
 from walletd.offers.wallets import coupon_changed
+from walletd.push.outbox import Later
 from walletd.webhooks import active_endpoints_exist, note_no_endpoints
 from walletd.webhooks import events as webhook_events
 
@@ -235,8 +238,9 @@ def _locked_coupon(
     statement with its offer and its program's currency; with `key`, also whether a coupon of
     the brand was redeemed with that Idempotency-Key (as of the statement's snapshot).
 
-    It also learns whether the brand has webhook endpoints, so that a redemption's event costs
-    no query of its own when it has none (most brands).
+    It also learns whether the brand has webhook endpoints and whether the member holds a live
+    reminder, so that a redemption's event and its cards' reminder check cost no query of their
+    own when there are none (most brands, most members).
     """
     text = _normalised(barcode)
     if _is_code(text):
@@ -250,7 +254,14 @@ def _locked_coupon(
         other = aliased(Coupon)
         used = select(other.id).where(other.brand_id == brand_id, other.redeem_key == key).exists()
     query = (
-        select(Coupon, Offer, Program.currency, used, active_endpoints_exist(Coupon.brand_id))
+        select(
+            Coupon,
+            Offer,
+            Program.currency,
+            used,
+            active_endpoints_exist(Coupon.brand_id),
+            live_reminders_exist(Coupon.member_id),
+        )  # fmt: skip
         .join(Offer, Offer.id == Coupon.offer_id)
         .join(Program, Program.id == Offer.program_id)
         .where(match, Coupon.brand_id == brand_id)
@@ -262,9 +273,11 @@ def _locked_coupon(
     ).first()
     if row is None:
         raise UnknownCouponError("this barcode is not a coupon of this brand")
-    coupon, offer, currency, key_used, hooks = row
+    coupon, offer, currency, key_used, hooks, reminders = row
     if not hooks:
         note_no_endpoints(session, brand_id)
+    if not reminders:  # the redemption touches the member's cards, which re-check them
+        note_no_reminders(session, coupon.member_id)
     return _LockedCoupon(coupon, offer, str(currency), bool(key_used))
 
 
@@ -311,8 +324,13 @@ def _apply(
     currency: str,
     ctx: Context,
     member: Member | None = None,
-) -> None:
-    """Mark a checked coupon redeemed: the discount, or the bonus points credited."""
+    *,
+    fold: bool = False,
+) -> Later | None:
+    """Mark a checked coupon redeemed: the discount, or the bonus points credited.
+
+    With `fold`, the caller writes the changes with flush_folded and sends what comes back.
+    """
     coupon.discount_minor = discount_minor_for(offer, coupon.value, amount_minor, currency)
     if offer.kind == "bonus_points":
         points = int(coupon.value or 0)
@@ -331,8 +349,9 @@ def _apply(
     coupon.purchase_minor = amount_minor
     coupon.redeemed_api_key_id = actor.api_key_id
     coupon.updated_at = ctx.now
-    coupon_changed(session, coupon, ctx)
+    later = coupon_changed(session, coupon, ctx, fold=fold)
     webhook_events.coupon_redeemed(session, coupon, currency, now=ctx.now)
+    return later
 
 
 def _offer_and_currency(session: Session, coupon: Coupon) -> tuple[Offer, str]:
@@ -374,12 +393,12 @@ def redeem_coupon(
     _check_redeemable(coupon, offer, amount_minor, currency, ctx.now)
     coupon.redeem_key = key
     coupon.redeem_fingerprint = fingerprint
-    _apply(session, actor, coupon, offer, amount_minor, currency, ctx)
+    later = _apply(session, actor, coupon, offer, amount_minor, currency, ctx, fold=True)
     try:
-        with session.begin_nested():
-            session.flush()
+        flush_folded(session, None, later)
     except IntegrityError as exc:
-        # Another coupon took this key in a concurrent transaction.
+        # Another coupon took this key in a concurrent transaction. Nothing of this request is
+        # kept (the transaction rolls back), so no savepoint is needed to answer so.
         raise IdempotencyConflictError(
             "this Idempotency-Key was already used for a different request"
         ) from exc

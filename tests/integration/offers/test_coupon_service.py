@@ -272,3 +272,42 @@ def test_a_redemption_reads_the_member_and_the_webhooks_only_for_a_listener(
     assert reads(sql_statements(app, redeem)) == {"endpoints": False, "member": False, "key": False}
     # The replay: the key was used, so its coupon is looked up, and the first answer comes back.
     assert reads(sql_statements(app, redeem))["key"] is True
+
+
+def test_a_redemption_writes_in_one_statement_and_reads_no_reminders_of_a_member_without(
+    app: Flask, client: FlaskClient, brand: BrandKeys
+) -> None:
+    """Redeeming a coupon at the till: the locked read says the member holds no live reminder
+    (no card_messages query), and on Postgres the coupon, both cards and the push rows are
+    written in one statement (no savepoint); the cards and the outbox hold the change."""
+    member = enroll(client, brand)
+    coupon = _issue(app, _offer(app, brand), member["id"])
+    assert coupon is not None
+    with services_of(app).db.transaction() as session:
+        before = {c.id: c.update_tag for c in session.scalars(select(Card)).all()}
+
+    def redeem() -> None:
+        response = client.post(
+            "/api/v1/coupons/redemptions",
+            json={"barcode": coupon.barcode, "amount": "20.00"},
+            headers={**brand.cashier, "Idempotency-Key": "till-1"},
+        )
+        assert response.status_code == 201, response.get_data(as_text=True)
+
+    statements = [" ".join(s.split()) for s in sql_statements(app, redeem)]
+    assert not any(s.startswith("SELECT card_messages.") for s in statements)
+    writes = [
+        s for s in statements
+        if s.split()[0] in ("WITH", "INSERT", "UPDATE", "SAVEPOINT") and "api_keys" not in s
+    ]  # fmt: skip
+    if services_of(app).db.is_postgres:
+        assert len(writes) == 1 and writes[0].startswith("WITH"), writes
+    with services_of(app).db.transaction() as session:
+        redeemed = session.get_one(Coupon, coupon.id)
+        assert redeemed.status == "redeemed" and redeemed.redeem_key == "till-1"
+        touched = {
+            c.serial_number if c.kind == "loyalty" else c.id
+            for c in session.scalars(select(Card)).all()
+            if c.update_tag > before[c.id]
+        }
+        assert touched == {member["card"]["serial_number"], coupon.card_id} - {None}
