@@ -83,6 +83,7 @@ def main() -> None:
             )
         statements = [0]
         show = [False]
+        width = int(os.environ.get("SQL_WIDTH", "300"))  # characters of each statement shown
 
         # Counted in psycopg's cursor, not by SQLAlchemy's events: walletd/fastpath runs its
         # statements on the pooled connection's own cursor, below SQLAlchemy.
@@ -90,7 +91,7 @@ def main() -> None:
             def execute(self, query: Any, params: Any = None, **kw: Any) -> Any:
                 statements[0] += 1
                 if show[0]:
-                    print("   ", " ".join(str(query).split())[:300])
+                    print("   ", " ".join(str(query).split())[:width])
                 return super().execute(query, params, **kw)
 
             def executemany(self, query: Any, params_seq: Any, **kw: Any) -> Any:

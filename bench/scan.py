@@ -7,8 +7,8 @@ Usage: python bench/scan.py [--seconds 10] [--connections 16] [--sweep]
 Needs Postgres on 127.0.0.1:5432 (or BENCH_DATABASE_URL) and wrk; --ceiling needs pgbench.
 
 --ceiling also runs the scan's own statements (bench/scan_transaction.sql) on the same database
-without walletd: with pgbench, as they are and with the four writes folded into one (what the
-database alone can do for a scan on this machine, with a client that costs next to nothing),
+without walletd: with pgbench (what the database alone can do for a scan on this machine, with
+a client that costs next to nothing),
 and from Python with bare psycopg in as many processes and threads as the server (what any
 Python scan making these round trips can reach before HTTP, Flask, the ORM and the rules).
 """
@@ -159,22 +159,6 @@ def run_config(
     }
 
 
-def folded(script: str) -> str:
-    """The scan's statements with its four writes folded into one (data-modifying CTEs): how
-    much the database's ceiling moves if a scan made one round trip for them."""
-    lines = script.splitlines()
-    writes = [n for n, line in enumerate(lines) if line.startswith(("INSERT", "UPDATE"))]
-    parts = [lines[n].rstrip(";") for n in writes]
-    ctes = ", ".join(
-        f"w{i} AS ({part}{'' if 'RETURNING' in part else ' RETURNING 1'})"
-        for i, part in enumerate(parts)
-    )
-    counts = ", ".join(f"(SELECT count(*) FROM w{i})" for i in range(len(parts)))
-    return "\n".join(
-        [*lines[: writes[0]], f"WITH {ctes} SELECT {counts};", *lines[writes[-1] + 1 :]]
-    )
-
-
 def _variables(url: str, key: str) -> dict[str, Any]:
     """The script's fixed variables, read from the seeded database."""
     keyhash = hashlib.sha256(key.encode()).hexdigest()
@@ -253,26 +237,22 @@ def database_ceiling(url: str, key: str, clients: int, seconds: int) -> dict[str
         raise SystemExit("--ceiling needs pgbench (Debian: postgresql-client)")
     fixed = _variables(url, key)
     target = make_url(url)
-    script = TRANSACTION.read_text()
-    found = {}
-    for name, body in (("as_sent", script), ("folded", folded(script))):
-        with tempfile.NamedTemporaryFile("w", suffix=".sql") as handle:
-            handle.write(body)
-            handle.flush()
-            output = subprocess.run(
-                ["pgbench", "-n", "-M", "prepared", "-c", str(clients), "-j", "2",
-                 "-T", str(seconds), "-h", target.host or "127.0.0.1",
-                 "-p", str(target.port or 5432), "-U", target.username or "postgres",
-                 *(arg for name, value in fixed.items() for arg in ("-D", f"{name}={value}")),
-                 "-f", handle.name, target.database or ""],
-                check=True, capture_output=True, text=True,
-            ).stdout  # fmt: skip
-        if "failed transactions: 0 " not in output:
-            raise SystemExit(f"pgbench reported failures:\n{output}")
-        tps = re.search(r"^tps = ([0-9.]+)", output, re.M)
-        assert tps is not None, output
-        found[name] = float(tps.group(1))
-    return found
+    with tempfile.NamedTemporaryFile("w", suffix=".sql") as handle:
+        handle.write(TRANSACTION.read_text())
+        handle.flush()
+        output = subprocess.run(
+            ["pgbench", "-n", "-M", "prepared", "-c", str(clients), "-j", "2",
+             "-T", str(seconds), "-h", target.host or "127.0.0.1",
+             "-p", str(target.port or 5432), "-U", target.username or "postgres",
+             *(arg for name, value in fixed.items() for arg in ("-D", f"{name}={value}")),
+             "-f", handle.name, target.database or ""],
+            check=True, capture_output=True, text=True,
+        ).stdout  # fmt: skip
+    if "failed transactions: 0 " not in output:
+        raise SystemExit(f"pgbench reported failures:\n{output}")
+    tps = re.search(r"^tps = ([0-9.]+)", output, re.M)
+    assert tps is not None, output
+    return {"as_sent": float(tps.group(1))}
 
 
 def main() -> None:
