@@ -186,16 +186,21 @@ def main() -> None:
             cpu0, wall0 = time.process_time(), time.perf_counter()
             if profiler:
                 profiler.enable()
+            took = []
             for i in range(args.requests):
+                started = time.perf_counter()
                 status = call(i)
+                took.append(time.perf_counter() - started)
                 assert status == expect, (name, status)
             if profiler:
                 profiler.disable()
             cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
             n = args.requests
+            took.sort()
             print(
                 f"{name:14s} cpu {cpu / n * 1000:6.3f} ms  wall {wall / n * 1000:6.3f} ms  "
-                f"sql {statements[0] / n:4.1f}/req"
+                f"sql {statements[0] / n:4.1f}/req  wall p99 {took[n * 99 // 100] * 1000:6.2f} ms"
+                f"  max {took[-1] * 1000:6.1f} ms"
             )
             if profiler:
                 pstats.Stats(profiler).sort_stats(
