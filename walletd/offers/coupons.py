@@ -276,7 +276,10 @@ def _locked_coupon(
     coupon, offer, currency, key_used, hooks, reminders = row
     if not hooks:
         note_no_endpoints(session, brand_id)
-    if not reminders:  # the redemption touches the member's cards, which re-check them
+    if not reminders and offer.kind != "bonus_points":
+        # The cards it touches re-check the member's reminders: none to check. Only for a
+        # coupon that leaves the balance alone: this read does not hold the member's lock, so
+        # a reminder written meanwhile could be made untrue by bonus points (they re-check).
         note_no_reminders(session, coupon.member_id)
     return _LockedCoupon(coupon, offer, str(currency), bool(key_used))
 
