@@ -43,6 +43,7 @@ from walletd.observability import metrics
 from walletd.observability.logs import request_id_from
 from walletd.passes.pkpass import PKPASS_MIME
 from walletd.passes.serving import stored_pass_query
+from walletd.passes.signing import PassSignerError
 from walletd.push import registrations
 from walletd.push.registrations import updated_serials_query
 from walletd.services import Services
@@ -165,10 +166,14 @@ class ApplePaths:
             return self._updated(environ, device_id=parts[1], pass_type_id=parts[3])
         return None
 
-    def _pass_type_id(self) -> str:
+    def _pass_type_id(self) -> str | None:
+        """Ours, or None while the signing material cannot be loaded (the app answers 503)."""
         from walletd.wiring import apple_passes  # the adapter the Flask views share
 
-        passes = self.svc.adapter("apple_passes", lambda: apple_passes(self.svc.settings))
+        try:
+            passes = self.svc.adapter("apple_passes", lambda: apple_passes(self.svc.settings))
+        except PassSignerError:
+            return None
         return str(passes.pass_type_id)
 
     def _pass_token(self, environ: dict[str, Any], pass_type_id: str, serial: str) -> str | None:

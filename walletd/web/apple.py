@@ -13,11 +13,10 @@ from werkzeug.http import http_date, parse_date
 
 from walletd.errors import AuthenticationError
 from walletd.passes import serving
-from walletd.passes.apple import ApplePasses
 from walletd.passes.pkpass import PKPASS_MIME
 from walletd.push import registrations
 from walletd.web import enrollment, links  # [enrollment]
-from walletd.web.deps import run_in_transaction, services
+from walletd.web.deps import NO_PASS_CERTIFICATE, pass_builder, run_in_transaction, services
 from walletd.web.endpoint import endpoint
 from walletd.web.schemas import (
     DeviceLogs,
@@ -26,7 +25,6 @@ from walletd.web.schemas import (
     SignedLinkQuery,
     UpdatedSerials,
 )
-from walletd.wiring import apple_passes
 
 T = TypeVar("T")
 
@@ -34,10 +32,7 @@ bp = Blueprint("apple", __name__, url_prefix="/passes/v1")
 downloads = Blueprint("downloads", __name__)
 
 
-def passes() -> ApplePasses:
-    """This process's pass builder (certificate and key loaded once)."""
-    svc = services()
-    return svc.adapter("apple_passes", lambda: apple_passes(svc.settings))  # type: ignore[no-any-return]
+passes = pass_builder
 
 
 def _apple_token() -> str | None:
@@ -74,7 +69,7 @@ def _empty(status: int) -> Response:
     auth="apple",
     body_doc=PushTokenBody,
     status=201,
-    other_responses={200: "already registered"},
+    other_responses={200: "already registered", **NO_PASS_CERTIFICATE},
     media_type="",
 )
 def register(device_id: str, pass_type_id: str, serial: str) -> Response:
@@ -101,7 +96,13 @@ def register(device_id: str, pass_type_id: str, serial: str) -> Response:
 
 
 @bp.delete("/devices/<token:device_id>/registrations/<token:pass_type_id>/<token:serial>")
-@endpoint("Unregister a device from a pass", tag="apple", auth="apple", media_type="")
+@endpoint(
+    "Unregister a device from a pass",
+    tag="apple",
+    auth="apple",
+    media_type="",
+    other_responses=NO_PASS_CERTIFICATE,
+)
 def unregister(device_id: str, pass_type_id: str, serial: str) -> Response:
     """Unregister a device from a pass (200 even when it was not registered)."""
     if (pending := enrollment.pending_unregister(device_id, pass_type_id, serial)) is not None:
@@ -166,7 +167,7 @@ def _package(session: Session, holder: registrations.PassHolder) -> bytes:
     tag="apple",
     auth="apple",
     media_type=PKPASS_MIME,
-    other_responses={304: "not modified"},
+    other_responses={304: "not modified", **NO_PASS_CERTIFICATE},
 )
 def latest(pass_type_id: str, serial: str) -> Response:
     """The latest signed pass, or 304 when it has not changed since If-Modified-Since.
@@ -212,6 +213,7 @@ def log_messages() -> Response:
     auth="none",
     query=SignedLinkQuery,
     media_type=PKPASS_MIME,
+    other_responses=NO_PASS_CERTIFICATE,
 )
 def download(serial: str, query: SignedLinkQuery) -> Response:
     """The signed .pkpass behind the card's signed download link."""

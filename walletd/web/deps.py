@@ -12,8 +12,11 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from walletd.loyalty.context import Context
+from walletd.passes.apple import ApplePasses
+from walletd.passes.signing import PassSignerError
 from walletd.services import Services
 from walletd.web.errors import ApiError
+from walletd.wiring import apple_passes
 
 T = TypeVar("T")
 
@@ -21,6 +24,24 @@ T = TypeVar("T")
 def services() -> Services:
     """The services wired by `create_app` for this application."""
     return current_app.extensions["walletd"]  # type: ignore[no-any-return]
+
+
+# What routes that need the pass builder also answer (documented in /openapi.json).
+NO_PASS_CERTIFICATE = {503: "no Apple pass certificate can be loaded on this server now"}
+
+
+def pass_builder() -> ApplePasses:
+    """This process's Apple pass builder (certificate and key loaded once, shared by the web
+    service, downloads and enrollment passes); 503 while the signing material cannot be loaded
+    (a missing or unreadable WALLETD_APPLE_CERT/KEY/WWDR), so that a later request tries again."""
+    svc = services()
+    try:
+        return svc.adapter("apple_passes", lambda: apple_passes(svc.settings))  # type: ignore[no-any-return]
+    except PassSignerError as exc:
+        current_app.logger.error("Apple passes cannot be signed: %s", exc)
+        raise ApiError(
+            503, "apple_unavailable", "Apple Wallet passes cannot be signed on this server now"
+        ) from exc
 
 
 def context() -> Context:

@@ -13,21 +13,22 @@ from werkzeug.http import http_date, parse_date
 from walletd.enrollment import service
 from walletd.enrollment.passes import EnrollmentPassView, build_enrollment_pkpass
 from walletd.errors import AuthenticationError, ValidationError
-from walletd.passes.apple import ApplePasses
 from walletd.passes.pkpass import PKPASS_MIME, load_template
-from walletd.web.deps import context, run_in_transaction, services
+from walletd.web.deps import (
+    NO_PASS_CERTIFICATE,
+    context,
+    pass_builder,
+    run_in_transaction,
+    services,
+)
 from walletd.web.endpoint import endpoint
 from walletd.web.enrollment_schemas import PersonalizationBody
 from walletd.web.errors import error_response
-from walletd.wiring import apple_passes
 
 bp = Blueprint("enrollment", __name__)
 
 
-def passes() -> ApplePasses:
-    """This process's pass builder: the one walletd.web.apple uses (same adapter)."""
-    svc = services()
-    return svc.adapter("apple_passes", lambda: apple_passes(svc.settings))  # type: ignore[no-any-return]
+passes = pass_builder
 
 
 def _package(view: EnrollmentPassView) -> bytes:
@@ -44,6 +45,7 @@ def _package(view: EnrollmentPassView) -> bytes:
     tag="cards",
     auth="none",
     media_type=PKPASS_MIME,
+    other_responses=NO_PASS_CERTIFICATE,
 )
 def download(program_id: int) -> Response:
     """A personalizable store card with a fresh serial: Wallet asks the holder to sign up."""
@@ -70,6 +72,7 @@ def _apple_token() -> str | None:
     other_responses={
         400: "missing required fields or a malformed body",
         409: "the e-mail and the phone belong to two different members",
+        **NO_PASS_CERTIFICATE,
     },
 )
 def personalize(pass_type_id: str, serial: str) -> Response:
