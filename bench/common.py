@@ -79,15 +79,17 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def serve_command(server: str, *, port: int, workers: int, threads: int) -> list[str]:
-    """The command that serves wsgi:app with `server` (gunicorn with gunicorn.conf.py, granian)."""
+def serve_command(
+    server: str, *, port: int, workers: int, threads: int, app: str = "wsgi:app"
+) -> list[str]:
+    """The command that serves `app` with `server` (gunicorn with gunicorn.conf.py, granian)."""
     if server == "gunicorn":
-        return [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"]
+        return [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", app]
     if server == "granian":
         return [
             sys.executable, "-m", "granian", "--interface", "wsgi", "--host", "127.0.0.1",
             "--port", str(port), "--workers", str(workers), "--blocking-threads", str(threads),
-            "--no-ws", "--workers-kill-timeout", "5", "wsgi:app",
+            "--no-ws", "--workers-kill-timeout", "5", app,
         ]  # fmt: skip
     raise ValueError(f"unknown server {server!r}")
 
@@ -101,8 +103,9 @@ def gunicorn(
     worker_class: str = "gthread",
     server: str = "gunicorn",
     env: dict[str, str] | None = None,
+    app: str = "wsgi:app",
 ) -> Iterator[str]:
-    """Serve wsgi:app (gunicorn.conf.py or granian) with this process model; yields its URL."""
+    """Serve `app` (gunicorn.conf.py or granian) with this process model; yields its URL."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     instance = tempfile.mkdtemp(prefix="walletd-bench-")
@@ -122,7 +125,7 @@ def gunicorn(
         "WALLETD_RATELIMIT_APPLE_REGISTER": "100000000 per minute",
         **(env or {}),
     }
-    command = serve_command(server, port=port, workers=workers, threads=threads)
+    command = serve_command(server, port=port, workers=workers, threads=threads, app=app)
     if server == "gunicorn" and worker_class != "gthread":
         command[-1:-1] = ["--worker-class", worker_class]
     process = subprocess.Popen(

@@ -9,8 +9,10 @@ Needs Postgres on 127.0.0.1:5432 (or BENCH_DATABASE_URL) and wrk; --ceiling need
 --ceiling also runs the scan's own statements (bench/scan_transaction.sql) on the same database
 without walletd: with pgbench (what the database alone can do for a scan on this machine, with
 a client that costs next to nothing),
-and from Python with bare psycopg in as many processes and threads as the server (what any
-Python scan making these round trips can reach before HTTP, Flask, the ORM and the rules).
+from Python with bare psycopg in as many processes and threads as the server (what any
+Python scan making these round trips can reach before HTTP, Flask, the ORM and the rules),
+and over HTTP from bench/scan_ceiling_app.py, a Flask app doing nothing but those statements,
+under the same server and the same wrk script (what any Flask scan can reach).
 """
 
 from __future__ import annotations
@@ -159,6 +161,27 @@ def run_config(
     }
 
 
+def http_ceiling(
+    url: str, key: str, barcodes: list[str], *, workers: int, threads: int, args: argparse.Namespace
+) -> dict[str, Any]:
+    """The same wrk scans against bench/scan_ceiling_app.py (Flask and the scan's statements
+    with bare psycopg, nothing else) under the same server and process model."""
+    fixed = _variables(url, key)
+    env = {"BENCH_CEILING_FIXED": json.dumps(fixed)}
+    with gunicorn(url, workers=workers, threads=threads, server=args.server, env=env,
+                  app="bench.scan_ceiling_app:app") as base:  # fmt: skip
+        wrk(f"{base}/healthz", connections=args.connections, seconds=2)  # warm-up
+        script = SCAN_SCRIPT % {
+            "barcodes": ", ".join(f'"{b}"' for b in barcodes), "key": key,
+            "run": os.urandom(4).hex(), "path": KINDS["scan"][0], "payload": KINDS["scan"][1],
+            "pick": RANDOM_CARD,
+        }  # fmt: skip
+        result = wrk(f"{base}/", connections=args.connections, seconds=args.seconds, script=script)
+    if result["non_2xx"] or result["socket_errors"]:
+        raise SystemExit(f"the ceiling app failed: {result}")
+    return {"rps": round(result["rps"], 1), "p99_ms": result["p99_ms"]}
+
+
 def _variables(url: str, key: str) -> dict[str, Any]:
     """The script's fixed variables, read from the seeded database."""
     keyhash = hashlib.sha256(key.encode()).hexdigest()
@@ -298,9 +321,15 @@ def main() -> None:
                             scan_rps = result["scan_rps"]
                             assert isinstance(scan_rps, float)
                             result[f"scan_of_db_{name}_c{clients}"] = round(scan_rps / tps, 3)
+                    http = http_ceiling(url, key, barcodes, workers=workers, threads=threads,
+                                        args=args)  # fmt: skip
+                    bare_rps, scan_rps = result["bare_rps"], result["scan_rps"]
+                    assert isinstance(bare_rps, float) and isinstance(scan_rps, float)
+                    result["flask_psycopg_rps"] = http["rps"]
+                    result["flask_psycopg_p99_ms"] = http["p99_ms"]
+                    result["flask_psycopg_of_bare"] = round(http["rps"] / bare_rps, 3)
+                    result["scan_of_flask_psycopg"] = round(scan_rps / http["rps"], 3)
                     raw = python_ceiling(url, key, workers, threads, args.seconds)
-                    bare_rps = result["bare_rps"]
-                    assert isinstance(bare_rps, float)
                     result["python_psycopg_rps"] = round(raw, 1)
                     result["python_psycopg_of_bare"] = round(raw / bare_rps, 3)
                 print(json.dumps(result))
