@@ -162,12 +162,21 @@ def run_config(
 
 
 def http_ceiling(
-    url: str, key: str, barcodes: list[str], *, workers: int, threads: int, args: argparse.Namespace
+    url: str,
+    key: str,
+    barcodes: list[str],
+    *,
+    workers: int,
+    threads: int,
+    args: argparse.Namespace,
+    round_trips: int = 5,
 ) -> dict[str, Any]:
     """The same wrk scans against bench/scan_ceiling_app.py (Flask and the scan's statements
-    with bare psycopg, nothing else) under the same server and process model."""
+    with bare psycopg, nothing else) under the same server and process model; `round_trips` 2:
+    the key checked in the locked read and BEGIN and COMMIT pipelined (5: as walletd sends
+    them, BEGIN and COMMIT included)."""
     fixed = _variables(url, key)
-    env = {"BENCH_CEILING_FIXED": json.dumps(fixed)}
+    env = {"BENCH_CEILING_FIXED": json.dumps(fixed), "BENCH_CEILING_ROUND_TRIPS": str(round_trips)}
     with gunicorn(url, workers=workers, threads=threads, server=args.server, env=env,
                   app="bench.scan_ceiling_app:app") as base:  # fmt: skip
         wrk(f"{base}/healthz", connections=args.connections, seconds=2)  # warm-up
@@ -329,6 +338,11 @@ def main() -> None:
                     result["flask_psycopg_p99_ms"] = http["p99_ms"]
                     result["flask_psycopg_of_bare"] = round(http["rps"] / bare_rps, 3)
                     result["scan_of_flask_psycopg"] = round(scan_rps / http["rps"], 3)
+                    fewer = http_ceiling(url, key, barcodes, workers=workers, threads=threads,
+                                         args=args, round_trips=2)  # fmt: skip
+                    result["flask_psycopg_2rt_rps"] = fewer["rps"]
+                    result["flask_psycopg_2rt_p99_ms"] = fewer["p99_ms"]
+                    result["flask_psycopg_2rt_of_bare"] = round(fewer["rps"] / bare_rps, 3)
                     raw = python_ceiling(url, key, workers, threads, args.seconds)
                     result["python_psycopg_rps"] = round(raw, 1)
                     result["python_psycopg_of_bare"] = round(raw / bare_rps, 3)
