@@ -16,6 +16,7 @@ from walletd.push.apns import (
     PushSender,
     TokenAuth,
 )
+from walletd.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,13 @@ def apple_passes(settings: Settings) -> ApplePasses:
         web_service_url=web_service_url(settings),
         cache=PassCache(),
     )
+
+
+def shared_apple_passes(svc: Services) -> ApplePasses:
+    """The process's one Apple pass builder, made on first use (web views, the Apple fast path
+    and the worker share it); raises PassSignerError, and keeps nothing, while the signing
+    material cannot be loaded, so a later call tries again."""
+    return svc.adapter("apple_passes", lambda: apple_passes(svc.settings))  # type: ignore[no-any-return]
 
 
 def push_sender(settings: Settings, signer: PassSigner) -> PushSender:

@@ -168,10 +168,10 @@ class ApplePaths:
 
     def _pass_type_id(self) -> str | None:
         """Ours, or None while the signing material cannot be loaded (the app answers 503)."""
-        from walletd.wiring import apple_passes  # the adapter the Flask views share
+        from walletd.wiring import shared_apple_passes  # the builder the Flask views share
 
         try:
-            passes = self.svc.adapter("apple_passes", lambda: apple_passes(self.svc.settings))
+            passes = shared_apple_passes(self.svc)
         except PassSignerError:
             return None
         return str(passes.pass_type_id)

@@ -32,9 +32,6 @@ bp = Blueprint("apple", __name__, url_prefix="/passes/v1")
 downloads = Blueprint("downloads", __name__)
 
 
-passes = pass_builder
-
-
 def _apple_token() -> str | None:
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     return token.strip() if scheme == "ApplePass" and token.strip() else None
@@ -49,7 +46,7 @@ def _as_pass_holder(
 ) -> T:
     """Authenticate the ApplePass token and do the request's work in the same transaction."""
     token = _apple_token()
-    if pass_type_id != passes().pass_type_id:
+    if pass_type_id != pass_builder().pass_type_id:
         raise AuthenticationError("unauthorized")
 
     def authenticated(session: Session) -> T:
@@ -156,7 +153,7 @@ def _package(session: Session, holder: registrations.PassHolder) -> bytes:
     # The service's clock decides which promotion is running and which coupons are still usable.
     settings = services().settings
     return serving.package_of(
-        session, holder, services().context(), passes=passes(),
+        session, holder, services().context(), passes=pass_builder(),
         base_url=settings.base_url, secret_key=settings.secret_key,
     )  # fmt: skip
 

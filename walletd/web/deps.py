@@ -16,7 +16,7 @@ from walletd.passes.apple import ApplePasses
 from walletd.passes.signing import PassSignerError
 from walletd.services import Services
 from walletd.web.errors import ApiError
-from walletd.wiring import apple_passes
+from walletd.wiring import shared_apple_passes
 
 T = TypeVar("T")
 
@@ -34,9 +34,8 @@ def pass_builder() -> ApplePasses:
     """This process's Apple pass builder (certificate and key loaded once, shared by the web
     service, downloads and enrollment passes); 503 while the signing material cannot be loaded
     (a missing or unreadable WALLETD_APPLE_CERT/KEY/WWDR), so that a later request tries again."""
-    svc = services()
     try:
-        return svc.adapter("apple_passes", lambda: apple_passes(svc.settings))  # type: ignore[no-any-return]
+        return shared_apple_passes(services())
     except PassSignerError as exc:
         current_app.logger.error("Apple passes cannot be signed: %s", exc)
         raise ApiError(

@@ -28,11 +28,8 @@ from walletd.web.errors import error_response
 bp = Blueprint("enrollment", __name__)
 
 
-passes = pass_builder
-
-
 def _package(view: EnrollmentPassView) -> bytes:
-    builder = passes()
+    builder = pass_builder()
     template = load_template(builder.templates_root, view.template)
     return build_enrollment_pkpass(
         view, signer=builder.signer, template=template, web_service_url=builder.web_service_url
@@ -81,7 +78,7 @@ def personalize(pass_type_id: str, serial: str) -> Response:
 
     A serial personalized before answers the signature again and changes nothing.
     """
-    builder = passes()
+    builder = pass_builder()
     if pass_type_id != builder.pass_type_id:
         raise AuthenticationError("unauthorized")
     token = _apple_token()
@@ -112,7 +109,7 @@ def personalize(pass_type_id: str, serial: str) -> Response:
 
 
 def _pending(pass_type_id: str, serial: str) -> bool:
-    return service.is_enrollment_serial(serial) and pass_type_id == passes().pass_type_id
+    return service.is_enrollment_serial(serial) and pass_type_id == pass_builder().pass_type_id
 
 
 def pending_register(device_id: str, pass_type_id: str, serial: str) -> Response | None:
