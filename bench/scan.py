@@ -169,12 +169,11 @@ def http_ceiling(
     workers: int,
     threads: int,
     args: argparse.Namespace,
-    round_trips: int = 5,
+    round_trips: int = 4,
 ) -> dict[str, Any]:
     """The same wrk scans against bench/scan_ceiling_app.py (Flask and the scan's statements
     with bare psycopg, nothing else) under the same server and process model; `round_trips` 2:
-    the key checked in the locked read and BEGIN and COMMIT pipelined (5: as walletd sends
-    them, BEGIN and COMMIT included)."""
+    BEGIN and COMMIT pipelined with the read and the writes (4: as walletd sends them)."""
     fixed = _variables(url, key)
     env = {"BENCH_CEILING_FIXED": json.dumps(fixed), "BENCH_CEILING_ROUND_TRIPS": str(round_trips)}
     with gunicorn(url, workers=workers, threads=threads, server=args.server, env=env,

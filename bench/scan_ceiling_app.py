@@ -1,5 +1,6 @@
 """The scan's HTTP ceiling: a Flask app that answers POST /api/v1/scans with nothing but the
-scan's own statements (bench/scan_transaction.sql) sent with bare psycopg.
+scan's own statements (bench/scan_transaction.sql) sent with bare psycopg, the API key looked up
+once per process as walletd's KeyCache does.
 
 bench/scan.py --ceiling serves it with the same server, processes and threads as walletd and
 drives it with the same wrk script (same barcodes, key, body and Idempotency-Keys). No ORM, no
@@ -9,7 +10,7 @@ these round trips can reach on this machine, against the same bare endpoint (wal
 the body says.
 
 Settings come from the environment: WALLETD_DATABASE_URL (a SQLAlchemy URL of Postgres) and
-BENCH_CEILING_FIXED (JSON of the script's fixed variables: keyhash, brand, api_key).
+BENCH_CEILING_FIXED (JSON of the script's fixed variables: brand, ...), BENCH_CEILING_ROUND_TRIPS.
 """
 
 from __future__ import annotations
@@ -64,81 +65,79 @@ def healthz() -> Response:
     return jsonify({"status": "ok"})
 
 
-# The same statements in fewer round trips (BENCH_CEILING_ROUND_TRIPS=2): the key's check moves
-# into the locked read (a process keeps the ids of keys it has seen; the read re-checks that the
-# key is not revoked), BEGIN goes in one pipeline with the read and COMMIT in one with the writes.
-TWO_ROUND_TRIPS = os.environ.get("BENCH_CEILING_ROUND_TRIPS") == "2"
-LIVE_KEY = (
-    "EXISTS (SELECT 1 FROM api_keys WHERE api_keys.id = %(api_key)s"
-    " AND api_keys.revoked_at IS NULL) AS key_live, "
-)
-LOCKED_CHECKING_THE_KEY = STATEMENTS[1][0].replace(
-    "cards.id AS the_card", LIVE_KEY + "cards.id AS the_card", 1
-)
+# Keys this process has seen, as walletd's KeyCache keeps them: key hash -> key id (the locked
+# read re-checks that the key is live).
 _known_keys: dict[str, int] = {}
+KEY_BY_HASH = "SELECT api_keys.id FROM api_keys WHERE api_keys.key_hash = %(keyhash)s"
+# BENCH_CEILING_ROUND_TRIPS=2: BEGIN goes in one pipeline with the locked read and COMMIT in one
+# with the writes (else four round trips: BEGIN, read, writes, COMMIT, as walletd sends them).
+TWO_ROUND_TRIPS = os.environ.get("BENCH_CEILING_ROUND_TRIPS") == "2"
+
+
+def _key_id(connection: psycopg.Connection[Any], keyhash: str) -> int | None:
+    if keyhash not in _known_keys:
+        row = connection.execute(KEY_BY_HASH, {"keyhash": keyhash}).fetchone()
+        if row is None:
+            return None
+        _known_keys[keyhash] = row[0]
+    return _known_keys[keyhash]
+
+
+def _four_round_trips(connection: psycopg.Connection[Any], values: dict[str, Any]) -> Any:
+    locked, write = STATEMENTS
+    with connection.cursor() as cursor, connection.transaction():
+        cursor.execute(locked[0], {name: values[name] for name in locked[1]})
+        row = cursor.fetchone()
+        assert cursor.description is not None
+        if row is None or not row[[c.name for c in cursor.description].index("anon_5")]:
+            raise _Refused
+        values.update(zip([c.name for c in cursor.description], row, strict=True))
+        cursor.execute(write[0], {name: values[name] for name in write[1]})
+        return cursor.fetchone()
 
 
 def _two_round_trips(connection: psycopg.Connection[Any], values: dict[str, Any]) -> Any:
-    """The scan in two network round trips; None when the key or the card is unknown."""
-    _auth, locked, write = STATEMENTS
-    if values["keyhash"] not in _known_keys:
-        with connection.cursor() as cursor:
-            cursor.execute(_auth[0], {"keyhash": values["keyhash"]})
-            row = cursor.fetchone()
-            if row is None:
-                return None
-            _known_keys[values["keyhash"]] = row[0]
-    values["api_key"] = _known_keys[values["keyhash"]]
+    locked, write = STATEMENTS
     with connection.pipeline() as pipeline, connection.cursor() as cursor:
         connection.execute("BEGIN")
-        cursor.execute(LOCKED_CHECKING_THE_KEY, {n: values[n] for n in [*locked[1], "api_key"]})
+        cursor.execute(locked[0], {name: values[name] for name in locked[1]})
         pipeline.sync()
         row = cursor.fetchone()
         assert cursor.description is not None
-        if row is not None:
-            values.update(zip([c.name for c in cursor.description], row, strict=True))
-        if row is None or not values["key_live"]:
+        if row is None or not row[[c.name for c in cursor.description].index("anon_5")]:
             connection.execute("ROLLBACK")
             pipeline.sync()
-            return None
+            raise _Refused
+        values.update(zip([c.name for c in cursor.description], row, strict=True))
         cursor.execute(write[0], {name: values[name] for name in write[1]})
         connection.execute("COMMIT")
         pipeline.sync()
         return cursor.fetchone()
 
 
+class _Refused(Exception):
+    """An unknown card or a revoked key."""
+
+
 @app.post("/api/v1/scans")
 def scan() -> tuple[Response, int]:
-    """The scan's round trips: the key's check in autocommit, then the locked read and the
-    writes in one transaction."""
+    """The scan's round trips: the locked read (which re-checks the key) and the writes in one
+    transaction; the key itself is read once per process."""
     body = request.get_json()
     barcode, amount = body["barcode"], Decimal(body["amount"])
     if amount <= 0:
         abort(422)
-    values = {
-        **FIXED,
-        "barcode": barcode,
-        "ik": request.headers["Idempotency-Key"],
-        "keyhash": hashlib.sha256(request.headers["Authorization"][7:].encode()).hexdigest(),
-    }
     connection = _connection()
-    if TWO_ROUND_TRIPS:
-        written = _two_round_trips(connection, values)
-        if written is None:
-            abort(404)
-        return jsonify({"entry": written[0], "points": 12, "tag": written[1]}), 201
-    auth, locked, write = STATEMENTS
-    with connection.cursor() as cursor:
-        cursor.execute(auth[0], {name: values[name] for name in auth[1]})
-        if cursor.fetchone() is None:
-            abort(401)
-        with connection.transaction():
-            cursor.execute(locked[0], {name: values[name] for name in locked[1]})
-            row = cursor.fetchone()
-            if row is None:
-                abort(404)
-            assert cursor.description is not None
-            values.update(zip([c.name for c in cursor.description], row, strict=True))
-            cursor.execute(write[0], {name: values[name] for name in write[1]})
-            entry, tag = cursor.fetchone() or (None, None)
-    return jsonify({"entry": entry, "points": 12, "tag": tag}), 201
+    key_id = _key_id(
+        connection, hashlib.sha256(request.headers["Authorization"][7:].encode()).hexdigest()
+    )
+    if key_id is None:
+        abort(401)
+    values = {
+        **FIXED, "barcode": barcode, "ik": request.headers["Idempotency-Key"], "api_key": key_id
+    }  # fmt: skip
+    try:
+        written = (_two_round_trips if TWO_ROUND_TRIPS else _four_round_trips)(connection, values)
+    except _Refused:
+        abort(404)
+    return jsonify({"entry": written[0], "points": 12, "tag": written[1]}), 201

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from walletd.audit import Actor as Actor
 from walletd.errors import (
     N_,
+    AuthenticationError,
     IdempotencyConflictError,
     InsufficientPointsError,
     NotFoundError,
@@ -33,6 +34,7 @@ from walletd.loyalty.money import format_minor, parse_amount
 from walletd.loyalty.rules import TierRule, add_months, points_for_purchase, tier_for
 from walletd.messages.store import live_reminders_exist, note_no_reminders
 from walletd.models import (
+    ApiKey,
     Card,
     Coupon,
     LedgerEntry,
@@ -351,7 +353,9 @@ class _ScanRead:
 def _scan_read_statement() -> Any:
     """The scan's locked read, built once: SQLAlchemy memoises a statement object's cache key,
     so a scan spends no CPU building and keying it (bench/hotpath_profile.py: a fifth of the
-    read's Python time went there). Parameters: barcode, brand_id, key."""
+    read's Python time went there). Parameters: barcode, brand_id, key, key_id (the API key
+    of the request, 0 for none: whether it is still live, so that a key the web layer took from
+    its cache is refused at once once revoked; walletd/web/auth.py)."""
     brand_id = bindparam("brand_id", type_=Integer)
     used = (
         select(LedgerEntry.id)
@@ -366,6 +370,11 @@ def _scan_read_statement() -> Any:
         .where(Promotion.program_id == Program.id, Promotion.active.is_(True))
         .exists()
     )
+    live_key = (
+        select(ApiKey.id)
+        .where(ApiKey.id == bindparam("key_id", type_=Integer), ApiKey.revoked_at.is_(None))
+        .exists()
+    )
     return (
         select(
             Card,
@@ -376,6 +385,7 @@ def _scan_read_statement() -> Any:
             live_reminders_exist(Member.id),
             promotions,
             used,
+            live_key,
         )
         .join(Member, Member.id == Card.member_id)
         .join(Program, Program.id == Member.program_id)
@@ -387,7 +397,7 @@ def _scan_read_statement() -> Any:
 
 
 def _locked_card_and_rules(
-    session: Session, brand_id: int, barcode: object, secret_keys: tuple[str, ...], key: str
+    session: Session, actor: Actor, barcode: object, secret_keys: tuple[str, ...], key: str
 ) -> _ScanRead:
     """The card a barcode names, its member (holding the member's row lock), the program and its
     tiers, in one statement: a scan's or a redemption's first and only read of them.
@@ -404,13 +414,17 @@ def _locked_card_and_rules(
         raise ValidationError("barcode is required and must be a string", field="barcode")
     if serial_from_barcode(barcode, secret_keys) is None:
         raise UnknownCardError("this barcode is not a card of this program")
+    brand_id = actor.brand_id
     rows = session.execute(
         _scan_read_statement(),
-        {"barcode": barcode.strip().upper(), "brand_id": brand_id, "key": key},
-    ).all()
+        {"barcode": barcode.strip().upper(), "brand_id": brand_id, "key": key,
+         "key_id": actor.api_key_id or 0},
+    ).all()  # fmt: skip
     if not rows:
         raise UnknownCardError("this barcode is not a card of this program")
-    card, member, program, _, hooks, reminders, promoted, replay = rows[0]
+    card, member, program, _, hooks, reminders, promoted, replay, live_key = rows[0]
+    if actor.api_key_id is not None and not live_key:
+        raise AuthenticationError("invalid API key")  # revoked since the web layer checked it
     if not hooks:
         note_no_endpoints(session, brand_id)
     if not reminders:
@@ -466,7 +480,7 @@ def credit_scan(
     if location_id is not None:
         location = _integer(location_id, "location_id", "location_id must be an integer")
     # Locking first makes a concurrent twin with the same key wait, then find our entry.
-    read = _locked_card_and_rules(session, actor.brand_id, barcode, ctx.secret_keys, key)
+    read = _locked_card_and_rules(session, actor, barcode, ctx.secret_keys, key)
     card, member, program, tiers, discounts = (
         read.card, read.member, read.program, read.tiers, read.discounts
     )  # fmt: skip
@@ -705,7 +719,7 @@ def redeem(
     # a live reminder and whether the brand has webhook endpoints, so a plain redemption sends
     # no query for them (a twin that commits while this waits is replayed on the retry its
     # unique key forces, as for scans).
-    read = _locked_card_and_rules(session, actor.brand_id, barcode, ctx.secret_keys, key)
+    read = _locked_card_and_rules(session, actor, barcode, ctx.secret_keys, key)
     card, member = read.card, read.member
     reward: Reward | None = None
     if reward_id is not None:

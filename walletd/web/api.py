@@ -211,6 +211,7 @@ def adjust_member(member_id: int, body: AdjustmentCreate) -> dict[str, Any]:
     status=201,
     headers=(IDEMPOTENCY_KEY,),
     other_responses={200: "a replay: the first answer"},
+    key_rechecked=True,  # ledger.credit_scan's locked read refuses a revoked key
 )
 def create_scan(body: ScanCreate) -> tuple[dict[str, Any], int]:
     """Credit a checkout scan exactly once per Idempotency-Key."""
@@ -245,6 +246,7 @@ def create_scan(body: ScanCreate) -> tuple[dict[str, Any], int]:
     status=201,
     headers=(IDEMPOTENCY_KEY,),
     other_responses={200: "a replay: the first answer"},
+    key_rechecked=True,  # ledger.redeem's locked read refuses a revoked key
 )
 def create_redemption(body: RedemptionCreate) -> tuple[dict[str, Any], int]:
     """Redeem points or a reward exactly once per Idempotency-Key."""

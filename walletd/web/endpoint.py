@@ -18,7 +18,7 @@ import pydantic
 from flask import Response, jsonify, request
 from werkzeug.routing import BaseConverter, IntegerConverter, Map
 
-from walletd.web.auth import authorize
+from walletd.web.auth import authorize, confirm_cached_key
 from walletd.web.deps import json_body
 from walletd.web.errors import RequestValidationError
 
@@ -161,9 +161,15 @@ def endpoint(
     headers: tuple[Header, ...] = (),
     media_type: str = "application/json",
     other_responses: dict[int, str] | None = None,
+    key_rechecked: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Response]]:
     """Declare a route's models: the view gets `body=` and `query=` parsed, and may return a
-    response model, a dict for it, `(model, status)`, or a ready Response."""
+    response model, a dict for it, `(model, status)`, or a ready Response.
+
+    `key_rechecked`: every successful answer of the view passes through a statement that
+    refuses a revoked key (the ledger's locked read), so the API key may come from the
+    process's cache (walletd/web/auth.py, KeyCache); any failure asks the database about the
+    key before it is answered."""
     spec = Spec(
         summary=summary, tag=tag, body=body, query=query, response=response,
         body_doc=body_doc, body_optional=body_optional, status=status,
@@ -175,7 +181,16 @@ def endpoint(
         @wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Response:
             if spec.roles:
-                authorize(spec.roles)
+                authorize(spec.roles, rechecked=key_rechecked)
+            if not key_rechecked:
+                return run(*args, **kwargs)
+            try:
+                return run(*args, **kwargs)
+            except Exception:
+                confirm_cached_key()
+                raise
+
+        def run(*args: Any, **kwargs: Any) -> Response:
             for header in spec.headers:
                 value = request.headers.get(header.name)
                 if value is not None and len(value) > header.max_length:
