@@ -143,3 +143,42 @@ def test_the_cache_holds_at_most_its_limit_and_drops_the_longest_unchecked() -> 
     assert cache.get("k1", now - timedelta(seconds=1)) is None  # a clock moved back: ask too
     cache.forget("k1")
     assert cache.get("k1", now) is None
+
+
+def _issued_coupon(client: FlaskClient, brand: BrandKeys, member_id: int) -> str:
+    offer = client.post(
+        "/api/v1/offers",
+        json={"name": "Ten off", "kind": "percent_off", "value": "10"},
+        headers=brand.admin,
+    ).get_json()
+    issued = client.post(
+        f"/api/v1/offers/{offer['id']}/issue", json={"member_id": member_id}, headers=brand.admin
+    )
+    assert issued.status_code == 201, issued.get_data(as_text=True)
+    return str(issued.get_json()["coupon"]["barcode"])
+
+
+def _redeem(client: FlaskClient, brand: BrandKeys, barcode: str, key: str) -> Any:
+    return client.post(
+        "/api/v1/coupons/redemptions",
+        json={"barcode": barcode, "amount": "20"},
+        headers={**brand.cashier, "Idempotency-Key": key},
+    )
+
+
+def test_coupons_at_the_till_use_the_cache_and_a_revoked_key_redeems_nothing(
+    app: Flask, client: FlaskClient, brand: BrandKeys, clock: FrozenClock, key_lookups: list[str]
+) -> None:
+    member = enroll(client, brand)
+    first, second = (_issued_coupon(client, brand, member["id"]) for _ in range(2))
+    key_lookups.clear()
+    assert _redeem(client, brand, first, "c1").status_code == 201
+    assert _redeem(client, brand, first, "c1").status_code == 200  # a replay
+    assert len(key_lookups) == 1
+    _revoke_cashier_key(app, brand, clock)
+    for barcode, key in ((second, "c2"), (first, "c1"), ("NOTACOUPON", "c3")):
+        refused = _redeem(client, brand, barcode, key)
+        assert refused.status_code == 401, refused.get_json()
+    coupons = client.get(f"/api/v1/members/{member['id']}/coupons", headers=brand.admin)
+    statuses = {c["barcode"]: c["status"] for c in coupons.get_json()["coupons"]}
+    assert statuses == {first: "redeemed", second: "active"}

@@ -8,8 +8,9 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import Select, String, bindparam, or_, select, update
+from sqlalchemy import Exists, Select, String, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from walletd.audit import Actor
@@ -115,6 +116,13 @@ def touch_last_used(session: Session, api_key: ApiKey, now: datetime) -> None:
         .values(last_used_at=now)
         .execution_options(synchronize_session=False)
     )
+
+
+def key_still_live(key_id: Any) -> Exists:
+    """Whether the API key `key_id` (a bind parameter or a column) exists and is not revoked:
+    the column a till route's locked read adds so that a key the web layer took from its cache
+    (walletd/web/auth.py, KeyCache) is refused in the transaction that would use it."""
+    return select(ApiKey.id).where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None)).exists()
 
 
 @functools.cache

@@ -26,7 +26,7 @@ from walletd.errors import (
     ValidationError,
 )
 from walletd.loyalty.barcodes import serial_from_barcode
-from walletd.loyalty.brands import find_location, key_location
+from walletd.loyalty.brands import find_location, key_location, key_still_live
 from walletd.loyalty.cards import cards_of_member, touch_cards
 from walletd.loyalty.context import Context
 from walletd.loyalty.folded import flush_folded
@@ -34,7 +34,6 @@ from walletd.loyalty.money import format_minor, parse_amount
 from walletd.loyalty.rules import TierRule, add_months, points_for_purchase, tier_for
 from walletd.messages.store import live_reminders_exist, note_no_reminders
 from walletd.models import (
-    ApiKey,
     Card,
     Coupon,
     LedgerEntry,
@@ -370,11 +369,7 @@ def _scan_read_statement() -> Any:
         .where(Promotion.program_id == Program.id, Promotion.active.is_(True))
         .exists()
     )
-    live_key = (
-        select(ApiKey.id)
-        .where(ApiKey.id == bindparam("key_id", type_=Integer), ApiKey.revoked_at.is_(None))
-        .exists()
-    )
+    live_key = key_still_live(bindparam("key_id", type_=Integer))
     return (
         select(
             Card,

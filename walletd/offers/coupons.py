@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from walletd.errors import (
+    AuthenticationError,
     BelowMinSpendError,
     ConflictError,
     CouponExpiredError,
@@ -24,6 +25,7 @@ from walletd.errors import (
     ValidationError,
 )
 from walletd.loyalty.barcodes import new_auth_token, new_serial
+from walletd.loyalty.brands import key_still_live
 from walletd.loyalty.context import Context
 from walletd.loyalty.folded import flush_folded
 from walletd.loyalty.ledger import (
@@ -233,6 +235,7 @@ def _locked_coupon(
     ctx: Context,
     member_id: int | None = None,
     key: str | None = None,
+    api_key_id: int | None = None,
 ) -> _LockedCoupon:
     """The brand's coupon a barcode (or typed code) names, holding its row lock, read in one
     statement with its offer and its program's currency; with `key`, also whether a coupon of
@@ -240,7 +243,8 @@ def _locked_coupon(
 
     It also learns whether the brand has webhook endpoints and whether the member holds a live
     reminder, so that a redemption's event and its cards' reminder check cost no query of their
-    own when there are none (most brands, most members).
+    own when there are none (most brands, most members). With `api_key_id`, it refuses the key
+    once revoked (AuthenticationError): the web layer may have taken it from its cache.
     """
     text = _normalised(barcode)
     if _is_code(text):
@@ -261,6 +265,7 @@ def _locked_coupon(
             used,
             active_endpoints_exist(Coupon.brand_id),
             live_reminders_exist(Coupon.member_id),
+            key_still_live(api_key_id or 0),
         )  # fmt: skip
         .join(Offer, Offer.id == Coupon.offer_id)
         .join(Program, Program.id == Offer.program_id)
@@ -273,7 +278,9 @@ def _locked_coupon(
     ).first()
     if row is None:
         raise UnknownCouponError("this barcode is not a coupon of this brand")
-    coupon, offer, currency, key_used, hooks, reminders = row
+    coupon, offer, currency, key_used, hooks, reminders, live_key = row
+    if api_key_id is not None and not live_key:
+        raise AuthenticationError("invalid API key")  # revoked since the web layer checked it
     if not hooks:
         note_no_endpoints(session, brand_id)
     if not reminders and offer.kind != "bonus_points":
@@ -375,7 +382,9 @@ def redeem_coupon(
 ) -> Outcome:
     """Redeem a coupon exactly once per Idempotency-Key; the body says what the till takes off."""
     key = _check_key(idempotency_key)
-    locked = _locked_coupon(session, actor.brand_id, barcode, ctx, key=key)
+    locked = _locked_coupon(
+        session, actor.brand_id, barcode, ctx, key=key, api_key_id=actor.api_key_id
+    )
     coupon, offer, currency = locked.coupon, locked.offer, locked.currency
     amount_minor = None if amount is None else parse_amount(amount, currency)
     fingerprint = request_fingerprint("coupon", {"coupon": coupon.id, "amount": amount_minor})

@@ -36,8 +36,9 @@ def _authenticate(token: str) -> Principal:
 
 class KeyCache:
     """Keys this process has seen live, for routes whose service checks in its own transaction
-    that the key is still live (`endpoint(key_rechecked=True)`: scans and redemptions, whose
-    locked read asks): key hash -> (principal, when the database last said it was live).
+    that the key is still live (`endpoint(key_rechecked=True)`: scans, redemptions and coupons
+    redeemed at the till, whose locked read asks): key hash -> (principal, when the database
+    last said it was live).
 
     Why: the key's own statement was a sixth of a scan's CPU samples (bench/hotpath_profile.py
     under py-spy) and one of its three round trips. A key's brand, role, label and location

@@ -265,6 +265,7 @@ def member_coupons(member_id: int, query: CouponQuery) -> CouponList:
     status=201,
     headers=(IDEMPOTENCY_KEY,),
     other_responses={200: "a replay: the first answer"},
+    key_rechecked=True,  # coupons.redeem_coupon's locked read refuses a revoked key
 )
 def redeem_coupon(body: CouponRedemptionCreate) -> tuple[dict[str, Any], int]:
     """Redeem a coupon exactly once per Idempotency-Key; the answer says what to take off."""
