@@ -75,6 +75,23 @@ def enroll(client: FlaskClient, brand: BrandKeys, **fields: Any) -> dict[str, An
     return response.get_json()  # type: ignore[no-any-return]
 
 
+def issue_coupon(
+    client: FlaskClient, brand: BrandKeys, member_id: int, **offer: Any
+) -> dict[str, Any]:
+    """Create an offer through the API (10 % off unless `offer` says otherwise), issue it to a
+    member and return the coupon body."""
+    body = {"name": "Ten off", "kind": "percent_off", "value": "10", **offer}
+    created = client.post("/api/v1/offers", json=body, headers=brand.admin)
+    assert created.status_code == 201, created.get_data(as_text=True)
+    issued = client.post(
+        f"/api/v1/offers/{created.get_json()['id']}/issue",
+        json={"member_id": member_id},
+        headers=brand.admin,
+    )
+    assert issued.status_code == 201, issued.get_data(as_text=True)
+    return issued.get_json()["coupon"]  # type: ignore[no-any-return]
+
+
 def scan(
     client: FlaskClient, brand: BrandKeys, barcode: object, amount: Any, key: str, **extra: Any
 ) -> Any:

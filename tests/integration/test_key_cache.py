@@ -13,7 +13,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import event, func, select
 
-from tests.factories import BrandKeys, FrozenClock, enroll, scan, services_of
+from tests.factories import BrandKeys, FrozenClock, enroll, issue_coupon, scan, services_of
 from walletd.loyalty.brands import Principal, revoke_api_key
 from walletd.models import ApiKey, LedgerEntry
 from walletd.web.auth import KeyCache
@@ -145,19 +145,6 @@ def test_the_cache_holds_at_most_its_limit_and_drops_the_longest_unchecked() -> 
     assert cache.get("k1", now) is None
 
 
-def _issued_coupon(client: FlaskClient, brand: BrandKeys, member_id: int) -> str:
-    offer = client.post(
-        "/api/v1/offers",
-        json={"name": "Ten off", "kind": "percent_off", "value": "10"},
-        headers=brand.admin,
-    ).get_json()
-    issued = client.post(
-        f"/api/v1/offers/{offer['id']}/issue", json={"member_id": member_id}, headers=brand.admin
-    )
-    assert issued.status_code == 201, issued.get_data(as_text=True)
-    return str(issued.get_json()["coupon"]["barcode"])
-
-
 def _redeem(client: FlaskClient, brand: BrandKeys, barcode: str, key: str) -> Any:
     return client.post(
         "/api/v1/coupons/redemptions",
@@ -170,7 +157,7 @@ def test_coupons_at_the_till_use_the_cache_and_a_revoked_key_redeems_nothing(
     app: Flask, client: FlaskClient, brand: BrandKeys, clock: FrozenClock, key_lookups: list[str]
 ) -> None:
     member = enroll(client, brand)
-    first, second = (_issued_coupon(client, brand, member["id"]) for _ in range(2))
+    first, second = (issue_coupon(client, brand, member["id"])["barcode"] for _ in range(2))
     key_lookups.clear()
     assert _redeem(client, brand, first, "c1").status_code == 201
     assert _redeem(client, brand, first, "c1").status_code == 200  # a replay

@@ -21,7 +21,15 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from tests.factories import BrandKeys, FrozenClock, enroll, make_brand, scan, services_of
+from tests.factories import (
+    BrandKeys,
+    FrozenClock,
+    enroll,
+    issue_coupon,
+    make_brand,
+    scan,
+    services_of,
+)
 from tests.fakes.webhook_receiver import Received, WebhookReceiver, webhook_receiver
 from walletd.errors import ValidationError
 from walletd.models import AuditEntry, Card, Member, OutboxMessage, WebhookEndpoint
@@ -275,19 +283,6 @@ def test_production_takes_only_https(app: Flask, brand: BrandKeys) -> None:
 # --- delivery end to end -------------------------------------------------------------------------
 
 
-def _offer_coupon(client: FlaskClient, brand: BrandKeys, member_id: int) -> dict[str, Any]:
-    offer = client.post(
-        "/api/v1/offers",
-        json={"name": "5 off", "kind": "amount_off", "value": "5"},
-        headers=brand.admin,
-    ).get_json()
-    issued = client.post(
-        f"/api/v1/offers/{offer['id']}/issue", json={"member_id": member_id}, headers=brand.admin
-    )
-    assert issued.status_code == 201, issued.get_data(as_text=True)
-    return issued.get_json()["coupon"]  # type: ignore[no-any-return]
-
-
 def test_events_reach_the_receiver_signed_in_order_and_once(
     app: Flask,
     client: FlaskClient,
@@ -311,7 +306,7 @@ def test_events_reach_the_receiver_signed_in_order_and_once(
         headers={**brand.cashier, "Idempotency-Key": "r-1"},
     )
     assert spent.status_code == 201, spent.get_data(as_text=True)
-    coupon = _offer_coupon(client, brand, member["id"])
+    coupon = issue_coupon(client, brand, member["id"], name="5 off", kind="amount_off", value="5")
     redeem = {"barcode": coupon["barcode"], "amount": "20.00"}
     key = {**brand.cashier, "Idempotency-Key": "c-1"}
     assert client.post("/api/v1/coupons/redemptions", json=redeem, headers=key).status_code == 201
