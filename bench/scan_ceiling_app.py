@@ -83,16 +83,27 @@ def _key_id(connection: psycopg.Connection[Any], keyhash: str) -> int | None:
     return _known_keys[keyhash]
 
 
+def _params(statement: tuple[str, list[str], bool], values: dict[str, Any]) -> dict[str, Any]:
+    return {name: values[name] for name in statement[1]}
+
+
+def _read(cursor: Any, values: dict[str, Any]) -> bool:
+    """Take the locked read's row into `values`; False for an unknown card or a revoked key."""
+    row = cursor.fetchone()
+    assert cursor.description is not None
+    if row is None:
+        return False
+    values.update(zip([c.name for c in cursor.description], row, strict=True))
+    return bool(values["anon_5"])  # the key is live
+
+
 def _four_round_trips(connection: psycopg.Connection[Any], values: dict[str, Any]) -> Any:
     locked, write = STATEMENTS
     with connection.cursor() as cursor, connection.transaction():
-        cursor.execute(locked[0], {name: values[name] for name in locked[1]})
-        row = cursor.fetchone()
-        assert cursor.description is not None
-        if row is None or not row[[c.name for c in cursor.description].index("anon_5")]:
+        cursor.execute(locked[0], _params(locked, values))
+        if not _read(cursor, values):
             raise _Refused
-        values.update(zip([c.name for c in cursor.description], row, strict=True))
-        cursor.execute(write[0], {name: values[name] for name in write[1]})
+        cursor.execute(write[0], _params(write, values))
         return cursor.fetchone()
 
 
@@ -100,16 +111,13 @@ def _two_round_trips(connection: psycopg.Connection[Any], values: dict[str, Any]
     locked, write = STATEMENTS
     with connection.pipeline() as pipeline, connection.cursor() as cursor:
         connection.execute("BEGIN")
-        cursor.execute(locked[0], {name: values[name] for name in locked[1]})
+        cursor.execute(locked[0], _params(locked, values))
         pipeline.sync()
-        row = cursor.fetchone()
-        assert cursor.description is not None
-        if row is None or not row[[c.name for c in cursor.description].index("anon_5")]:
+        if not _read(cursor, values):
             connection.execute("ROLLBACK")
             pipeline.sync()
             raise _Refused
-        values.update(zip([c.name for c in cursor.description], row, strict=True))
-        cursor.execute(write[0], {name: values[name] for name in write[1]})
+        cursor.execute(write[0], _params(write, values))
         connection.execute("COMMIT")
         pipeline.sync()
         return cursor.fetchone()
