@@ -165,6 +165,10 @@ def new_phone(browser: Browser, problems: PageProblems, user_agent: str = ANDROI
 
 def screenshot(page: Page, name: str) -> Path:
     """Keep a full-page screenshot as a test artefact, and check nothing overflows 360 px."""
+    # A click that navigates returns once the new document has begun to arrive, and a text
+    # the old and the new page share (an offer's name in either language) is found at once:
+    # wait for the stylesheet and images, or the width is measured of an unstyled page.
+    page.wait_for_load_state("load")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
     if _screenshots["keep"]:
