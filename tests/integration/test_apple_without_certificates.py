@@ -3,8 +3,10 @@ serves passes as soon as the files are in place, without a restart."""
 
 from __future__ import annotations
 
+import logging
 from urllib.parse import urlsplit
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
@@ -26,6 +28,7 @@ def test_pass_routes_answer_503_until_the_certificates_exist_then_serve_the_pass
     client: FlaskClient,
     brand: BrandKeys,
     settings: Settings,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     assert not settings.apple_cert.exists()  # the `settings` fixture names files nobody wrote
     card = enroll(client, brand)["card"]
@@ -34,9 +37,13 @@ def test_pass_routes_answer_503_until_the_certificates_exist_then_serve_the_pass
     serial, auth = _pass_request(app, card["serial_number"])
     latest = f"/passes/v1/passes/pass.dev.walletd.loyalty/{serial}"
 
-    for response in (client.get(download), client.get(latest, headers=auth)):
-        assert response.status_code == 503, response.get_data(as_text=True)
-        assert response.get_json()["error"]["code"] == "apple_unavailable"
+    with caplog.at_level(logging.ERROR):
+        for _ in range(3):
+            for response in (client.get(download), client.get(latest, headers=auth)):
+                assert response.status_code == 503, response.get_data(as_text=True)
+                assert response.get_json()["error"]["code"] == "apple_unavailable"
+    logged = [r for r in caplog.records if "Apple passes cannot be signed" in r.getMessage()]
+    assert len(logged) == 1  # six failing requests, one line: the server's log stays readable
 
     written = write_dev_certs(settings.apple_cert.parent)
     assert written.cert_path == settings.apple_cert

@@ -12,7 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.factories import BrandKeys, enroll, scan
-from walletd.observability.logs import configure_logging, redact
+from walletd.observability.logs import QuietRepeats, configure_logging, redact
 
 TOKEN = "ab" * 32
 
@@ -59,6 +59,19 @@ def test_json_lines_carry_the_request_id(app: Flask, log_lines: io.StringIO) -> 
             "request_id": "req-42",
         }
     ]
+
+
+def test_a_repeated_message_is_let_through_once_per_interval_and_a_new_one_at_once() -> None:
+    now = [100.0]
+    repeats = QuietRepeats(every=60.0, clock=lambda: now[0])
+    assert repeats.due("no certificate")
+    assert not repeats.due("no certificate")
+    assert repeats.due("no key")  # another message is not held back by the first
+    now[0] += 59.9
+    assert not repeats.due("no certificate")
+    now[0] += 0.1
+    assert repeats.due("no certificate")
+    assert not repeats.due("no certificate")
 
 
 def test_redaction_removes_tokens_keys_and_emails() -> None:

@@ -12,8 +12,10 @@ import json
 import logging
 import os
 import re
+import threading
+import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TextIO
@@ -24,6 +26,33 @@ request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 job_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "walletd_job_id", default=None
 )
+
+
+class QuietRepeats:
+    """Says whether a message is due to be logged: when it is new, or `every` seconds after it
+    was last let through. A failure every request meets (an Apple certificate that cannot be
+    loaded) is then logged once a minute per process instead of once per request. The standard
+    library has no such filter; this is a dozen lines."""
+
+    KEEP = 64  # distinct messages remembered; past that, forget them all and start again
+
+    def __init__(self, every: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self._every = every
+        self._clock = clock
+        self._last: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def due(self, message: str) -> bool:
+        with self._lock:
+            now = self._clock()
+            last = self._last.get(message)
+            if last is not None and now - last < self._every:
+                return False
+            if len(self._last) >= self.KEEP:
+                self._last.clear()
+            self._last[message] = now
+            return True
+
 
 SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 _SECRETS = (

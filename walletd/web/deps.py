@@ -12,6 +12,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from walletd.loyalty.context import Context
+from walletd.observability.logs import QuietRepeats
 from walletd.passes.apple import ApplePasses
 from walletd.passes.signing import PassSignerError
 from walletd.services import Services
@@ -34,10 +35,16 @@ def pass_builder() -> ApplePasses:
     """This process's Apple pass builder (certificate and key loaded once, shared by the web
     service, downloads and enrollment passes); 503 while the signing material cannot be loaded
     (a missing or unreadable WALLETD_APPLE_CERT/KEY/WWDR), so that a later request tries again."""
+    svc = services()
     try:
-        return shared_apple_passes(services())
+        return shared_apple_passes(svc)
     except PassSignerError as exc:
-        current_app.logger.error("Apple passes cannot be signed: %s", exc)
+        problems: QuietRepeats = svc.adapter("apple_certificate_problems", QuietRepeats)
+        if problems.due(str(exc)):
+            current_app.logger.error(
+                "Apple passes cannot be signed: %s (logged at most once a minute per process)",
+                exc,
+            )
         raise ApiError(
             503, "apple_unavailable", "Apple Wallet passes cannot be signed on this server now"
         ) from exc
