@@ -11,6 +11,7 @@ from sqlalchemy import false, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
+from walletd.audit import record
 from walletd.errors import (
     AuthenticationError,
     BelowMinSpendError,
@@ -474,8 +475,18 @@ def expire_due_coupons(session: Session, ctx: Context, *, limit: int = 500) -> i
     return len(coupons)
 
 
+# Why a coupon that is not active cannot be voided, by its state as a till sees it.
+_NOT_ACTIVE: dict[str, type[ConflictError]] = {
+    "redeemed": CouponRedeemedError,
+    "expired": CouponExpiredError,
+    "void": CouponVoidError,
+}
+
+
 def void_coupon(session: Session, brand_id: int, coupon_id: int, ctx: Context) -> Coupon:
-    """Withdraw an active coupon; its passes show it voided."""
+    """Withdraw an active coupon; its passes show it voided. Not found for another brand's;
+    coupon_redeemed, coupon_expired (past its expiry, even before the nightly job marks it) or
+    coupon_void for one that is no longer active."""
     if not 1 <= coupon_id <= MAX_ID:
         raise NotFoundError("coupon not found")
     coupon = session.scalar(
@@ -486,10 +497,25 @@ def void_coupon(session: Session, brand_id: int, coupon_id: int, ctx: Context) -
     )
     if coupon is None:
         raise NotFoundError("coupon not found")
-    if coupon.status != "active":
-        raise ConflictError(f"this coupon is {coupon.status}, not active")
+    status = effective_status(coupon, ctx.now)
+    if status != "active":
+        raise _NOT_ACTIVE.get(status, ConflictError)(f"this coupon is {status}, not active")
     coupon.status = "void"
     coupon.updated_at = ctx.now
     coupon_changed(session, coupon, ctx)
     session.flush()
+    return coupon
+
+
+def withdraw_coupon(
+    session: Session, actor: Actor, coupon_id: int, reason: str, ctx: Context
+) -> Coupon:
+    """A brand's admin voids a coupon (issued by mistake, or to the wrong member): the coupon
+    gives nothing at any till from now on, its pass and the member's card show it voided, and
+    the audit log keeps who did it and why."""
+    coupon = void_coupon(session, actor.brand_id, coupon_id, ctx)
+    record(
+        session, actor, "coupon.voided", "coupon", coupon.id, now=ctx.now,
+        changes={"status": ["active", "void"], "reason": [None, reason]},
+    )  # fmt: skip
     return coupon

@@ -138,6 +138,12 @@ class CouponQuery(Request):
     status: CouponStatus | None = None
 
 
+class CouponVoidCreate(Request):
+    """Why an admin voids a coupon; kept in the audit log."""
+
+    reason: Text(200, 1) = Field(description="why, e.g. issued to the wrong member")  # type: ignore[valid-type]
+
+
 class CouponRedemptionCreate(Request):
     """A coupon scanned (or its code typed) at a till, with the purchase amount."""
 

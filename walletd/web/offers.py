@@ -25,6 +25,7 @@ from walletd.web.offer_schemas import (
     CouponQuery,
     CouponRedemptionCreate,
     CouponRedemptionOut,
+    CouponVoidCreate,
     OfferCreate,
     OfferIssueCreate,
     OfferIssueOut,
@@ -253,6 +254,28 @@ def member_coupons(member_id: int, query: CouponQuery) -> CouponList:
         return [coupon_out(session, c) for c in rows]
 
     return CouponList(coupons=run_in_transaction(work))
+
+
+@bp.post("/coupons/<int:coupon_id>/void")
+@endpoint(
+    "Void a coupon (it gives nothing from now on; audited with the reason)",
+    tag="offers",
+    roles=ADMIN,
+    body=CouponVoidCreate,
+    response=CouponOut,
+    other_responses={
+        404: "no such coupon of this brand",
+        409: "coupon_redeemed, coupon_expired or coupon_void: the coupon is no longer active",
+    },
+)
+def void_coupon(coupon_id: int, body: CouponVoidCreate) -> CouponOut:
+    """Withdraw an active coupon; its pass and the member's card update."""
+    actor = principal().actor
+    return run_in_transaction(
+        lambda s: coupon_out(
+            s, coupons.withdraw_coupon(s, actor, coupon_id, body.reason, context())
+        )
+    )
 
 
 @bp.post("/coupons/redemptions")
