@@ -180,6 +180,21 @@ def test_the_page_speaks_the_programs_language_unless_the_visitor_chose(
     assert "already been rated" in client.get(path).get_data(as_text=True)
 
 
+def test_the_page_names_the_visits_day_in_the_programs_time_zone(
+    app: Flask, client: FlaskClient, brand: BrandKeys, clock: FrozenClock
+) -> None:
+    response = client.patch(
+        f"/api/v1/programs/{brand.program_id}", json={"timezone": "Asia/Taipei"},
+        headers=brand.admin,
+    )  # fmt: skip
+    assert response.status_code == 200, response.get_data(as_text=True)
+    member = enroll(client, brand)
+    clock.advance(hours=8)  # 20:00 UTC on 10 March is 04:00 on 11 March in Taipei
+    path = link(app, visit(client, brand, member["card"]["barcode"]))
+    html = client.get(path, headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "Your visit on Mar 11, 2026" in html
+
+
 def test_an_answer_sends_feedback_received_with_low_set_for_two_stars_or_fewer(
     app: Flask, client: FlaskClient, brand: BrandKeys
 ) -> None:

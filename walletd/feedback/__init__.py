@@ -54,6 +54,7 @@ class Visit:
     visited_at: datetime
     location_name: str | None
     rating: int | None  # the answer already given, if any
+    timezone: str = "UTC"  # the program's: the page names the visit's day as the shop saw it
 
 
 def link_expiry(moment: datetime) -> int:
@@ -94,6 +95,7 @@ def find_visit(session: Session, scan_id: int) -> Visit | None:
         visited_at=scan.created_at,
         location_name=location.name if location else None,
         rating=rating,
+        timezone=program.timezone,
     )
 
 

@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from tests.factories import BrandKeys, enroll, scan, services_of
-from tests.integration.pages.conftest import csrf_of
+from tests.integration.pages.conftest import csrf_of, log_in, make_staff
 from walletd.models import Card, Program, Tier
 
 
@@ -187,3 +187,19 @@ def test_anonymous_visitors_are_sent_to_the_login(client: FlaskClient) -> None:
     for path in ("/dashboard", "/dashboard/program", "/dashboard/export/ledger.csv"):
         response = client.get(path)
         assert response.status_code == 302 and "/dashboard/login" in response.headers["Location"]
+
+
+def test_keys_and_staff_pages_say_when_in_the_programs_time_zone(
+    app: Flask, client: FlaskClient, brand: BrandKeys
+) -> None:
+    with services_of(app).db.transaction() as session:
+        session.get_one(Program, brand.program_id).timezone = "Asia/Taipei"
+    member = enroll(client, brand)
+    assert scan(client, brand, member["card"]["barcode"], "5", "k1").status_code == 201
+    dashboard = app.test_client()
+    log_in(dashboard, make_staff(app, brand.brand_id, "owner@example.com", "admin"))
+    # The clock reads 12:00 UTC: 8:00 PM in Taipei, where the shop reads its keys' last use.
+    for path in ("/dashboard/keys", "/dashboard/staff"):
+        html = dashboard.get(path).get_data(as_text=True)
+        assert "Mar 10, 2026 8:00\u202fPM CST" in html or "Mar 10, 2026 8:00 PM CST" in html, path
+        assert "12:00" not in html, path

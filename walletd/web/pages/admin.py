@@ -162,11 +162,22 @@ class KeysPage:
     locations: dict[int, str]
     created: str | None = None  # the new key, shown on this one answer only
     created_id: int | None = None
+    timezone: str = "UTC"  # the brand's program's: when each key was last used
+
+
+def _brand_zone(session: Session, brand_id: int) -> str:
+    """The time zone the brand's pages speak in: its (first) program's."""
+    try:
+        return get_program(session, brand_id).timezone
+    except NotFoundError:
+        return "UTC"
 
 
 def _keys_page(session: Session, brand_id: int) -> KeysPage:
     places = {loc.id: loc.name for loc in locations.list_locations(session, brand_id)}
-    return KeysPage(keys.list_keys(session, brand_id), places)
+    return KeysPage(
+        keys.list_keys(session, brand_id), places, timezone=_brand_zone(session, brand_id)
+    )
 
 
 @bp.route("/keys", methods=["GET", "POST"])
@@ -196,7 +207,7 @@ def keys_page() -> Any:
             values = {"role": "cashier"}
     page = run_in_transaction(lambda s: _keys_page(s, viewer.brand_id))
     if created is not None:
-        page = KeysPage(page.keys, page.locations, created[1], created[0])
+        page = replace(page, created=created[1], created_id=created[0])
     # The page that shows a new key is the answer to the POST itself: never a redirect, so the
     # key is not kept in a flash message in the session cookie.
     return render("dashboard/admin_keys.html", 422 if errors else 200, page=page, values=values,
@@ -234,12 +245,14 @@ class StaffPage:
     statuses: dict[int, str] = field(default_factory=dict)
     emailed: bool = False  # [email-links] the link went to the account's address too
     email_on: bool = False  # [email-links]
+    timezone: str = "UTC"  # the brand's program's: when each account last logged in
 
 
 def _staff_page(session: Session, brand_id: int, me_id: int | None) -> StaffPage:
     rows = accounts.list_staff(session, brand_id)
     return StaffPage(rows, me_id, statuses={u.id: accounts.status_of(u) for u in rows},
-                     email_on=email_enabled(services().settings))  # fmt: skip
+                     email_on=email_enabled(services().settings),
+                     timezone=_brand_zone(session, brand_id))  # fmt: skip
 
 
 def _link_url(token: str) -> str:

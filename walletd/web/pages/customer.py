@@ -237,6 +237,8 @@ class CardPage:
     referral_code: str
     invite_url: str
     coupons: tuple[CouponEntry, ...] = ()
+    # The program's time zone: a coupon's last day is the day in the shop's zone.
+    timezone: str = "UTC"
     # Promotional messages: the member's switch, posted to the signed consent route.
     marketing_consent: bool = False
     consent_url: str = ""
@@ -278,6 +280,7 @@ def build_card_page(session: Session, card: Card, lang: str) -> CardPage:
         invite_url=f"{settings.base_url}"
         f"{url_for('customer.join', program_id=view.program_id, ref=member.referral_code)}",
         coupons=member_coupons(session, member, context().now),
+        timezone=session.get_one(Program, member.program_id).timezone,
         marketing_consent=member.marketing_consent,
         consent_url=url_for(
             "customer.card_consent",
