@@ -220,3 +220,30 @@ def test_a_promotion_built_with_its_card_preview_in_english_and_traditional_chin
     _shows(page.locator(".preview-pane [data-bind=promotion]"), "週二會員日")
     screenshot(page, "dashboard-promotion-new-zh-hant")
     assert problems.errors == []
+
+
+def test_an_admin_voids_a_members_coupon_from_the_member_page(
+    stack: Stack, browser: Browser, problems: PageProblems
+) -> None:
+    from tests.factories import issue_coupon
+    from walletd.models import Member
+
+    brand, email, member_email, _serial = _brand(stack, "Void Cafe")
+    with services_of(stack.app).db.transaction() as session:
+        member_id = session.scalars(select(Member.id).where(Member.email == member_email)).one()
+    coupon = issue_coupon(stack.app.test_client(), brand, member_id, name="Free cookie")
+    page = _dashboard(stack, browser, problems, email)
+    page.goto(f"{stack.url}/dashboard/members/{member_id}")
+    row = page.locator(f"#member-coupons tr[data-coupon='{coupon['id']}']")
+    assert "Free cookie" in row.inner_text() and "active" in row.inner_text()
+    row.get_by_label(f"Why void {coupon['code']}?").fill("issued to the wrong member")
+    row.get_by_role("button", name="Void").click()
+    page.get_by_text("Coupon voided").wait_for()
+    assert "void" in page.locator(f"tr[data-coupon='{coupon['id']}'] .coupon-status").inner_text()
+    assert [c[2] for c in _coupons(stack, brand)] == ["void"]
+    page.set_viewport_size({"width": 360, "height": 800})
+    page.get_by_role("button", name="繁體中文").click()
+    page.get_by_role("heading", name="優惠券", exact=True).wait_for()
+    assert "已作廢" in page.locator(f"tr[data-coupon='{coupon['id']}'] .coupon-status").inner_text()
+    screenshot(page, "dashboard-member-coupons-zh-hant")
+    assert problems.errors == []

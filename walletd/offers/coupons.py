@@ -475,11 +475,12 @@ def expire_due_coupons(session: Session, ctx: Context, *, limit: int = 500) -> i
     return len(coupons)
 
 
-# Why a coupon that is not active cannot be voided, by its state as a till sees it.
-_NOT_ACTIVE: dict[str, type[ConflictError]] = {
-    "redeemed": CouponRedeemedError,
-    "expired": CouponExpiredError,
-    "void": CouponVoidError,
+# Why a coupon that is not active cannot be voided, by its state as a till sees it (the
+# messages a till gets for the same coupon).
+_NOT_ACTIVE: dict[str, tuple[type[ConflictError], str]] = {
+    "redeemed": (CouponRedeemedError, "this coupon was already redeemed"),
+    "expired": (CouponExpiredError, "this coupon has expired"),
+    "void": (CouponVoidError, "this coupon was voided"),
 }
 
 
@@ -499,7 +500,8 @@ def void_coupon(session: Session, brand_id: int, coupon_id: int, ctx: Context) -
         raise NotFoundError("coupon not found")
     status = effective_status(coupon, ctx.now)
     if status != "active":
-        raise _NOT_ACTIVE.get(status, ConflictError)(f"this coupon is {status}, not active")
+        error, message = _NOT_ACTIVE.get(status, (ConflictError, "this coupon is not active"))
+        raise error(message)
     coupon.status = "void"
     coupon.updated_at = ctx.now
     coupon_changed(session, coupon, ctx)

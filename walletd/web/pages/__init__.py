@@ -113,6 +113,9 @@ def init_app(app: Flask) -> None:
     # [email] (the card by e-mail and the e-mail history on the member page)
     from walletd.web.pages import member_email  # noqa: F401  # isort: skip
 
+    # The coupons panel on the member page (void a coupon)
+    from walletd.web.pages import member_coupons  # noqa: F401  # isort: skip
+
     security.init_app(app)
     formats.init_app(app)
     app.before_request(_refuse_control_characters)

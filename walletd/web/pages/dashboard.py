@@ -204,6 +204,7 @@ class MemberPage:
     timezone: str = "UTC"
     devices: Any = None  # [delivery] walletd.web.pages.delivery.DevicesPanel
     email: Any = None  # [email] walletd.web.pages.member_email.EmailPanel
+    coupons: Any = None  # walletd.web.pages.member_coupons.CouponsPanel
 
 
 def _member_page(
@@ -232,7 +233,15 @@ def _member_page(
         timezone=program.timezone,
         devices=_devices_panel(session, member),  # [delivery]
         email=_email_panel(session, member),  # [email]
+        coupons=_coupons_panel(session, member),
     )
+
+
+def _coupons_panel(session: Session, member: Member) -> Any:
+    """The member page's coupons (its module adds the void route to this blueprint)."""
+    from walletd.web.pages.member_coupons import coupons_panel
+
+    return coupons_panel(session, member, context().now)
 
 
 def _email_panel(session: Session, member: Member) -> Any:

@@ -103,6 +103,7 @@ ERROR_MESSAGES = (
     N_("the value is too long"),
     N_("this coupon has expired"),
     N_("this coupon was already redeemed"),
+    N_("this coupon was voided"),
     N_("this e-mail is already on an earlier row"),
     N_("this external id is already on an earlier row"),
     N_("this phone is already on an earlier row"),
