@@ -59,6 +59,14 @@ def services_of(app: Flask) -> Services:
     return app.extensions["walletd"]  # type: ignore[no-any-return]
 
 
+def set_timezone(app: Flask, brand: BrandKeys, zone: str) -> None:
+    """Put the brand's program in an IANA time zone (its days, quiet hours and pages follow)."""
+    from walletd.models import Program
+
+    with services_of(app).db.transaction() as session:
+        session.get_one(Program, brand.program_id).timezone = zone
+
+
 def make_brand(app: Flask, name: str = "Acme Coffee", currency: str = "USD") -> BrandKeys:
     """Create a brand through the service layer, as `create-brand` does."""
     svc = services_of(app)

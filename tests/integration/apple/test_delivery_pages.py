@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.factories import BrandKeys, FrozenClock, services_of
+from tests.factories import BrandKeys, FrozenClock, set_timezone
 from tests.integration.apple.conftest import (
     IssuedPass,
     WalletDevice,
@@ -15,7 +15,6 @@ from tests.integration.apple.conftest import (
     settle,
 )
 from tests.integration.pages.conftest import log_in, make_staff
-from walletd.models import Program
 
 
 def _two_devices(app: Flask, client: FlaskClient, brand: BrandKeys, issued: IssuedPass) -> None:
@@ -54,8 +53,7 @@ def test_the_member_page_shows_each_devices_version_against_the_current_one(
     app: Flask, client: FlaskClient, brand: BrandKeys, issued: IssuedPass
 ) -> None:
     _two_devices(app, client, brand, issued)
-    with services_of(app).db.transaction() as session:
-        session.get_one(Program, brand.program_id).timezone = "Asia/Taipei"
+    set_timezone(app, brand, "Asia/Taipei")
     log_in(client, make_staff(app, brand.brand_id, "owner@acme.example"))
     page = client.get(f"/dashboard/members/{issued.member_id}", headers={"Accept-Language": "en"})
     html = page.get_data(as_text=True)

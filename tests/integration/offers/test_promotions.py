@@ -21,6 +21,7 @@ from tests.factories import (
     make_brand,
     scan,
     services_of,
+    set_timezone,
     sql_statements,
 )
 from walletd.loyalty.ledger import MAX_PROMOTIONS_PER_SCAN, ScanExtras
@@ -286,8 +287,7 @@ def test_replay_answers_the_first_body_after_the_promotion_changed(
 def test_promotion_days_are_counted_in_the_program_time_zone(
     client: FlaskClient, app: Flask, brand: BrandKeys
 ) -> None:
-    with services_of(app).db.transaction() as session:
-        session.get_one(Program, brand.program_id).timezone = "Pacific/Kiritimati"
+    set_timezone(app, brand, "Pacific/Kiritimati")
     member = enroll(client, brand)
     # 12:00 UTC on Tuesday is 02:00 on Wednesday in Kiritimati (UTC+14).
     _create(client, brand, weekdays=[2])
@@ -402,8 +402,7 @@ def test_cards_change_in_the_first_hour_of_a_member_day_and_of_the_day_after(
 
     assert "refresh_promotion_cards" in {job.name for job in INTERVAL_JOBS}
     member = enroll(client, brand)
-    with services_of(app).db.transaction() as session:
-        session.get_one(Program, brand.program_id).timezone = "Asia/Taipei"
+    set_timezone(app, brand, "Asia/Taipei")
     _create(client, brand, weekdays=[3])  # member day every Wednesday (Taipei time)
 
     def tag() -> int:

@@ -9,7 +9,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from tests.factories import BrandKeys, enroll, scan, services_of
+from tests.factories import BrandKeys, enroll, scan, services_of, set_timezone
 from tests.integration.pages.conftest import csrf_of, log_in, make_staff
 from walletd.models import Card, Program, Tier
 
@@ -192,8 +192,7 @@ def test_anonymous_visitors_are_sent_to_the_login(client: FlaskClient) -> None:
 def test_keys_and_staff_pages_say_when_in_the_programs_time_zone(
     app: Flask, client: FlaskClient, brand: BrandKeys
 ) -> None:
-    with services_of(app).db.transaction() as session:
-        session.get_one(Program, brand.program_id).timezone = "Asia/Taipei"
+    set_timezone(app, brand, "Asia/Taipei")
     member = enroll(client, brand)
     assert scan(client, brand, member["card"]["barcode"], "5", "k1").status_code == 201
     dashboard = app.test_client()

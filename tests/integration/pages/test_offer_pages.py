@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from tests.factories import BrandKeys, FrozenClock, enroll, make_brand, services_of
+from tests.factories import BrandKeys, FrozenClock, enroll, make_brand, services_of, set_timezone
 from tests.integration.pages.conftest import csrf_of, log_in, make_staff
-from walletd.models import Coupon, Offer, Program, Promotion
+from walletd.models import Coupon, Offer, Promotion
 
 SUPPRESS = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 FORM = {
@@ -323,8 +323,7 @@ def test_the_card_page_lists_active_coupons_with_their_apple_wallet_link(
 def test_the_card_page_gives_a_coupons_last_day_in_the_programs_time_zone(
     app: Flask, brand: BrandKeys, dashboard: FlaskClient, clock: FrozenClock
 ) -> None:
-    with services_of(app).db.transaction() as session:
-        session.get_one(Program, brand.program_id).timezone = "Asia/Taipei"
+    set_timezone(app, brand, "Asia/Taipei")
     clock.advance(hours=8)  # issued 20:00 UTC on 10 March: 04:00 on 11 March in Taipei
     member, _offer_id, coupon = _coupon_for(app, brand, dashboard, valid_days="30")
     assert coupon.expires_at.astimezone(UTC).day == 9  # 9 April in UTC, 10 April in Taipei

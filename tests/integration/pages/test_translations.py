@@ -5,10 +5,9 @@ from __future__ import annotations
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.factories import BrandKeys, enroll, scan, services_of
+from tests.factories import BrandKeys, enroll, scan, set_timezone
 from tests.integration.pages.conftest import csrf_of
 from tests.integration.pages.test_dashboard_pages import _program_form
-from walletd.models.program import Program
 
 
 def test_a_chinese_page_has_chinese_texts_and_chinese_number_money_and_date_formats(
@@ -63,7 +62,6 @@ def test_the_ledger_times_are_in_the_programs_time_zone(
 ) -> None:
     member = enroll(dashboard, brand)
     assert scan(dashboard, brand, member["card"]["barcode"], "5", "k1").status_code == 201
-    with services_of(app).db.transaction() as session:
-        session.get_one(Program, brand.program_id).timezone = "Asia/Taipei"
+    set_timezone(app, brand, "Asia/Taipei")
     html = dashboard.get(f"/dashboard/members/{member['id']}").get_data(as_text=True)
     assert "Mar 10, 2026 8:00\u202fPM CST" in html  # the FrozenClock's noon UTC, in Taipei

@@ -258,6 +258,23 @@ def _devices_panel(session: Session, member: Member) -> Any:
     return devices_panel(session, member)
 
 
+def member_action(
+    member_id: int, work: Callable[[Session], object], done: str, panel: str
+) -> WerkzeugResponse:
+    """Run a member page form's work in one transaction and go back to its panel: 404 when the
+    member (or the row the form names) is not the brand's, else the refusal's text or `done`
+    as the flash message."""
+    try:
+        run_in_transaction(work)
+    except NotFoundError:
+        abort(404)
+    except WalletdError as exc:
+        flash(error_text(exc))
+    else:
+        flash(done)
+    return redirect(url_for("dashboard.member", member_id=member_id) + f"#{panel}", 303)
+
+
 @bp.get("/members/<int:member_id>")
 @staff_only
 def member(member_id: int) -> tuple[str, int]:

@@ -10,13 +10,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from walletd.errors import NotFoundError, WalletdError
+from walletd.errors import NotFoundError
 from walletd.models import Coupon, Member, Offer
 from walletd.offers import coupons
-from walletd.web.deps import context, run_in_transaction
-from walletd.web.pages.dashboard import bp, me, staff_only
+from walletd.web.deps import context
+from walletd.web.pages.dashboard import bp, me, member_action, staff_only
 from walletd.web.pages.forms import MAX_ID
-from walletd.web.pages.render import _, error_text
+from walletd.web.pages.render import _
 
 SHOWN = 50  # the newest coupons; the API lists them all
 MAX_REASON = 200
@@ -89,12 +89,5 @@ def void_member_coupon(member_id: int, coupon_id: int) -> WerkzeugResponse:
             raise NotFoundError("coupon not found")  # the URL's member must own it
         coupons.withdraw_coupon(session, actor, coupon_id, reason, ctx)
 
-    try:
-        run_in_transaction(work)
-    except NotFoundError:
-        abort(404)
-    except WalletdError as exc:
-        flash(error_text(exc))
-    else:
-        flash(_("Coupon voided: it gives nothing at the till from now on."))
-    return redirect(back, 303)
+    done = _("Coupon voided: it gives nothing at the till from now on.")
+    return member_action(member_id, work, done, "coupons")

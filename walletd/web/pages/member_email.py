@@ -4,20 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import abort, flash, redirect, url_for
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from walletd.email import email_enabled
 from walletd.email.history import member_emails
-from walletd.errors import ConflictError, NotFoundError
 from walletd.loyalty.members import get_card_of, get_member
 from walletd.models import Member
 from walletd.models.email import Email
-from walletd.web.deps import run_in_transaction, services
+from walletd.web.deps import services
 from walletd.web.email_api import send_card_email
-from walletd.web.pages.dashboard import bp, me, staff_only
-from walletd.web.pages.render import _, error_text
+from walletd.web.pages.dashboard import bp, me, member_action, staff_only
+from walletd.web.pages.render import _
 
 
 @dataclass(frozen=True)
@@ -51,12 +49,4 @@ def resend_card_email(member_id: int) -> WerkzeugResponse:
         member = get_member(session, brand_id, member_id)
         return send_card_email(session, member, get_card_of(session, member))
 
-    try:
-        run_in_transaction(work)
-    except NotFoundError:
-        abort(404)
-    except ConflictError as exc:
-        flash(error_text(exc))
-    else:
-        flash(_("The card is on its way by e-mail."))
-    return redirect(url_for("dashboard.member", member_id=member_id) + "#email", 303)
+    return member_action(member_id, work, _("The card is on its way by e-mail."), "email")
