@@ -23,6 +23,7 @@ _INTEGER = {"member_id", "program_id", "campaign_id", "offer_id", "promotion_id"
 _INTEGER |= {"location_id", "key_id", "staff_id"}  # issue 11 [locations-keys-staff]
 _INTEGER |= {"automation_id"}  # issue 11 [events]
 _INTEGER |= {"scan_id"}  # issue 12 [feedback]
+_INTEGER |= {"coupon_id"}  # the member page's coupons panel
 
 # (method, path, summary, kind): kind is "page" (public HTML), "staff" (HTML behind the staff
 # session), "form" (public form post), "staff-form", "csv" or "till" (JSON with session + CSRF).
@@ -53,6 +54,12 @@ ROUTES: list[tuple[str, str, str, str]] = [
     ("post", "/dashboard/members/{member_id}/adjust", "Adjust points with a reason", "staff-form"),
     # [email]
     ("post", "/dashboard/members/{member_id}/card-email", "E-mail the card again", "staff-form"),
+    (
+        "post",
+        "/dashboard/members/{member_id}/coupons/{coupon_id}/void",
+        "Void a member's coupon with a reason; 303 to the member page",
+        "staff-form",
+    ),
     ("get", "/dashboard/program", "Program editor with card preview", "staff"),
     ("post", "/dashboard/program", "Save the program", "staff-form"),
     ("get", "/dashboard/campaigns", "Campaigns", "staff"),
