@@ -815,6 +815,16 @@ def _claw_back_bonuses(session: Session, member: Member, scan: LedgerEntry, ctx:
         void_coupon(session, member.brand_id, reward, ctx)
 
 
+def staff_reason(value: object) -> str:
+    """Why staff changed something, trimmed: 1 to 200 printable characters. Printable only:
+    control characters (NUL above all, which Postgres refuses) and lone surrogates (which no
+    encoding stores) never belong in a one-line reason."""
+    reason = value.strip() if isinstance(value, str) else None
+    if reason is None or not 1 <= len(reason) <= 200 or not reason.isprintable():
+        raise ValidationError("reason must be 1 to 200 printable characters", field="reason")
+    return reason
+
+
 def adjust_points(
     session: Session, actor: Actor, member_id: object, points: object, reason: object, ctx: Context
 ) -> Outcome:
@@ -824,11 +834,7 @@ def adjust_points(
         raise ValidationError("points must be a non-zero whole number", field="points")
     if abs(points) > MAX_POINTS_PER_OPERATION:
         raise ValidationError("points must be within ±10,000,000", field="points")
-    # Printable only: control characters (NUL above all, which Postgres refuses) and lone
-    # surrogates (which no encoding stores) never belong in a one-line reason.
-    reason = reason.strip() if isinstance(reason, str) else None
-    if reason is None or not 1 <= len(reason) <= 200 or not reason.isprintable():
-        raise ValidationError("reason must be 1 to 200 printable characters", field="reason")
+    reason = staff_reason(reason)
     member = session.scalar(
         select(Member.id).where(Member.id == wanted, Member.brand_id == actor.brand_id)
     ) if _may_exist(wanted) else None  # fmt: skip

@@ -38,6 +38,7 @@ from walletd.loyalty.ledger import (
     grant_bonus,
     lock_member,
     request_fingerprint,
+    staff_reason,
 )
 from walletd.loyalty.money import format_minor, minor_unit_exponent, parse_amount
 from walletd.messages.store import live_reminders_exist, note_no_reminders
@@ -510,11 +511,12 @@ def void_coupon(session: Session, brand_id: int, coupon_id: int, ctx: Context) -
 
 
 def withdraw_coupon(
-    session: Session, actor: Actor, coupon_id: int, reason: str, ctx: Context
+    session: Session, actor: Actor, coupon_id: int, reason: object, ctx: Context
 ) -> Coupon:
     """A brand's admin voids a coupon (issued by mistake, or to the wrong member): the coupon
     gives nothing at any till from now on, its pass and the member's card show it voided, and
-    the audit log keeps who did it and why."""
+    the audit log keeps who did it and why (1 to 200 printable characters)."""
+    reason = staff_reason(reason)
     coupon = void_coupon(session, actor.brand_id, coupon_id, ctx)
     record(
         session, actor, "coupon.voided", "coupon", coupon.id, now=ctx.now,

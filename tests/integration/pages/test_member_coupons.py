@@ -65,8 +65,12 @@ def test_voiding_needs_a_reason_csrf_and_the_members_own_coupon_of_the_brand(
     member = enroll(client, brand)
     other_member = enroll(client, brand, name="Grace Hopper")
     coupon = issue_coupon(client, brand, member["id"])
-    for reason in ("", "   ", "x" * 201):
-        assert _void(dashboard, member["id"], coupon["id"], reason=reason).status_code == 303
+    for reason in ("", "   ", "x" * 201, "tab\tin it"):
+        refused = _void(dashboard, member["id"], coupon["id"], reason=reason)
+        assert refused.status_code == 303
+    shown = dashboard.get(refused.headers["Location"]).get_data(as_text=True)
+    assert "reason must be 1 to 200 printable characters" in shown
+    assert _void(dashboard, member["id"], coupon["id"], reason="nul\x00").status_code == 400
     no_csrf = dashboard.post(
         f"/dashboard/members/{member['id']}/coupons/{coupon['id']}/void", data={"reason": "r"}
     )

@@ -83,7 +83,7 @@ ERROR_MESSAGES = (
     N_("points must be a whole number from 0 to 1000000000"),
     N_("points must be within ±10,000,000"),
     N_("quiet hours must end at another time than they start; null means none"),
-    N_("reason must be 1 to 200 characters"),
+    N_("reason must be 1 to 200 printable characters"),
     N_("referral code is not known"),
     N_("reward name must be 1 to 200 characters"),
     N_("send the file as text/csv or application/json"),
